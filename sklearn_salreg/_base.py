@@ -1,0 +1,51 @@
+"""What every map-based estimator shares: input checks, tags, the per-image loop."""
+
+from sklearn.base import TransformerMixin
+
+from .collection import as_collection
+from .utils import map_images
+
+__all__ = ["MapTransformerMixin"]
+
+
+class MapTransformerMixin(TransformerMixin):
+    """Mixin for transformers whose ``X`` is a collection of activation maps.
+
+    Provides :meth:`_validate_collection` (non-empty collection, consistent channel
+    count, with the count seen in ``fit`` remembered as ``n_channels_``), the tags
+    that tell scikit-learn's checks that ``X`` is not a 2-D array, and
+    :meth:`_map_images` (the per-image loop honouring ``n_jobs`` and ``verbose``).
+    Put it before :class:`~sklearn.base.BaseEstimator` in the bases.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.positive_only = True
+        return tags
+
+    def _validate_collection(self, X, reset):
+        """Return ``X`` as a MapCollection after collection-level checks.
+
+        Map-level checks (NaN, negatives, channels) run when each map is read, by
+        :func:`~sklearn_salreg.collection.check_map` in the per-image function, so
+        that a disk-backed collection is read only once.
+        """
+        X = as_collection(X)
+        if len(X) == 0:
+            raise ValueError(
+                f"{type(self).__name__} got an empty collection: at least one activation "
+                "map is required."
+            )
+        if reset:
+            shape = X.map_shape(0)
+            self.n_channels_ = shape[2] if len(shape) == 3 else None
+        return X
+
+    def _map_images(self, func, X, desc=None, **kwargs):
+        return map_images(
+            func, X, n_jobs=getattr(self, "n_jobs", None), verbose=getattr(self, "verbose", 0),
+            desc=desc or type(self).__name__, **kwargs,
+        )
+

@@ -1,0 +1,57 @@
+"""Per-image work spread over joblib workers.
+
+Every per-image stage goes through :func:`map_images`, so ``n_jobs`` and a user's
+``joblib.parallel_config(backend=...)`` (threads, processes, dask) apply everywhere.
+Images are sent in contiguous chunks: a disk-backed collection pickles as a path and
+an index, an in-memory one as its arrays.
+"""
+
+import sys
+import time
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+
+__all__ = ["map_images"]
+
+
+def _run_chunk(func, X, first, kwargs):
+    return [func(X, i, first + i, **kwargs) for i in range(len(X))]
+
+
+def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
+    """Return ``[func(X, i, i, **kwargs) for i in range(len(X))]``, possibly in parallel.
+
+    Parameters
+    ----------
+    func : callable ``func(chunk, i, index, **kwargs)``
+        Work for image ``i`` of the collection ``chunk`` (a slice of ``X``), which is
+        image ``index`` of ``X`` (the number to quote in error messages). It must be
+        picklable (a module-level function) when ``n_jobs`` is not 1.
+    X : MapCollection
+    n_jobs : int, default=None
+        Number of joblib workers; None means 1 unless inside a
+        ``joblib.parallel_config`` context.
+    verbose : int, default=0
+        Progress messages on stderr: 0 none, >= 1 about ten per call.
+    desc : str
+        What is being processed, for the progress messages.
+    """
+    n = len(X)
+    workers = effective_n_jobs(n_jobs)
+    if workers == 1 or n < 2:
+        out = []
+        step = max(1, n // 10)
+        start = time.perf_counter()
+        for i in range(n):
+            out.append(func(X, i, i, **kwargs))
+            if verbose and ((i + 1) % step == 0 or i + 1 == n):
+                rate = (i + 1) / max(time.perf_counter() - start, 1e-9)
+                print(f"[{desc}] {i + 1}/{n} ({rate:.0f}/s)", file=sys.stderr, flush=True)
+        return out
+    n_chunks = min(n, 4 * workers)
+    bounds = np.linspace(0, n, n_chunks + 1).astype(int)
+    chunks = Parallel(n_jobs=n_jobs, verbose=max(0, 10 * int(verbose) - 1))(
+        delayed(_run_chunk)(func, X[lo:hi], lo, kwargs) for lo, hi in zip(bounds[:-1], bounds[1:])
+    )
+    return [r for chunk in chunks for r in chunk]
