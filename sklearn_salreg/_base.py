@@ -8,14 +8,15 @@ from .utils import map_images
 __all__ = ["MapTransformerMixin"]
 
 
-class MapTransformerMixin(TransformerMixin):
+class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
     """Mixin for transformers whose ``X`` is a collection of activation maps.
 
     Provides :meth:`_validate_collection` (non-empty collection, consistent channel
     count, with the count seen in ``fit`` remembered as ``n_channels_``), the tags
     that tell scikit-learn's checks that ``X`` is not a 2-D array, and
     :meth:`_map_images` (the per-image loop honouring ``n_jobs`` and ``verbose``).
-    Put it before :class:`~sklearn.base.BaseEstimator` in the bases.
+    Put it before :class:`~sklearn.base.BaseEstimator` in the bases. Output wrapping
+    by ``set_output`` is off: a collection of maps is not a table.
     """
 
     def __sklearn_tags__(self):

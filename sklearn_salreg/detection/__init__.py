@@ -1,0 +1,10 @@
+"""Stage 2: where the regions are (EGM on a saliency map, the R-MAC grid, the whole map)."""
+
+from ._detectors import (EGMRegionDetector, EmptySaliencyWarning, UniformRegionDetector,
+                         WholeMapDetector, add_subregions)
+from ._egm import egm_regions, mixture_boxes, prepare_saliency
+from ._grid import uniform_regions, whole_map_region
+
+__all__ = ["EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector",
+           "WholeMapDetector", "add_subregions", "egm_regions", "mixture_boxes",
+           "prepare_saliency", "uniform_regions", "whole_map_region"]

