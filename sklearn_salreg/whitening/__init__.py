@@ -1,0 +1,15 @@
+"""Whitening of region and global descriptors (METHOD.md section 4)."""
+
+from ._estimator import LearnedWhitening
+from ._functions import apply_whitening, l2_normalize, learn_whitening, pca_whitening
+from ._pairs import pairs_from_labels, region_pairs_from_labels
+
+__all__ = [
+    "LearnedWhitening",
+    "apply_whitening",
+    "l2_normalize",
+    "learn_whitening",
+    "pca_whitening",
+    "pairs_from_labels",
+    "region_pairs_from_labels",
+]

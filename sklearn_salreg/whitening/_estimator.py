@@ -1,0 +1,261 @@
+"""LearnedWhitening: the whitening stage, on descriptor arrays or region collections."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..collection import MapCollection
+from ._functions import apply_whitening, l2_normalize, learn_whitening, pca_whitening
+from ._pairs import pairs_from_labels, region_pairs_from_labels
+
+__all__ = ["LearnedWhitening"]
+
+
+def _stack_regions(X):
+    """All region descriptors of a collection as one (n_regions, c) array, and their image."""
+    per_image = [np.asarray(Z) for Z in X.field("region_descriptors")]
+    for i, Z in enumerate(per_image):
+        if Z.ndim != 2 or Z.shape[1] != per_image[0].shape[1]:
+            raise ValueError(
+                f"image {i}: region descriptors must be (m_i, {per_image[0].shape[1]}) like "
+                f"those of image 0; got shape {Z.shape}."
+            )
+    counts = np.array([len(Z) for Z in per_image])
+    image_index = np.repeat(np.arange(len(per_image)), counts)
+    return np.concatenate(per_image).astype(np.float32, copy=False), image_index, counts
+
+
+class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Whiten descriptors: L2-normalise, centre, whiten, project, L2-normalise.
+
+    Supervised learned whitening (Radenovic et al.) when matching pairs are known,
+    unsupervised PCA whitening otherwise (METHOD.md section 4). ``X`` is either a
+    2-D array of descriptors or, inside a descriptor pipeline, a
+    :class:`~sklearn_salreg.MapCollection` whose ``region_descriptors`` are whitened
+    (all regions of all images are the training vectors).
+
+    Supervision, in order of precedence:
+
+    - ``fit(X, pairs=P)``: ``P`` is an (n_pairs, 2) array of matching row indices
+      of ``X`` (of the stacked regions, for a collection);
+    - ``fit(X, y)``: for a 2-D array, rows with equal labels match: all same-label
+      pairs, or ``max_pairs`` of them drawn uniformly at random; for a collection,
+      ``y`` labels images and two regions match when they lie in different images of
+      the same label and are each other's most similar region there;
+    - neither: unsupervised PCA whitening.
+
+    A whitening learned elsewhere (the paper learns it on an external training set)
+    is reused by wrapping the fitted estimator in
+    :class:`sklearn.frozen.FrozenEstimator`: cloning (grid search) then keeps it
+    and ``fit`` leaves it untouched. :meth:`from_projection` builds a fitted
+    estimator from a mean and projection computed by other code.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Output dimension ``d``. None keeps ``min(n_samples, n_features)``. More than
+        that raises a ValueError: a whitening cannot estimate more directions than
+        the training vectors span.
+    shrinkage : float in [0, 1], default=0.0
+        Shrinks the covariance that is whitened (of pair differences, or of the
+        vectors) towards a multiple of the identity: 0 whitens fully (the paper), 1
+        only rotates. Worth raising when trained on few vectors.
+    max_pairs : int, default=50_000
+        Most matching pairs drawn from labels ``y``; None uses them all.
+    random_state : int, RandomState instance or None, default=None
+        Draws the subset of pairs when there are more than ``max_pairs``.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features_in_,), float64
+        Mean of the L2-normalised training vectors.
+    projection_ : ndarray of shape (n_features_in_, n_features_in_), float64
+        Whitening projection, rows in decreasing order of variance.
+    n_components_ : int
+        Output dimension.
+    supervised_ : bool
+        Whether matching pairs were used.
+    n_pairs_ : int
+        Number of matching pairs used (0 when unsupervised).
+    n_features_in_ : int
+        Descriptor dimension seen in fit.
+
+    See Also
+    --------
+    learn_whitening, pca_whitening, apply_whitening : the functions it wraps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.whitening import LearnedWhitening
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((100, 16))
+    >>> y = np.repeat(np.arange(20), 5)
+    >>> lw = LearnedWhitening(n_components=8).fit(X, y)
+    >>> Y = lw.transform(X)
+    >>> Y.shape, Y.dtype, lw.supervised_, lw.n_pairs_
+    ((100, 8), dtype('float32'), True, 200)
+
+    Reusing a whitening fitted on other data inside a pipeline:
+
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.pipeline import make_pipeline
+    >>> pipe = make_pipeline(FrozenEstimator(lw)).fit(rng.random((10, 16)))  # lw not refitted
+    >>> bool(np.array_equal(pipe.transform(X), lw.transform(X)))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "shrinkage": [Interval(numbers.Real, 0, 1, closed="both")],
+        "max_pairs": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_components=None, *, shrinkage=0.0, max_pairs=50_000, random_state=None):
+        self.n_components = n_components
+        self.shrinkage = shrinkage
+        self.max_pairs = max_pairs
+        self.random_state = random_state
+
+    @classmethod
+    def from_projection(cls, mean, projection, n_components=None):
+        """A fitted whitening from a ``mean`` and ``projection`` learned by other code.
+
+        ``projection`` rows must be ordered by decreasing importance and apply to
+        L2-normalised vectors: ``y = projection[:d] @ (x / ||x|| - mean)``. Wrap the
+        result in :class:`~sklearn.frozen.FrozenEstimator` to use it in a pipeline.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_salreg.whitening import LearnedWhitening
+        >>> lw = LearnedWhitening.from_projection(np.zeros(3), np.eye(3), n_components=2)
+        >>> lw.transform(np.array([[3.0, 4.0, 5.0]])).round(4)
+        array([[0.6, 0.8]], dtype=float32)
+        """
+        mean = np.asarray(mean, dtype=np.float64)
+        projection = np.asarray(projection, dtype=np.float64)
+        if mean.ndim != 1 or projection.ndim != 2 or projection.shape[1] != mean.shape[0]:
+            raise ValueError(
+                f"mean of shape {mean.shape} and projection of shape {projection.shape} "
+                "do not fit: expected (c,) and (d, c)."
+            )
+        if n_components is not None and not 1 <= n_components <= projection.shape[0]:
+            raise ValueError(
+                f"n_components={n_components} is not in [1, {projection.shape[0]}] "
+                f"for a projection of shape {projection.shape}."
+            )
+        est = cls(n_components=n_components)
+        est.mean_, est.projection_ = mean, projection
+        est.n_components_ = projection.shape[0] if n_components is None else n_components
+        est.n_features_in_ = mean.shape[0]
+        est.supervised_, est.n_pairs_ = None, 0
+        return est
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, pairs=None):
+        """Learn the whitening from descriptors or from the regions of a collection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or MapCollection
+            Descriptors, or a collection with the field ``region_descriptors``.
+        y : array-like of shape (n_samples,) or (n_images,), default=None
+            Labels: equal labels match (see the class docstring). Ignored when
+            ``pairs`` is given.
+        pairs : array-like of int, shape (n_pairs, 2), default=None
+            Row indices of matching vectors (regions stacked image after image, for
+            a collection).
+
+        Returns
+        -------
+        self : object
+        """
+        if isinstance(X, MapCollection):
+            Z, image_index, _ = _stack_regions(X)
+            self.n_features_in_ = Z.shape[1]
+            if pairs is None and y is not None:
+                if len(y) != len(X):
+                    raise ValueError(f"y has {len(y)} labels for {len(X)} images.")
+                pairs = region_pairs_from_labels(
+                    l2_normalize(Z), image_index, y, max_pairs=self.max_pairs,
+                    random_state=self.random_state,
+                )
+        else:
+            Z = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+            if pairs is None and y is not None:
+                y = np.asarray(y)
+                if y.shape != (len(Z),):
+                    raise ValueError(f"y of shape {y.shape} does not label the {len(Z)} rows of X.")
+                pairs = pairs_from_labels(y, max_pairs=self.max_pairs, random_state=self.random_state)
+        n, c = Z.shape
+        if n < 2:
+            raise ValueError(f"whitening needs at least 2 descriptors; got n_samples = {n}.")
+        limit = min(n, c)
+        if self.n_components is not None and self.n_components > limit:
+            raise ValueError(
+                f"n_components={self.n_components} exceeds min(n_samples, n_features) = "
+                f"min({n}, {c}) = {limit}: the training vectors span too few directions."
+            )
+        Z = l2_normalize(np.asarray(Z, dtype=np.float64))
+        if pairs is not None and len(pairs) == 0:
+            raise ValueError(
+                "no matching pairs: the labels y share no label between two vectors (or "
+                "two images). Pass y=None for unsupervised whitening."
+            )
+        if pairs is None:
+            self.mean_, self.projection_ = pca_whitening(Z, shrinkage=self.shrinkage)
+        else:
+            self.mean_, self.projection_ = learn_whitening(Z, pairs, shrinkage=self.shrinkage)
+        self.supervised_ = pairs is not None
+        self.n_pairs_ = 0 if pairs is None else len(pairs)
+        self.n_components_ = limit if self.n_components is None else self.n_components
+        return self
+
+    def transform(self, X):
+        """Whiten descriptors, or the region descriptors of a collection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_), or MapCollection
+
+        Returns
+        -------
+        Y : ndarray of shape (n_samples, n_components_), float32, or MapCollection
+            Unit-norm rows. A collection comes back with whitened
+            ``region_descriptors`` (an image without regions keeps an empty
+            ``(0, n_components_)`` array) and ``context['whitening'] = self``.
+        """
+        check_is_fitted(self)
+        if isinstance(X, MapCollection):
+            Z, _, counts = _stack_regions(X)
+            self._check_width(Z)
+            Y = self._whiten(Z)
+            return X.with_fields(region_descriptors=np.split(Y, np.cumsum(counts)[:-1])).with_context(
+                whitening=self
+            )
+        Z = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        return self._whiten(Z)
+
+    def _check_width(self, Z):
+        if Z.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"region descriptors have {Z.shape[1]} features, but {type(self).__name__} "
+                f"was fitted with {self.n_features_in_}."
+            )
+
+    def _whiten(self, Z):
+        return apply_whitening(l2_normalize(Z), self.mean_, self.projection_, self.n_components_)
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

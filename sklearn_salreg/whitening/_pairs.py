@@ -1,0 +1,101 @@
+"""Matching pairs for supervised whitening, drawn from labels.
+
+Vectors sharing a label match. For plain descriptors every same-label pair is used,
+or a uniform random subset of ``max_pairs`` of them when there are more. For the
+regions of labelled images (inside a descriptor pipeline) two regions match when
+they lie in different images of the same label and each is the other's most similar
+region among such images (mutual nearest regions): same-label images show the same
+object, and a region's best counterpart in another view of it is most likely the
+same part, whereas most other region pairs of those images are clutter.
+"""
+
+import numpy as np
+
+__all__ = ["pairs_from_labels", "region_pairs_from_labels"]
+
+# Rows of the similarity matrix of one label group computed at a time.
+_SIM_BLOCK = 2048
+
+
+def _subsample(pairs, max_pairs, rng):
+    if max_pairs is None or len(pairs) <= max_pairs:
+        return pairs
+    return pairs[np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))]
+
+
+def pairs_from_labels(labels, *, max_pairs=None, random_state=None):
+    """Index pairs ``(i, j)``, ``i < j``, of equal labels.
+
+    All pairs when there are at most ``max_pairs`` (or ``max_pairs`` is None);
+    otherwise ``max_pairs`` pairs drawn uniformly at random, with replacement,
+    without ever listing all of them (a label shared by 10^5 vectors has 5 10^9).
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), int64
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(random_state)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    members = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    per_group = counts * (counts - 1) // 2
+    total = int(per_group.sum())
+    if total == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    if max_pairs is None or total <= max_pairs:
+        # Enumerate: every group's upper triangle, mapped to original rows.
+        out = []
+        for g in np.flatnonzero(counts > 1):
+            a, b = np.triu_indices(counts[g], k=1)
+            rows = members[starts[g] : starts[g] + counts[g]]
+            out.append(np.stack([rows[a], rows[b]], axis=1))
+        pairs = np.concatenate(out).astype(np.int64)
+        return np.sort(pairs, axis=1)
+    # Sample: a group in proportion to its pair count, then two distinct members.
+    groups = rng.choice(len(counts), size=max_pairs, p=per_group / total)
+    a = rng.integers(0, counts[groups])
+    b = rng.integers(0, counts[groups] - 1)
+    b = b + (b >= a)  # distinct from a, still uniform
+    pairs = np.stack([members[starts[groups] + a], members[starts[groups] + b]], axis=1)
+    return np.sort(pairs, axis=1).astype(np.int64)
+
+
+def region_pairs_from_labels(Z, image_index, image_labels, *, max_pairs=None, random_state=None):
+    """Mutual nearest regions across different images of the same label.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_regions, c)
+        L2-normalised region descriptors of all images, stacked.
+    image_index : ndarray of shape (n_regions,)
+        Image of each region.
+    image_labels : array-like of shape (n_images,)
+        Label of each image.
+    max_pairs : int, default=None
+        Keep a uniform random subset of at most this many pairs.
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), int64
+        Row indices into ``Z``.
+    """
+    rng = np.random.default_rng(random_state)
+    region_labels = np.asarray(image_labels)[image_index]
+    _, inverse = np.unique(region_labels, return_inverse=True)
+    found = []
+    for g in range(inverse.max() + 1 if len(inverse) else 0):
+        rows = np.flatnonzero(inverse == g)
+        if len(np.unique(image_index[rows])) < 2:
+            continue
+        Zg, img = Z[rows], image_index[rows]
+        nearest = np.empty(len(rows), dtype=np.int64)
+        for lo in range(0, len(rows), _SIM_BLOCK):
+            S = Zg[lo : lo + _SIM_BLOCK] @ Zg.T
+            S[img[lo : lo + _SIM_BLOCK, None] == img[None, :]] = -np.inf  # same image
+            nearest[lo : lo + _SIM_BLOCK] = S.argmax(axis=1)
+        mutual = np.flatnonzero(nearest[nearest] == np.arange(len(rows)))
+        mutual = mutual[mutual < nearest[mutual]]  # each pair once
+        found.append(np.stack([rows[mutual], rows[nearest[mutual]]], axis=1))
+    pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+    return _subsample(pairs.astype(np.int64), max_pairs, rng)
