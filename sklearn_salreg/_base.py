@@ -19,6 +19,11 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
     by ``set_output`` is off: a collection of maps is not a table.
     """
 
+    #: Fields of the input collection this stage reads (see ``FIELDS``).
+    _required_fields = ()
+    #: Whether the stage reads the activation maps themselves (not only fields).
+    _reads_maps = False
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False

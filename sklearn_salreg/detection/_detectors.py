@@ -146,6 +146,9 @@ class EGMRegionDetector(_DetectorBase):
     [[2, 3, 6, 9]]
     """
 
+    _required_fields = ("saliency",)
+    _reads_maps = False
+
     _parameter_constraints = {
         "rho": [Interval(Real, 0, None, closed="neither")],
         "tau": [Interval(Real, 0, 1, closed="left")],

@@ -22,8 +22,8 @@ Two choices the paper leaves open, made here and documented in the docs:
   component never degenerates and its box covers at least one cell. (Adding
   ``sigma^2`` to ``Sigma_k`` instead, as METHOD.md suggests as a floor, inflates the
   box of a small object by ``sigma`` on every side.)
-* A component is kept when its ratio is strictly above ``purge``: two identical
-  components then never both survive.
+* A component is kept when its ratio is strictly above ``purge`` (default 0.7,
+  see :func:`egm_regions`): two identical components then never both survive.
 
 A box has centre ``mu_k`` and half-sizes ``scale * sqrt(diag Sigma_k)``; with the
 default ``scale = sqrt(3)`` a uniform rectangle gives back its own extent.
@@ -173,7 +173,7 @@ def _purge(pi, means, covs, threshold):
     return np.sort(order[np.asarray(kept, dtype=np.int64)])
 
 
-def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.5, scale=np.sqrt(3.0),
+def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0),
                 max_iter=50, return_history=False):
     """Detect salient rectangular regions on a 2-D saliency map by EGM.
 
@@ -187,8 +187,11 @@ def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.5, scale=np.sqrt(3.0)
         Threshold relative to the map maximum.
     sigma : float, default=2.5
         Scale of the sample Gaussians, in cells: larger values merge more.
-    purge : float in [0, 1), default=0.5
-        Overlap-ratio threshold of the P-step: higher purges more.
+    purge : float in [0, 1), default=0.7
+        Overlap-ratio threshold of the P-step: higher purges more. Two components of
+        equal weight have a ratio above 1/2 at any distance, so 0.5 keeps twins
+        that EM would only merge slowly; 0.7 merges equal components closer than
+        about 1.8 standard deviations and gives one box per rectangle.
     scale : float, default=sqrt(3)
         Box half-size in standard deviations.
     max_iter : int, default=50

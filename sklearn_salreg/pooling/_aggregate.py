@@ -88,6 +88,9 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
     (1, 16)
     """
 
+    _required_fields = ("regions",)
+    _reads_maps = True
+
     _parameter_constraints = {
         "whitening": [HasMethods(["fit", "transform"]), None],
         "n_jobs": [Integral, None],

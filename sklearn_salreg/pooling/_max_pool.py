@@ -119,6 +119,9 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
     (1, 8)
     """
 
+    _required_fields = ("regions", "feature_saliency")
+    _reads_maps = True
+
     _parameter_constraints = {
         "normalize": ["boolean"],
         "n_jobs": [Integral, None],

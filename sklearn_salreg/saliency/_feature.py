@@ -150,6 +150,9 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
     (6, 8)
     """
 
+    _required_fields = ()
+    _reads_maps = True
+
     _parameter_constraints = {
         "eps": [Interval(Real, 0, None, closed="neither")],
         "normalize": [StrOptions({"crow", "max"}), None],

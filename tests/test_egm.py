@@ -1,0 +1,141 @@
+"""EGM region detection on synthetic saliency maps whose answer is known."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
+
+from sklearn_salreg import egm_regions
+from sklearn_salreg.detection import mixture_boxes, prepare_saliency
+
+
+def iou(a, b):
+    ih = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iw = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ih * iw
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])
+    return inter / (area(a) + area(b) - inter)
+
+
+def match(found, truth):
+    """Best one-to-one IoU between found and true boxes."""
+    cost = np.array([[-iou(f, t) for t in truth] for f in found])
+    rows, cols = linear_sum_assignment(cost)
+    return -cost[rows, cols]
+
+
+def blob_map(shape, blobs, smooth=False):
+    S = np.zeros(shape)
+    for (y0, x0, y1, x1), value in blobs:
+        if smooth:  # a Gaussian bump filling the box at about 2 standard deviations
+            yy, xx = np.mgrid[: shape[0], : shape[1]]
+            cy, cx = (y0 + y1 - 1) / 2, (x0 + x1 - 1) / 2
+            sy, sx = (y1 - y0) / 4, (x1 - x0) / 4
+            S += value * np.exp(-0.5 * (((yy - cy) / sy) ** 2 + ((xx - cx) / sx) ** 2))
+        else:
+            S[y0:y1, x0:x1] = value
+    return S
+
+
+BLOBS = [((2, 3, 8, 10), 1.0), ((14, 20, 22, 29), 0.9), ((15, 2, 20, 7), 0.8)]
+
+
+@pytest.mark.parametrize("params", [dict(), dict(rho=2.0, tau=0.0, sigma=2.0),
+                                    dict(rho=1.0, tau=0.2, sigma=1.0)])
+def test_one_box_per_blob(params):
+    S = blob_map((24, 32), BLOBS)
+    boxes = egm_regions(S, **params)
+    assert len(boxes) == len(BLOBS), boxes
+    assert (match(boxes, [b for b, _ in BLOBS]) > 0.7).all()
+
+
+def test_smooth_blobs_are_found():
+    S = blob_map((24, 32), BLOBS, smooth=True)
+    boxes = egm_regions(S, rho=2.0, tau=0.0, sigma=2.0)
+    assert len(boxes) == len(BLOBS), boxes
+    # a Gaussian bump has no edge: ask only that each box is centred on its bump
+    centre = lambda r: np.array([(r[0] + r[2]) / 2, (r[1] + r[3]) / 2])
+    dist = np.array([[np.abs(centre(f) - centre(t)).max() for t, _ in BLOBS] for f in boxes])
+    rows, cols = linear_sum_assignment(dist)
+    assert (dist[rows, cols] <= 1.0).all(), dist
+
+
+@pytest.mark.parametrize("size", [(4, 14), (14, 4), (6, 10), (9, 5)])
+def test_box_follows_aspect_ratio(size):
+    S = np.zeros((24, 32))
+    S[3:3 + size[0], 5:5 + size[1]] = 1.0
+    boxes = egm_regions(S)
+    assert len(boxes) == 1
+    (y0, x0, y1, x1), = boxes
+    assert iou(boxes[0], (3, 5, 3 + size[0], 5 + size[1])) > 0.7
+    ratio = (x1 - x0) / (y1 - y0)
+    assert ratio == pytest.approx(size[1] / size[0], rel=0.25)
+
+
+def test_uniform_rectangle_gives_its_own_extent():
+    S = np.zeros((20, 30))
+    S[4:10, 5:15] = 1.0
+    assert egm_regions(S, rho=1, tau=0, sigma=1.5).tolist() == [[4, 5, 10, 15]]
+
+
+def test_all_zero_map_has_no_region():
+    boxes = egm_regions(np.zeros((8, 9)))
+    assert boxes.shape == (0, 4) and boxes.dtype == np.int64
+    boxes, history = egm_regions(np.zeros((8, 9)), return_history=True)
+    assert history == []
+
+
+def test_threshold_drops_weak_blob():
+    S = blob_map((24, 32), [((2, 3, 8, 10), 1.0), ((14, 20, 22, 29), 0.3)])
+    assert len(egm_regions(S, tau=0.4)) == 1
+    assert len(egm_regions(S, tau=0.2)) == 2
+
+
+def test_history_records_iterations():
+    S = blob_map((24, 32), BLOBS)
+    boxes, history = egm_regions(S, rho=1.0, tau=0.0, sigma=2.0, return_history=True)
+    assert len(history[0]["weights"]) == np.count_nonzero(S)  # one component per sample
+    counts = [len(h["weights"]) for h in history]
+    assert counts == sorted(counts, reverse=True) and counts[-1] == len(boxes)
+    np.testing.assert_array_equal(np.sort(history[-1]["boxes"], axis=0), np.sort(boxes, axis=0))
+    for h in history:
+        np.testing.assert_allclose(h["weights"].sum(), 1.0)
+
+
+def test_prepare_saliency():
+    S = np.array([[0.0, 1.0, 2.0, 4.0]])
+    np.testing.assert_allclose(prepare_saliency(S, rho=2, tau=0.3), [[0, 0, 0.25, 1.0]])
+
+
+def test_mixture_boxes_clip_and_never_empty():
+    boxes = mixture_boxes([[0.0, 0.0], [5.0, 5.0]], [[100.0, 100.0], [0.0, 0.0]], (6, 7))
+    assert boxes.tolist() == [[0, 0, 6, 7], [5, 5, 6, 6]]
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="2-D"):
+        egm_regions(np.ones((2, 2, 2)))
+    with pytest.raises(ValueError, match="negative"):
+        egm_regions(-np.ones((3, 3)))
+    with pytest.raises(ValueError, match="purge"):
+        egm_regions(np.ones((3, 3)), purge=1.5)
+
+
+maps = st.integers(0, 2**32 - 1).map(
+    lambda seed: np.random.default_rng(seed).random((9, 13)) ** 4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(maps, st.floats(0.5, 6), st.floats(0, 0.6), st.floats(0.5, 3))
+def test_properties(S, rho, tau, sigma):
+    boxes = egm_regions(S, rho=rho, tau=tau, sigma=sigma)
+    assert boxes.ndim == 2 and boxes.shape[1] == 4 and boxes.dtype == np.int64
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= 9).all() and (boxes[:, 3] <= 13).all()
+    assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+    assert 1 <= len(boxes) <= np.count_nonzero(prepare_saliency(S, rho, tau))
+    # the detector normalises by the maximum: a scaled map gives the same boxes
+    np.testing.assert_array_equal(egm_regions(3.5 * S, rho=rho, tau=tau, sigma=sigma), boxes)
+    # transposing the map transposes the boxes
+    transposed = egm_regions(S.T, rho=rho, tau=tau, sigma=sigma)[:, [1, 0, 3, 2]]
+    assert sorted(map(tuple, transposed.tolist())) == sorted(map(tuple, boxes.tolist()))

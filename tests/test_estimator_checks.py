@@ -1,0 +1,20 @@
+"""Our map checks and scikit-learn's data-free checks on every map-based estimator."""
+
+from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, RegionAggregator,
+                            RegionMaxPooler, UniformRegionDetector, WholeMapDetector)
+from sklearn_salreg.utils.estimator_checks import parametrize_with_checks
+
+MAP_ESTIMATORS = [
+    FeatureSaliency(),
+    EGMRegionDetector(),
+    EGMRegionDetector(rho=2.0, tau=0.0, sigma=2.0, sub_levels=2),
+    UniformRegionDetector(),
+    WholeMapDetector(),
+    RegionMaxPooler(),
+    RegionAggregator(),
+]
+
+
+@parametrize_with_checks(MAP_ESTIMATORS)
+def test_map_estimator(estimator, check):
+    check(estimator)

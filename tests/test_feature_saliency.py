@@ -1,0 +1,88 @@
+"""Feature saliency against an independent computation of METHOD.md section 1."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sklearn_salreg import FeatureSaliency, feature_saliency
+from sklearn_salreg.saliency import channel_weights, normalize_saliency
+
+
+def reference_fs(A, eps=1e-6):
+    """Straight from the formula, one channel and one position at a time."""
+    h, w, c = A.shape
+    a = [sum(A[y, x, j] != 0 for y in range(h) for x in range(w)) / (h * w) for j in range(c)]
+    total = sum(aj + eps for aj in a)
+    b = [np.log(total / (aj + eps)) for aj in a]
+    F = np.zeros((h, w))
+    for y in range(h):
+        for x in range(w):
+            F[y, x] = sum(b[j] * A[y, x, j] for j in range(c))
+    norm = np.sqrt((F**2).sum())
+    return np.sqrt(F / norm) if norm > 0 else F
+
+
+def test_matches_reference(rng):
+    A = np.maximum(rng.standard_normal((5, 7, 6)), 0).astype(np.float32)
+    np.testing.assert_allclose(feature_saliency(A), reference_fs(A.astype(np.float64)),
+                               rtol=1e-5)
+
+
+def test_sparse_channels_weigh_more():
+    A = np.zeros((4, 4, 2), np.float32)
+    A[:, :, 0] = 1.0  # fires everywhere
+    A[0, 0, 1] = 1.0  # fires once
+    b = channel_weights(A)
+    assert b[1] > b[0]
+    F = feature_saliency(A, normalize=None)
+    assert F[0, 0] == F.max()
+
+
+def test_all_zero_map_gives_zero_saliency():
+    F = feature_saliency(np.zeros((3, 4, 5), np.float32))
+    assert F.shape == (3, 4) and not F.any() and np.isfinite(F).all()
+
+
+def test_normalisations():
+    F = np.array([[3.0, 4.0]])
+    np.testing.assert_allclose(normalize_saliency(F, "crow"), np.sqrt(F / 5.0))
+    np.testing.assert_allclose(normalize_saliency(F, "max"), F / 4.0)
+    np.testing.assert_allclose(normalize_saliency(F, None), F)
+    with pytest.raises(ValueError, match="normalize"):
+        normalize_saliency(F, "bogus")
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 5)),
+              elements=st.floats(0, 10, width=32)))
+def test_properties(A):
+    F = feature_saliency(A)
+    assert F.shape == A.shape[:2] and F.dtype == np.float32
+    assert np.isfinite(F).all() and (F >= 0).all()
+    assert not F[~A.any(axis=2)].any()  # zero wherever the map is zero
+    if F.any():
+        # CroW: F-hat = (F / ||F||_2) ** (1/2), so the squares of F-hat have unit L2 norm
+        np.testing.assert_allclose((F.astype(np.float64) ** 4).sum(), 1.0, rtol=1e-4)
+
+
+def test_input_checks():
+    with pytest.raises(ValueError, match=r"3-D.*\(4, 5\)"):
+        feature_saliency(np.ones((4, 5)))
+    with pytest.raises(ValueError, match="negative"):
+        feature_saliency(-np.ones((2, 2, 2)))
+
+
+def test_estimator_writes_fields(rng):
+    maps = [rng.random((3, 4, 5), dtype=np.float32), rng.random((6, 2, 5), dtype=np.float32)]
+    Xt = FeatureSaliency().fit(maps).transform(maps)
+    for A, F, S in zip(maps, Xt.field("feature_saliency"), Xt.field("saliency")):
+        np.testing.assert_array_equal(F, feature_saliency(A))
+        assert S is F
+
+
+def test_two_d_map_in_collection_names_image():
+    maps = [np.ones((3, 3, 2), np.float32), np.ones((3, 3), np.float32)]
+    with pytest.raises(ValueError, match=r"image 1: .*3-D.*\(3, 3\)"):
+        FeatureSaliency().fit_transform(maps)
