@@ -145,6 +145,22 @@ def _weights_file(name, weights):
     )
 
 
+def _construct_torchvision(name, lazy):
+    """A torchvision model; with ``lazy``, its random init is skipped (weights follow).
+
+    Random init of VGG's classifier alone takes seconds; building on the meta device
+    and then allocating leaves the values to the weight file.
+    """
+    if lazy:
+        try:
+            with torch.device("meta"):
+                model = torchvision.models.get_model(name, weights=None)
+            return model.to_empty(device="cpu")
+        except Exception:  # a constructor that computes on its tensors: build it normally
+            pass
+    return torchvision.models.get_model(name, weights=None)
+
+
 def build_backbone(name, weights=None):
     """Return ``(model, normalization, state_dict_or_None)`` for a backbone name.
 
@@ -161,7 +177,7 @@ def build_backbone(name, weights=None):
         if name == EMBEDDED:
             model = EfficientNetLite0()
         elif name in torchvision.models.list_models():
-            model = torchvision.models.get_model(name, weights=None)
+            model = _construct_torchvision(name, lazy=weights is not None and weights != "random")
         else:
             raise ValueError(
                 f"unknown backbone {name!r}: use {EMBEDDED!r}, a torchvision model name "
@@ -184,6 +200,10 @@ def build_backbone(name, weights=None):
             model.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # shape mismatches
             raise ValueError(f"the weights in {path!r} do not fit backbone {arch!r}: {exc}") from exc
+        with torch.no_grad():  # parts the file lacks (a classifier): zeros, not stale memory
+            for key, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+                if key not in state:
+                    tensor.zero_()
     return model.eval(), normalization, state
 
 

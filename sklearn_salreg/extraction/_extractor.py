@@ -115,7 +115,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
     >>> extractor = ActivationExtractor(max_side=256).fit()
     >>> X = extractor.transform([chelsea()], boxes=[[100, 20, 300, 250]])
     >>> X[0].shape, X.box(0).tolist()
-    ((6, 8, 1280), [0, 1, 6, 6])
+    ((6, 8, 1280), [0, 1, 5, 6])
     """
 
     _parameter_constraints = {
