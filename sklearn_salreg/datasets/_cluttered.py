@@ -1,0 +1,315 @@
+"""A built-in instance retrieval benchmark: small objects pasted into cluttered photos.
+
+In the spirit of INSTRE (objects small in the image, among clutter) but with nothing
+to download: the objects are crops of the photos that scikit-image ships, the scenes
+are made of the photos scikit-learn ships and scikit-image's motorcycle and texture
+photos. The two sets of photos are disjoint, so no background ever contains an object.
+"""
+
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+from sklearn.utils import Bunch, check_random_state
+
+__all__ = ["make_cluttered_instances"]
+
+# Photos the objects are cut from (skimage.data loaders), and photos scenes are made of.
+_OBJECT_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry",
+                  "hubble_deep_field", "retina", "logo", "camera", "coins", "clock", "page",
+                  "text", "moon")
+_BACKGROUND_PHOTOS = ("china", "flower", "motorcycle_left", "motorcycle_right", "brick",
+                      "grass", "gravel")
+# Side of the stored object crops; views are resized from these.
+_CROP_SIDE = 160
+
+
+def _rgb(a):
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(a[:, :, :3].astype(np.uint8))
+
+
+@lru_cache(maxsize=1)
+def _photos():
+    """(object photos, background photos) as dicts name -> RGB uint8 array."""
+    import warnings
+
+    from skimage import data as skdata
+    from sklearn.datasets import load_sample_images
+
+    objects = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skimage warns about some legacy loaders
+        for name in _OBJECT_PHOTOS:
+            objects[name] = _rgb(getattr(skdata, name)())
+        left, right, _ = skdata.stereo_motorcycle()
+        textures = {n: _rgb(getattr(skdata, n)()) for n in ("brick", "grass", "gravel")}
+    china, flower = load_sample_images().images
+    backgrounds = {"china": china, "flower": flower, "motorcycle_left": _rgb(left),
+                   "motorcycle_right": _rgb(right), **textures}
+    return objects, backgrounds
+
+
+def _object_pool():
+    """Textured, non-overlapping square cells of the object photos, best first per photo.
+
+    Returns a dict photo -> list of (score, (y0, x0, side)), sorted by decreasing score.
+    Cells that are flat or mostly black (sky, the border of the retina photo) are left
+    out: they would not make recognisable objects.
+    """
+    objects, _ = _photos()
+    pool = {}
+    for name, photo in objects.items():
+        H, W = photo.shape[:2]
+        side = min(H, W) // 3
+        gray = photo.mean(axis=2) / 255
+        cells = []
+        for y in range(0, H - side + 1, side):
+            for x in range(0, W - side + 1, side):
+                g = gray[y:y + side, x:x + side]
+                if g.std() < 0.08 or (g < 0.05).mean() > 0.4:
+                    continue
+                texture = np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean()
+                cells.append((float(texture + g.std()), (y, x, side)))
+        pool[name] = sorted(cells, reverse=True)
+    return pool
+
+
+def _choose_objects(n_objects, rng):
+    """Pick object crops round-robin over the photos (in random order), best cells first."""
+    objects, _ = _photos()
+    pool = _object_pool()
+    available = sum(len(cells) for cells in pool.values())
+    if n_objects > available:
+        raise ValueError(f"n_objects={n_objects} exceeds the {available} object crops available.")
+    order = [_OBJECT_PHOTOS[i] for i in rng.permutation(len(_OBJECT_PHOTOS))]
+    chosen, depth = [], 0
+    while len(chosen) < n_objects:
+        for name in order:
+            if depth < len(pool[name]) and len(chosen) < n_objects:
+                y, x, side = pool[name][depth][1]
+                # A random aspect ratio per object, so that not all objects are squares.
+                aspect = rng.uniform(0.6, 1.0)
+                h, w = (side, round(side * aspect)) if rng.random() < 0.5 else (round(side * aspect), side)
+                y0, x0 = y + rng.integers(0, side - h + 1), x + rng.integers(0, side - w + 1)
+                crop = objects[name][y0:y0 + h, x0:x0 + w]
+                scale = _CROP_SIDE / max(h, w)
+                crop = _resize(crop, (max(1, round(h * scale)), max(1, round(w * scale))))
+                chosen.append((crop, (name, (int(y0), int(x0), int(y0 + h), int(x0 + w)))))
+        depth += 1
+    return chosen
+
+
+def _resize(rgb, shape):
+    return np.asarray(Image.fromarray(rgb).resize((shape[1], shape[0]), Image.BICUBIC))
+
+
+def _jitter(rgb, rng, strength=1.0):
+    """Brightness, contrast and colour balance changes on a float image in [0, 1]."""
+    gain = rng.uniform(1 - 0.3 * strength, 1 + 0.3 * strength)
+    channel = rng.uniform(1 - 0.1 * strength, 1 + 0.1 * strength, size=3)
+    contrast = rng.uniform(1 - 0.2 * strength, 1 + 0.2 * strength)
+    mean = rgb.mean()
+    return np.clip(((rgb - mean) * contrast + mean) * gain * channel, 0, 1)
+
+
+def _random_crop(photo, shape, rng):
+    """A random crop of ``photo`` with the aspect of ``shape``, resized to it, maybe mirrored."""
+    H, W = photo.shape[:2]
+    h, w = shape
+    fit = min(H / h, W / w)
+    scale = fit * rng.uniform(0.35, 1.0)
+    ch, cw = max(1, int(h * scale)), max(1, int(w * scale))
+    y, x = rng.integers(0, H - ch + 1), rng.integers(0, W - cw + 1)
+    crop = _resize(photo[y:y + ch, x:x + cw], shape)
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
+def _background(shape, rng):
+    """A scene: one crop of a background photo, or a mosaic of crops of two to four."""
+    _, backgrounds = _photos()
+    names = list(backgrounds)
+    H, W = shape
+    canvas = np.empty((H, W, 3), np.float32)
+    if rng.random() < 0.4:
+        tiles = [(0, 0, H, W)]
+    else:  # a 2 x 2 mosaic split at a random point: the clutter of several scenes
+        ys, xs = int(H * rng.uniform(0.3, 0.7)), int(W * rng.uniform(0.3, 0.7))
+        tiles = [(0, 0, ys, xs), (0, xs, ys, W), (ys, 0, H, xs), (ys, xs, H, W)]
+    for y0, x0, y1, x1 in tiles:
+        photo = backgrounds[names[rng.integers(len(names))]]
+        canvas[y0:y1, x0:x1] = _jitter(_random_crop(photo, (y1 - y0, x1 - x0), rng) / 255, rng)
+    return canvas
+
+
+def _transformed(patch, long_side, angle, rng, strength=1.0):
+    """Resize, rotate and recolour a patch; return (float RGB, alpha) of the result."""
+    h, w = patch.shape[:2]
+    scale = long_side / max(h, w)
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    rgba = Image.fromarray(np.dstack([patch, np.full((h, w), 255, np.uint8)]), "RGBA")
+    rgba = rgba.resize(size, Image.BICUBIC).rotate(angle, resample=Image.BILINEAR, expand=True)
+    rgba = np.asarray(rgba, dtype=np.float32) / 255
+    return _jitter(rgba[:, :, :3], rng, strength), rgba[:, :, 3]
+
+
+def _paste(canvas, rgb, alpha, rng):
+    """Paste at a random position fully inside ``canvas``; return the pasted box."""
+    H, W = canvas.shape[:2]
+    h, w = alpha.shape
+    h, w = min(h, H), min(w, W)
+    rgb, alpha = rgb[:h, :w], alpha[:h, :w]
+    top, left = rng.integers(0, H - h + 1), rng.integers(0, W - w + 1)
+    region = canvas[top:top + h, left:left + w]
+    region[:] = alpha[:, :, None] * rgb + (1 - alpha[:, :, None]) * region
+    rows, cols = np.flatnonzero(alpha.max(axis=1) > 0.5), np.flatnonzero(alpha.max(axis=0) > 0.5)
+    return np.array([left + cols[0], top + rows[0], left + cols[-1] + 1, top + rows[-1] + 1],
+                    dtype=np.float64)
+
+
+def _clutter(canvas, rng, count):
+    """Paste ``count`` patches of background photos: pasted edges are then no cue to objects."""
+    _, backgrounds = _photos()
+    names = list(backgrounds)
+    side = max(canvas.shape[:2])
+    for _ in range(count):
+        photo = backgrounds[names[rng.integers(len(names))]]
+        shape = tuple(int(v) for v in rng.integers(40, 160, size=2))
+        patch = _random_crop(photo, shape, rng)
+        rgb, alpha = _transformed(patch, side * rng.uniform(0.08, 0.3), rng.uniform(-30, 30), rng)
+        _paste(canvas, rgb, alpha, rng)
+
+
+def _occlude(canvas, box, rng):
+    """Cover one side of the object box with a background patch (15-35 % of its area)."""
+    _, backgrounds = _photos()
+    names = list(backgrounds)
+    x1, y1, x2, y2 = box.astype(int)
+    h, w = y2 - y1, x2 - x1
+    share = rng.uniform(0.15, 0.35)
+    side = rng.integers(4)
+    if side < 2:  # top or bottom band
+        bh = max(1, int(h * share))
+        y0 = y1 if side == 0 else y2 - bh
+        y0, x0, bh, bw = y0, x1, bh, w
+    else:  # left or right band
+        bw = max(1, int(w * share))
+        x0 = x1 if side == 2 else x2 - bw
+        y0, bh = y1, h
+    photo = backgrounds[names[rng.integers(len(names))]]
+    canvas[y0:y0 + bh, x0:x0 + bw] = _jitter(_random_crop(photo, (bh, bw), rng) / 255, rng)
+
+
+def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_size=(360, 480),
+                             object_scale=(0.08, 0.25), max_rotation=30.0, occlusion=0.5,
+                             random_state=None):
+    """Make an instance retrieval benchmark of small objects in cluttered scenes.
+
+    Each object is a crop of textured content from a photo that scikit-image ships
+    (astronaut, chelsea, coffee, rocket, ...). Each view pastes it small, at a random
+    place, scale, rotation and colour balance, sometimes partly covered, into a scene
+    made from other photos (scikit-learn's china and flower, scikit-image's
+    motorcycle, brick, grass and gravel): one crop or a mosaic of crops, mirrored and
+    recoloured, with a few more pasted patches of those photos as clutter. Distractor
+    images are scenes without an object. No photo gives both objects and scenes.
+
+    Parameters
+    ----------
+    n_objects : int, default=30
+        Number of object instances (at most the number of textured crops available,
+        about 80).
+    n_views : int, default=6
+        Images per object (at least 2: one is the query).
+    n_distractors : int, default=60
+        Images without any object.
+    image_size : int or tuple (height, width), default=(360, 480)
+        Size of every image.
+    object_scale : tuple (low, high), default=(0.08, 0.25)
+        Range of the object's longer side, as a share of the image's longer side.
+    max_rotation : float, default=30.0
+        Objects are rotated by a uniform angle in [-max_rotation, max_rotation] degrees.
+    occlusion : float, default=0.5
+        Probability that a view has 15-35 % of its object covered by clutter.
+    random_state : int, RandomState instance or None, default=None
+        Determines everything; an int gives the same benchmark on every call.
+
+    Returns
+    -------
+    data : Bunch
+        images : ndarray of shape (n_images, height, width, 3), dtype uint8
+            With ``n_images = n_objects * n_views + n_distractors``, shuffled.
+        labels : ndarray of shape (n_images,), int
+            The object in each image, -1 for distractors.
+        boxes : ndarray of shape (n_images, 4), float64
+            The object's box ``[x1, y1, x2, y2]`` in pixels (x2, y2 exclusive), NaN for
+            distractors. It covers the whole object, occluded parts included.
+        query_indices : ndarray of shape (n_objects,), int
+            One view per object, used as its query.
+        query_boxes : ndarray of shape (n_objects, 4), float64
+            ``boxes[query_indices]``.
+        gnd : list of dict
+            Per query, as the Oxford ground truth: ``ok`` the other views of the
+            object, ``junk`` the query image itself; ``bbx`` its box.
+        object_sources : list of (str, tuple)
+            The photo and pixel region ``(y0, x0, y1, x1)`` each object was cut from.
+        DESCR : str
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_cluttered_instances
+    >>> data = make_cluttered_instances(n_objects=3, n_views=2, n_distractors=2,
+    ...                                 image_size=128, random_state=0)
+    >>> data.images.shape, data.labels.tolist().count(-1), len(data.query_indices)
+    ((8, 128, 128, 3), 2, 3)
+    """
+    H, W = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
+    for name, value, low in (("n_objects", n_objects, 1), ("n_views", n_views, 2),
+                             ("n_distractors", n_distractors, 0), ("image height", H, 64),
+                             ("image width", W, 64)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    lo, hi = object_scale
+    if not 0 < lo <= hi <= 1:
+        raise ValueError(f"object_scale must satisfy 0 < low <= high <= 1; got {object_scale!r}.")
+    if not 0 <= occlusion <= 1:
+        raise ValueError(f"occlusion is a probability in [0, 1]; got {occlusion!r}.")
+    rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
+
+    objects = _choose_objects(int(n_objects), rng)
+    labels = np.concatenate([np.repeat(np.arange(n_objects), n_views),
+                             np.full(n_distractors, -1)]).astype(np.int64)
+    labels = labels[rng.permutation(len(labels))]
+    images = np.empty((len(labels), H, W, 3), np.uint8)
+    boxes = np.full((len(labels), 4), np.nan)
+    for i, label in enumerate(labels):
+        canvas = _background((H, W), rng)
+        _clutter(canvas, rng, count=int(rng.integers(2, 5)))
+        if label >= 0:
+            crop = objects[label][0]
+            long_side = max(H, W) * rng.uniform(lo, hi)
+            rgb, alpha = _transformed(crop, long_side, rng.uniform(-max_rotation, max_rotation),
+                                      rng, strength=0.8)
+            boxes[i] = _paste(canvas, rgb, alpha, rng)
+            if rng.random() < occlusion:
+                _occlude(canvas, boxes[i], rng)
+        canvas += rng.normal(0, rng.uniform(0, 0.02), size=canvas.shape).astype(np.float32)
+        images[i] = np.round(np.clip(canvas, 0, 1) * 255)
+
+    query_indices = np.array([np.flatnonzero(labels == k)[0] for k in range(n_objects)])
+    gnd = [{"ok": np.setdiff1d(np.flatnonzero(labels == k), [q]), "junk": np.array([q]),
+            "bbx": boxes[q].copy()} for k, q in enumerate(query_indices)]
+    return Bunch(
+        images=images, labels=labels, boxes=boxes, query_indices=query_indices,
+        query_boxes=boxes[query_indices].copy(), gnd=gnd,
+        object_sources=[source for _, source in objects],
+        DESCR=(
+            f"Cluttered instances: {n_objects} objects x {n_views} views + {n_distractors} "
+            f"distractors, {H} x {W} pixels; objects cut from skimage photos "
+            f"({', '.join(sorted({s[0] for _, s in objects}))}), pasted at "
+            f"{lo:.0%}-{hi:.0%} of the image side, rotated up to {max_rotation} degrees, "
+            f"occluded with probability {occlusion}, into scenes from "
+            f"{', '.join(_BACKGROUND_PHOTOS)}."
+        ),
+    )
