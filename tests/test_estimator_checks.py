@@ -2,6 +2,7 @@
 
 from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, RegionAggregator,
                             RegionMaxPooler, UniformRegionDetector, WholeMapDetector)
+from sklearn_salreg.saliency import ObjectSaliency
 from sklearn_salreg.utils.estimator_checks import parametrize_with_checks
 
 MAP_ESTIMATORS = [
@@ -12,6 +13,7 @@ MAP_ESTIMATORS = [
     WholeMapDetector(),
     RegionMaxPooler(),
     RegionAggregator(),
+    ObjectSaliency(n_neighbors=3),
 ]
 
 

@@ -68,10 +68,14 @@ def make_maps(n_maps=6, n_channels=16, random_state=0):
 def _upstream(field):
     # Imported here: the checks module must not import every stage at package import.
     from ..detection import EGMRegionDetector
+    from ..discovery import CentralityGraph
     from ..pooling import RegionMaxPooler
     from ..saliency import FeatureSaliency
 
     return {
+        # "graph" is not a field but a context entry (a fitted CentralityGraph)
+        "graph": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0), RegionMaxPooler(),
+                  CentralityGraph(n_neighbors=3)],
         "feature_saliency": [FeatureSaliency()],
         "saliency": [FeatureSaliency()],
         "regions": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0)],

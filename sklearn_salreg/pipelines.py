@@ -1,0 +1,156 @@
+"""The paper's named configurations, one factory each.
+
+Every factory returns an unfitted :class:`~sklearn.pipeline.Pipeline` from maps to
+global descriptors. Step names are shared so that one parameter grid fits several
+configurations: ``egm`` is always the detector whose regions are pooled into the
+descriptor (on FS for FS.EGM, on OS for OS.EGM), ``agg`` the aggregator.
+
+=========  ===========================================================================
+name       steps
+=========  ===========================================================================
+MAC        detect (whole map) -> agg
+Uniform    detect (R-MAC grid) -> agg
+FS.EGM     fs -> egm (FS defaults) -> pool -> agg
+OS.EGM     fs -> fs_egm -> pool -> whiten -> graph -> os -> egm (OS defaults) -> agg
+OS.EGM-4   as OS.EGM, with R-MAC sub-regions at 2 scales inside each final region
+=========  ===========================================================================
+
+Pass ``memory=`` (a folder or :class:`joblib.Memory`) so that a grid search over
+later steps reuses the early ones.
+"""
+
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from .detection import EGMRegionDetector, UniformRegionDetector, WholeMapDetector
+from .discovery import CentralityGraph
+from .pooling import RegionAggregator, RegionMaxPooler
+from .saliency import FeatureSaliency, ObjectSaliency
+from .whitening import LearnedWhitening
+
+__all__ = ["CONFIGURATIONS", "make_configuration", "make_mac", "make_uniform", "make_fs_egm",
+           "make_os_egm", "make_os_egm4"]
+
+#: The paper's FS.EGM and OS.EGM detector settings (section 4.2).
+FS_EGM_DEFAULTS = dict(rho=5.0, tau=0.4, sigma=2.5)
+OS_EGM_DEFAULTS = dict(rho=2.0, tau=0.0, sigma=2.0)
+
+
+def _aggregator(whitening, n_jobs):
+    return RegionAggregator(whitening=None if whitening is None else clone(whitening),
+                            n_jobs=n_jobs)
+
+
+def make_mac(*, whitening=None, memory=None, n_jobs=None):
+    """MAC: global max pooling (one region, the whole map; the query box on the query side).
+
+    Parameters
+    ----------
+    whitening : transformer or None, default=None
+        Whitening of the global vector, fitted on the database (e.g.
+        ``LearnedWhitening(n_components=128)``).
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pipeline's early steps.
+    n_jobs : int, default=None
+        Joblib workers of the per-image steps.
+
+    Returns
+    -------
+    Pipeline
+    """
+    return Pipeline([("detect", WholeMapDetector()), ("agg", _aggregator(whitening, n_jobs))],
+                    memory=memory)
+
+
+def make_uniform(*, levels=3, whitening=None, memory=None, n_jobs=None):
+    """Uniform (R-MAC): max pooling over the R-MAC grid of ``levels`` scales, summed.
+
+    Parameters are those of :func:`make_mac`, plus ``levels`` of the grid.
+    """
+    return Pipeline([("detect", UniformRegionDetector(levels=levels)),
+                     ("agg", _aggregator(whitening, n_jobs))], memory=memory)
+
+
+def make_fs_egm(*, egm=None, whitening=None, memory=None, n_jobs=None):
+    """FS.EGM: regions detected by EGM on the feature saliency map.
+
+    Parameters
+    ----------
+    egm : dict, default=None
+        Parameters of the detector; the paper's ``rho=5, tau=0.4, sigma=2.5`` by default.
+    whitening, memory, n_jobs
+        As in :func:`make_mac`.
+    """
+    return Pipeline([
+        ("fs", FeatureSaliency(n_jobs=n_jobs)),
+        ("egm", EGMRegionDetector(**{**FS_EGM_DEFAULTS, **(egm or {})}, n_jobs=n_jobs)),
+        ("pool", RegionMaxPooler(n_jobs=n_jobs)),
+        ("agg", _aggregator(whitening, n_jobs)),
+    ], memory=memory)
+
+
+def make_os_egm(*, fs_egm=None, egm=None, region_whitening=None, graph=None,
+                object_saliency=None, whitening=None, sub_levels=0, memory=None, n_jobs=None,
+                random_state=None):
+    """OS.EGM: regions detected by EGM on the object saliency map.
+
+    Parameters
+    ----------
+    fs_egm : dict, default=None
+        Parameters of the first detector (on FS); the paper's FS.EGM values by default.
+    egm : dict, default=None
+        Parameters of the final detector (on OS); the paper's ``rho=2, tau=0, sigma=2``.
+    region_whitening : LearnedWhitening or None, default=None
+        Whitening of the region descriptors that the graph links; None uses
+        ``LearnedWhitening()`` (PCA whitening fitted on the database regions). Pass a
+        ``FrozenEstimator`` around a whitening learned elsewhere to reuse it.
+    graph : dict, default=None
+        Parameters of :class:`CentralityGraph`.
+    object_saliency : dict, default=None
+        Parameters of :class:`ObjectSaliency`.
+    whitening : transformer or None, default=None
+        Whitening of the global vector.
+    sub_levels : int, default=0
+        2 gives OS.EGM-4.
+    memory, n_jobs
+        As in :func:`make_mac`.
+    random_state : int or None, default=None
+        Seed of the approximate k-NN graph (large databases).
+    """
+    region_whitening = LearnedWhitening() if region_whitening is None else clone(region_whitening)
+    return Pipeline([
+        ("fs", FeatureSaliency(n_jobs=n_jobs)),
+        ("fs_egm", EGMRegionDetector(**{**FS_EGM_DEFAULTS, **(fs_egm or {})}, n_jobs=n_jobs)),
+        ("pool", RegionMaxPooler(n_jobs=n_jobs)),
+        ("whiten", region_whitening),
+        ("graph", CentralityGraph(**{"random_state": random_state, "n_jobs": n_jobs,
+                                     **(graph or {})})),
+        ("os", ObjectSaliency(**{"n_jobs": n_jobs, **(object_saliency or {})})),
+        ("egm", EGMRegionDetector(**{**OS_EGM_DEFAULTS, **(egm or {})}, sub_levels=sub_levels,
+                                  n_jobs=n_jobs)),
+        ("agg", _aggregator(whitening, n_jobs)),
+    ], memory=memory)
+
+
+def make_os_egm4(**kwargs):
+    """OS.EGM-4: OS.EGM with uniform sub-regions at 2 scales inside each detected region."""
+    return make_os_egm(sub_levels=2, **kwargs)
+
+
+#: Named configurations of Table 1 of the paper.
+CONFIGURATIONS = {
+    "MAC": make_mac,
+    "Uniform": make_uniform,
+    "FS.EGM": make_fs_egm,
+    "OS.EGM": make_os_egm,
+    "OS.EGM-4": make_os_egm4,
+}
+
+
+def make_configuration(name, **kwargs):
+    """The pipeline of a named configuration (a key of :data:`CONFIGURATIONS`)."""
+    try:
+        factory = CONFIGURATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown configuration {name!r}; choose from {list(CONFIGURATIONS)}.")
+    return factory(**kwargs)

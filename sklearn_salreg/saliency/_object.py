@@ -1,0 +1,319 @@
+"""Object saliency (OS): how much each position looks like the objects that recur.
+
+METHOD.md section 6; paper section 3.8, equation (14)::
+
+    S_p = F_p^Theta * sum_{i in N_p} s(v_i, u_p) f_i^theta g_i
+
+where ``u_p`` is the whitened max-pooled descriptor of the square patch of side ``a``
+centred on ``p``, ``N_p`` its ``k`` nearest region descriptors of the database,
+``s(v, u) = max(v.u, 0)^beta``, ``f`` the regions' feature saliency and ``g`` their
+centrality. Where feature saliency is zero the object saliency is exactly zero, and
+those positions are never looked up.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
+
+from .._base import MapTransformerMixin
+from ..collection import check_map, check_saliency_map
+from ..pooling import l2_normalize
+from ..utils import map_images
+
+__all__ = ["patch_descriptors", "neighbor_saliency", "object_saliency", "ObjectSaliency"]
+
+
+def _sliding_max(A, size, axis):
+    """Max over a window of ``size`` cells centred on each cell along ``axis``, clipped."""
+    before = (size - 1) // 2
+    out = A.copy()
+    n = A.shape[axis]
+    for shift in range(-before, size - before):
+        if shift == 0 or abs(shift) >= n:
+            continue
+        dst = [slice(None)] * A.ndim
+        src = [slice(None)] * A.ndim
+        if shift > 0:
+            dst[axis], src[axis] = slice(0, n - shift), slice(shift, n)
+        else:
+            dst[axis], src[axis] = slice(-shift, n), slice(0, n + shift)
+        np.maximum(out[tuple(dst)], A[tuple(src)], out=out[tuple(dst)])
+    return out
+
+
+def patch_descriptors(A, patch_size=3, mask=None):
+    """Max-pooled, L2-normalised descriptor of the square patch around each position.
+
+    Parameters
+    ----------
+    A : array-like of shape (h, w, c)
+        Activation map.
+    patch_size : int, default=3
+        Side ``a`` of the square patch, in cells; patches are clipped at the border.
+        For an even side the patch extends one cell further after the centre.
+    mask : ndarray of bool, shape (h, w), default=None
+        Positions to return (all when None).
+
+    Returns
+    -------
+    U : ndarray of shape (n_positions, c), dtype float32
+        Rows in row-major order of the (masked) positions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.saliency import patch_descriptors
+    >>> A = np.zeros((3, 3, 2), np.float32); A[0, 0] = [3.0, 4.0]
+    >>> patch_descriptors(A, 3)[[0, 4, 8]].tolist()
+    [[0.6000000238418557, 0.800000011920929], [0.6000000238418557, 0.800000011920929], [0.0, 0.0]]
+    """
+    A = check_map(A)
+    # Separable: a max over rows, then over columns; cost a * h * w * c.
+    pooled = _sliding_max(_sliding_max(A, patch_size, 0), patch_size, 1)
+    U = pooled.reshape(-1, A.shape[2]) if mask is None else pooled[mask]
+    return l2_normalize(U)
+
+
+def neighbor_saliency(similarities, neighbors, region_saliency, centrality, *, beta=3.0,
+                      region_exponent=3.0):
+    """``sum_{i in N_p} max(v_i.u_p, 0)^beta f_i^theta g_i`` for many patches at once.
+
+    Parameters
+    ----------
+    similarities : ndarray of shape (n, k)
+        Dot products of each patch with its ``k`` nearest database regions.
+    neighbors : ndarray of shape (n, k)
+        Indices of those regions.
+    region_saliency, centrality : ndarray of shape (n_regions,)
+        ``f`` and ``g`` of the database regions.
+    beta : float, default=3.0
+    region_exponent : float, default=3.0
+        ``theta``.
+
+    Returns
+    -------
+    ndarray of shape (n,), float64
+    """
+    weight = np.asarray(region_saliency, np.float64) ** region_exponent * np.asarray(
+        centrality, np.float64)
+    sims = np.maximum(np.asarray(similarities, np.float64), 0.0) ** beta
+    return (sims * weight[neighbors]).sum(axis=1)
+
+
+def _exact_neighbors(U, V, k):
+    sims = U @ V.T
+    k = min(k, V.shape[0])
+    idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(sims, idx, axis=1), idx
+
+
+def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening=None,
+                    patch_size=3, n_neighbors=10, beta=3.0, fs_exponent=2.0,
+                    region_exponent=3.0):
+    """The object saliency map of one image against a database of regions.
+
+    A plain exact search over ``descriptors``; :class:`ObjectSaliency` does the same
+    for many images at once through the fitted index of a :class:`CentralityGraph`.
+
+    Parameters
+    ----------
+    A : array-like of shape (h, w, c)
+        Activation map of the image.
+    F : array-like of shape (h, w)
+        Its feature saliency map.
+    descriptors : ndarray of shape (n_regions, d)
+        Database region descriptors ``V`` (whitened, L2-normalised).
+    region_saliency : ndarray of shape (n_regions,)
+        Their feature saliency ``f``.
+    centrality : ndarray of shape (n_regions,)
+        Their centrality ``g``.
+    whitening : transformer or None, default=None
+        Maps L2-normalised patch descriptors (n, c) to the space of ``descriptors``
+        (the fitted region whitening); None when the regions were not whitened.
+    patch_size : int, default=3
+        Side ``a`` of the patch.
+    n_neighbors : int, default=10
+        ``k``.
+    beta : float, default=3.0
+        Exponent of the similarity.
+    fs_exponent : float, default=2.0
+        ``Theta``, exponent of the image's own feature saliency.
+    region_exponent : float, default=3.0
+        ``theta``, exponent of the neighbours' feature saliency.
+
+    Returns
+    -------
+    S : ndarray of shape (h, w), dtype float32
+        Zero wherever ``F`` is zero.
+    """
+    F = check_saliency_map(F, shape=np.shape(A)[:2])
+    mask = F > 0
+    S = np.zeros(F.shape, dtype=np.float32)
+    if not mask.any():
+        return S
+    U = patch_descriptors(A, patch_size, mask)
+    if whitening is not None:
+        U = np.asarray(whitening.transform(U), dtype=np.float32)
+    sims, idx = _exact_neighbors(U, np.asarray(descriptors, np.float32), n_neighbors)
+    values = neighbor_saliency(sims, idx, region_saliency, centrality, beta=beta,
+                               region_exponent=region_exponent)
+    S[mask] = (F[mask].astype(np.float64) ** fs_exponent * values).astype(np.float32)
+    return S
+
+
+def _image_patches(X, i, index, *, n_channels, patch_size):
+    A = check_map(X[i], index=index, n_channels=n_channels)
+    F = check_saliency_map(X.field("feature_saliency")[i], index=index, shape=A.shape[:2])
+    mask = F > 0
+    return mask, F[mask], patch_descriptors(A, patch_size, mask)
+
+
+class ObjectSaliency(MapTransformerMixin, BaseEstimator):
+    """Object saliency map of every image from the discovered region graph (stage 6).
+
+    Reads the activation maps, the field ``feature_saliency`` and, from the
+    collection's context, the fitted ``graph`` (a :class:`CentralityGraph`, put there
+    by its ``transform``) and the region ``whitening`` (a fitted
+    :class:`LearnedWhitening`, if the pipeline has one). Writes the field
+    ``saliency`` so that the next :class:`EGMRegionDetector` detects on it. Patch
+    descriptors of ``batch_size`` images are whitened and looked up in the graph's
+    index together.
+
+    Parameters
+    ----------
+    patch_size : int, default=3
+        Side ``a`` of the square patch around each position (not given in the paper).
+    n_neighbors : int, default=10
+        ``k`` nearest database regions per patch (not given in the paper).
+    fs_exponent : float, default=2.0
+        ``Theta``, exponent of the image's feature saliency.
+    region_exponent : float, default=3.0
+        ``theta``, exponent of the neighbours' feature saliency.
+    beta : float or None, default=None
+        Similarity exponent; None uses the graph's ``beta``.
+    graph : CentralityGraph or None, default=None
+        A fitted graph to use instead of the one in the collection's context.
+    batch_size : int, default=64
+        Images whose patches are searched together.
+    n_jobs : int, default=None
+        Joblib workers for the per-image patch descriptors.
+    verbose : int, default=0
+        Progress messages.
+
+    Attributes
+    ----------
+    n_channels_ : int
+        Channels of the maps seen in ``fit``.
+
+    See Also
+    --------
+    object_saliency : the map of one image, by exact search.
+    """
+
+    _required_fields = ("feature_saliency", "graph")
+    _reads_maps = True
+
+    _parameter_constraints = {
+        "patch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "fs_exponent": [Interval(Real, 0, None, closed="left")],
+        "region_exponent": [Interval(Real, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="neither"), None],
+        "graph": [HasMethods(["query"]), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
+                 beta=None, graph=None, batch_size=64, n_jobs=None, verbose=0):
+        self.patch_size = patch_size
+        self.n_neighbors = n_neighbors
+        self.fs_exponent = fs_exponent
+        self.region_exponent = region_exponent
+        self.beta = beta
+        self.graph = graph
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Validate parameters; the discovery itself was fitted by :class:`CentralityGraph`.
+
+        Parameters
+        ----------
+        X : MapCollection
+            With the field ``feature_saliency`` and a ``graph`` in its context (or
+            ``graph`` given as a parameter).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = self._validate_collection(X, reset=True)
+        self._graph_of(X)
+        return self
+
+    def _graph_of(self, X):
+        graph = self.graph if self.graph is not None else X.context.get("graph")
+        if graph is None:
+            raise ValueError(
+                "ObjectSaliency needs a fitted CentralityGraph: put one before it in the "
+                "pipeline (its transform adds it to the collection's context) or pass graph=."
+            )
+        check_is_fitted(graph)
+        return graph
+
+    def transform(self, X):
+        """Object saliency map of every image.
+
+        Parameters
+        ----------
+        X : MapCollection
+
+        Returns
+        -------
+        MapCollection
+            ``X`` with the field ``saliency`` replaced by the object saliency maps.
+        """
+        check_is_fitted(self)
+        X = self._validate_collection(X, reset=False)
+        X.field("feature_saliency")
+        graph = self._graph_of(X)
+        whitening = X.context.get("whitening")
+        beta = graph.beta if self.beta is None else self.beta
+        k = min(self.n_neighbors, len(graph.descriptors_))
+        maps = []
+        for start in range(0, len(X), self.batch_size):
+            chunk = X[start:start + self.batch_size]
+            patches = map_images(_image_patches, chunk, n_jobs=self.n_jobs,
+                                 n_channels=self.n_channels_, patch_size=self.patch_size)
+            U = np.concatenate([p[2] for p in patches])
+            values = np.zeros(0)
+            if len(U):
+                if whitening is not None:
+                    U = np.asarray(whitening.transform(U), dtype=np.float32)
+                if U.shape[1] != graph.descriptors_.shape[1]:
+                    raise ValueError(
+                        f"patch descriptors have dimension {U.shape[1]} but the graph's region "
+                        f"descriptors have {graph.descriptors_.shape[1]}: the same whitening "
+                        "must map both (is a LearnedWhitening missing before the graph?)."
+                    )
+                idx, sims = graph.query(U, k)
+                values = neighbor_saliency(sims, idx, graph.region_saliency_, graph.centrality_,
+                                           beta=beta, region_exponent=self.region_exponent)
+            offset = 0
+            for mask, fs, _ in patches:
+                S = np.zeros(mask.shape, dtype=np.float32)
+                n = len(fs)
+                S[mask] = fs.astype(np.float64) ** self.fs_exponent * values[offset:offset + n]
+                offset += n
+                maps.append(S)
+            if self.verbose:
+                print(f"[ObjectSaliency] {min(start + self.batch_size, len(X))}/{len(X)} images")
+        return X.with_fields(saliency=maps)

@@ -1,0 +1,106 @@
+"""Synthetic activation maps for tests and benchmarks.
+
+Real-looking in the ways that matter to the method: ReLU-sparse, blob-structured,
+non-negative float32, and (for :func:`make_object_maps`) small objects that recur
+across images on top of clutter that does not.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["make_blob_maps", "make_object_maps"]
+
+
+def _pattern(rng, size, n_channels, density):
+    """A spatial pattern (size, size, c): a few active channels with a smooth profile."""
+    active = rng.random(n_channels) < density
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    profile = np.exp(-0.5 * (yy**2 + xx**2) / max(size / 2.5, 0.5) ** 2)
+    amplitude = rng.gamma(2.0, 1.0, n_channels) * active
+    return (profile[:, :, None] * amplitude[None, None, :]).astype(np.float32)
+
+
+def _paste(A, P, y, x):
+    h, w = P.shape[:2]
+    np.maximum(A[y:y + h, x:x + w], P, out=A[y:y + h, x:x + w])
+
+
+def _background(rng, h, w, c, sparsity):
+    noise = rng.standard_normal((h, w, c), dtype=np.float32)
+    return np.maximum(noise - sparsity, 0.0) * 0.3
+
+
+def make_blob_maps(n_maps=100, shape=(24, 32), n_channels=512, n_blobs=(3, 8), sparsity=1.5,
+                   random_state=None):
+    """ReLU-sparse maps with blobs of activity: the input of the per-image benchmarks.
+
+    Parameters
+    ----------
+    n_maps : int
+    shape : (h, w)
+    n_channels : int
+    n_blobs : (low, high)
+        Number of blobs per map is drawn in ``[low, high)``.
+    sparsity : float
+        Background is ``max(N(0, 1) - sparsity, 0)``: 1.5 leaves about 7 % non-zero.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    list of ndarray of shape (h, w, n_channels), float32
+    """
+    rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
+    h, w = shape
+    maps = []
+    for _ in range(n_maps):
+        A = _background(rng, h, w, n_channels, sparsity)
+        for _ in range(rng.integers(*n_blobs)):
+            size = int(rng.integers(2, max(3, min(h, w) // 3)))
+            _paste(A, _pattern(rng, size, n_channels, 0.1),
+                   rng.integers(0, h - size + 1), rng.integers(0, w - size + 1))
+        maps.append(A)
+    return maps
+
+
+def make_object_maps(n_objects=8, n_views=6, n_distractors=16, shape=(24, 32), n_channels=128,
+                     object_size=(4, 6), n_clutter=(3, 6), clutter_strength=1.2, noise=0.15,
+                     random_state=None):
+    """Small objects that recur across images, pasted among clutter that does not.
+
+    Every image gets ``n_clutter`` patterns seen nowhere else, as strong as the object
+    (``clutter_strength``), so that per-image saliency cannot tell them apart; object
+    images also get one view of their object (its pattern with multiplicative noise,
+    at a random place). Distractor images have clutter only.
+
+    Returns
+    -------
+    maps : list of ndarray (h, w, n_channels), float32
+    labels : ndarray of shape (n_images,)
+        Object id, -1 for distractors.
+    boxes : list of ndarray (1, 4) or (0, 4)
+        The object's box ``[y0, x0, y1, x1)`` in map coordinates.
+    """
+    rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
+    h, w = shape
+    objects = [_pattern(rng, int(rng.integers(*object_size)), n_channels, 0.15)
+               for _ in range(n_objects)]
+    labels = np.concatenate([np.repeat(np.arange(n_objects), n_views),
+                             np.full(n_distractors, -1)])
+    rng.shuffle(labels)
+    maps, boxes = [], []
+    for label in labels:
+        A = _background(rng, h, w, n_channels, 1.5)
+        for _ in range(rng.integers(*n_clutter)):
+            size = int(rng.integers(object_size[0], object_size[1] + 2))
+            P = _pattern(rng, size, n_channels, 0.15) * clutter_strength
+            _paste(A, P, rng.integers(0, h - size + 1), rng.integers(0, w - size + 1))
+        if label >= 0:
+            P = objects[label] * rng.lognormal(0.0, noise, objects[label].shape).astype(np.float32)
+            size = P.shape[0]
+            y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+            A[y:y + size, x:x + size] = P + 0.1 * A[y:y + size, x:x + size]
+            boxes.append(np.array([[y, x, y + size, x + size]]))
+        else:
+            boxes.append(np.zeros((0, 4), dtype=np.int64))
+        maps.append(A.astype(np.float32))
+    return maps, labels, boxes

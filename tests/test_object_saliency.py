@@ -1,0 +1,148 @@
+"""Object saliency: the formula on a hand-worked case, and discovery on synthetic maps."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.pipeline import Pipeline
+
+from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, MapCollection,
+                            RegionMaxPooler)
+from sklearn_salreg.discovery import CentralityGraph
+from sklearn_salreg.metrics import saliency_precision
+from sklearn_salreg.pipelines import make_os_egm
+from sklearn_salreg.saliency import ObjectSaliency, object_saliency, patch_descriptors
+from sklearn_salreg.utils.estimator_checks import make_maps
+from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.whitening import LearnedWhitening
+
+
+def test_formula_by_hand():
+    V = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+    f = np.array([1.0, 0.5, 1.0])
+    g = np.array([2.0, 1.0, 1.0])
+    A = np.array([[[1.0, 0.0], [0.0, 2.0]]], np.float32)  # 1 x 2 map, 2 channels
+    F = np.array([[1.0, 0.5]])
+    S = object_saliency(A, F, V, f, g, patch_size=1, n_neighbors=2)
+    # u0 = (1, 0): neighbours 0 (s=1) and 2 (s=0.6): 1*1*2 + 0.6^3*1*1
+    # u1 = (0, 1): neighbours 1 (s=1) and 2 (s=0.8): 1*0.5^3*1 + 0.8^3*1*1, times 0.5^2
+    np.testing.assert_allclose(S, [[2.216, 0.25 * 0.637]], rtol=1e-5)
+
+
+def test_zero_where_feature_saliency_is_zero(rng):
+    A = rng.random((5, 6, 4), dtype=np.float32)
+    F = rng.random((5, 6))
+    F[1:3, 2:5] = 0
+    V = np.eye(4, dtype=np.float32)
+    S = object_saliency(A, F, V, np.ones(4), np.ones(4), n_neighbors=2)
+    assert not S[1:3, 2:5].any() and (S[F > 0] > 0).all()
+
+
+def test_patch_descriptors_are_clipped_sliding_maxima(rng):
+    A = rng.random((5, 7, 3), dtype=np.float32)
+    for a in (1, 2, 3, 4):
+        U = patch_descriptors(A, a).reshape(5, 7, 3)
+        before = (a - 1) // 2
+        for y in range(5):
+            for x in range(7):
+                block = A[max(0, y - before):y - before + a, max(0, x - before):x - before + a]
+                expected = block.max(axis=(0, 1))
+                np.testing.assert_allclose(U[y, x], expected / np.linalg.norm(expected),
+                                           rtol=1e-6)
+
+
+def test_estimator_equals_pure_function():
+    maps = make_maps(6, n_channels=16)
+    front = Pipeline([("fs", FeatureSaliency()), ("egm", EGMRegionDetector(tau=0.2, rho=1.0)),
+                      ("pool", RegionMaxPooler()), ("whiten", LearnedWhitening(n_components=4)),
+                      ("graph", CentralityGraph(n_neighbors=3))])
+    X = front.fit_transform(maps)
+    Xt = ObjectSaliency(n_neighbors=4).fit_transform(X)
+    graph, whitening = front.named_steps["graph"], front.named_steps["whiten"]
+    for A, F, S in zip(maps, X.field("feature_saliency"), Xt.field("saliency")):
+        expected = object_saliency(A, F, graph.descriptors_, graph.region_saliency_,
+                                   graph.centrality_, whitening=whitening, n_neighbors=4)
+        np.testing.assert_allclose(S, expected, rtol=1e-4, atol=1e-7)
+    # batching over images does not change anything
+    Xb = ObjectSaliency(n_neighbors=4, batch_size=2).fit_transform(X)
+    for a, b in zip(Xt.field("saliency"), Xb.field("saliency")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_repeated_pattern_beats_unique_pattern():
+    """A pattern seen in many database images outweighs one seen once."""
+    rng = np.random.default_rng(0)
+    c = 12
+    common = np.zeros(c, np.float32)
+    common[[0, 1, 2]] = [2.0, 1.0, 1.5]
+    rare = np.zeros(c, np.float32)
+    rare[[6, 7, 8]] = [2.0, 1.5, 1.0]
+    database = []
+    for k in range(12):
+        A = np.zeros((8, 8, c), np.float32)
+        A[rng.integers(0, 3), rng.integers(0, 3)] = common * rng.uniform(0.9, 1.1)
+        unique = np.zeros(c, np.float32)
+        unique[[9 + k % 3, 3 + k % 3]] = rng.uniform(1, 2, 2)
+        A[rng.integers(5, 8), rng.integers(5, 8)] = unique
+        database.append(A)
+    database[0][6, 1] = rare
+    front = Pipeline([("fs", FeatureSaliency()),
+                      ("egm", EGMRegionDetector(tau=0.0, rho=1.0, sigma=0.7)),
+                      ("pool", RegionMaxPooler()), ("graph", CentralityGraph(n_neighbors=5))])
+    front.fit(database)
+    query = np.zeros((6, 6, c), np.float32)
+    query[1, 1] = common
+    query[4, 4] = rare * (np.linalg.norm(common) / np.linalg.norm(rare))
+    Xq = front.transform([query])
+    F = Xq.field("feature_saliency")[0]
+    assert F[1, 1] == pytest.approx(F[4, 4], rel=1e-5)  # per-image saliency cannot tell
+    S = ObjectSaliency(patch_size=1, n_neighbors=5).fit(Xq).transform(Xq).field("saliency")[0]
+    assert S[1, 1] > 2 * S[4, 4] > 0
+
+
+def test_discovery_concentrates_saliency_on_recurring_objects():
+    maps, labels, boxes = make_object_maps(random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_os_egm(region_whitening=LearnedWhitening(n_components=32, shrinkage=0.1))
+        pipe.fit(maps)
+        X = pipe[:-2].transform(maps)
+    fs = [saliency_precision(F, b) for F, b, y in zip(X.field("feature_saliency"), boxes, labels)
+          if y >= 0]
+    os_ = [saliency_precision(S, b) for S, b, y in zip(X.field("saliency"), boxes, labels)
+           if y >= 0]
+    assert np.mean(os_) > 2 * np.mean(fs)
+    assert np.mean(np.greater(os_, fs)) > 0.9
+
+
+def test_transform_does_not_refit_and_reproduces_database():
+    maps, _, _ = make_object_maps(n_objects=4, n_views=4, n_distractors=4, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_os_egm(region_whitening=LearnedWhitening(n_components=16))
+        D = pipe.fit_transform(maps)
+        graph = pipe.named_steps["graph"]
+        centrality = graph.centrality_.copy()
+        D2 = pipe.transform(maps)
+        D3 = pipe.transform([maps[3], maps[0]])
+    assert graph.centrality_ is not None and np.array_equal(graph.centrality_, centrality)
+    np.testing.assert_allclose(D2, D, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(D3, D[[3, 0]], rtol=1e-5, atol=1e-6)
+
+
+def test_missing_graph_is_a_clear_error():
+    X = FeatureSaliency().fit_transform(make_maps(2))
+    with pytest.raises(ValueError, match="needs a fitted CentralityGraph"):
+        ObjectSaliency().fit(X)
+
+
+def test_dimension_mismatch_is_a_clear_error():
+    maps = make_maps(6, n_channels=16)
+    front = Pipeline([("fs", FeatureSaliency()), ("egm", EGMRegionDetector(tau=0.2, rho=1.0)),
+                      ("pool", RegionMaxPooler()), ("whiten", LearnedWhitening(n_components=4)),
+                      ("graph", CentralityGraph(n_neighbors=3))])
+    X = front.fit_transform(maps)
+    no_whitening = MapCollection(maps).with_fields(
+        feature_saliency=X.field("feature_saliency")).with_context(graph=X.context["graph"])
+    with pytest.raises(ValueError, match="dimension 16 .* have 4"):
+        ObjectSaliency().fit_transform(no_whitening)
