@@ -1,0 +1,279 @@
+"""Region graph and Katz centrality: the linear algebra, the search, the estimator."""
+
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_salreg import MapCollection
+from sklearn_salreg.discovery import (
+    CentralityGraph,
+    ExactIndex,
+    NNDescentIndex,
+    katz_centrality,
+    mutual_graph_from_neighbors,
+    mutual_knn_graph,
+    normalize_graph,
+)
+from sklearn_salreg.discovery import _search
+from sklearn_salreg.whitening import LearnedWhitening
+
+
+def _unit(X):
+    X = np.asarray(X, dtype=np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def cnn_like_descriptors(n, d=512, n_objects=200, share_on_objects=0.6, seed=0):
+    """Region descriptors that look like max-pooled CNN activations: non-negative,
+    ~20 % non-zero, L2-normalised; most regions are noisy views of recurring objects
+    (sharing their active channels), the rest is unique clutter."""
+    rng = np.random.default_rng(seed)
+    objects = np.maximum(rng.normal(-0.8, 1.0, size=(n_objects, d)), 0)
+    n_obj = int(n * share_on_objects)
+    which = rng.integers(0, n_objects, n_obj)
+    active = objects[which] > 0
+    views = objects[which] + 0.5 * rng.normal(size=(n_obj, d)) * active
+    views += np.maximum(rng.normal(-1.2, 0.5, size=(n_obj, d)), 0)  # stray activations
+    clutter = rng.normal(-0.8, 1.0, size=(n - n_obj, d))
+    return _unit(np.maximum(np.concatenate([views, clutter]), 0))
+
+
+def _recall(found, exact):
+    k = exact.shape[1]
+    hits = (found[:, :, None] == exact[:, None, :]).any(axis=2).sum(axis=1)
+    return float(hits.mean() / k)
+
+
+# -- the linear algebra ------------------------------------------------------------
+
+
+def test_centrality_solves_system_and_matches_dense_solve(rng):
+    V = _unit(rng.normal(size=(60, 8)))
+    Wn = normalize_graph(mutual_knn_graph(V, n_neighbors=5))
+    g, info = katz_centrality(Wn, alpha=0.99, tol=1e-8, max_iter=500)
+    A = np.eye(60) - 0.99 * Wn.toarray().astype(np.float64)
+    b = np.full(60, 0.01)
+    assert info["converged"] and info["residual"] < 1e-8
+    assert np.linalg.norm(b - A @ g) / np.linalg.norm(b) < 1e-8
+    np.testing.assert_allclose(g, np.linalg.solve(A, b), rtol=1e-6)
+
+
+def test_isolated_vertex_normalisation_and_centrality():
+    W = sp.csr_array(np.array([[0, 2, 0], [2, 0, 0], [0, 0, 0]], dtype=np.float32))
+    Wn = normalize_graph(W)
+    assert np.isfinite(Wn.toarray()).all()  # 0/0 = 0 on the isolated row
+    np.testing.assert_allclose(Wn.toarray(), [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
+    g, info = katz_centrality(Wn, alpha=0.9, tol=1e-10)
+    assert g[2] == pytest.approx(0.1)
+    np.testing.assert_allclose(g[:2], 1.0, rtol=1e-8)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    arrays(np.float32, st.tuples(st.integers(3, 25), st.just(4)),
+           elements=st.floats(-1, 1, width=32)),
+    st.integers(1, 6),
+    st.sampled_from([1, 3]),
+)
+def test_mutual_knn_graph_is_symmetric_and_mutual(V, k, beta):
+    k = min(k, len(V) - 1)
+    W = mutual_knn_graph(V, n_neighbors=k, beta=beta)
+    dense = W.toarray()
+    assert W.dtype == np.float32
+    assert (dense == dense.T).all()
+    assert (np.diag(dense) == 0).all() and (dense >= 0).all()
+    indices, sims = ExactIndex(np.ascontiguousarray(V)).neighbor_graph(k)
+    listed = np.zeros_like(dense, dtype=bool)
+    listed[np.repeat(np.arange(len(V)), k), indices.ravel()] = True
+    # An edge only between mutual neighbours, weighted max(v_i.v_j, 0)^beta.
+    assert not (dense > 0)[~(listed & listed.T)].any()
+    i, j = np.nonzero(dense)
+    np.testing.assert_allclose(dense[i, j], np.maximum((V[i] * V[j]).sum(1), 0) ** beta,
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_graph_from_neighbors_ignores_missing_and_self():
+    indices = np.array([[1, -1], [0, 1], [0, 1]])
+    sims = np.array([[0.5, 0.9], [0.5, 1.0], [0.2, 0.3]], dtype=np.float32)
+    W = mutual_graph_from_neighbors(indices, sims, beta=1).toarray()
+    np.testing.assert_allclose(W, [[0, 0.5, 0], [0.5, 0, 0], [0, 0, 0]])
+
+
+# -- the exact search --------------------------------------------------------------
+
+
+def test_exact_search_in_small_blocks_matches_full_sort(rng, monkeypatch):
+    monkeypatch.setattr(_search, "_BLOCK_ENTRIES", 50)  # blocks of one or two rows
+    V = _unit(rng.normal(size=(40, 6)))
+    U = _unit(rng.normal(size=(7, 6)))
+    indices, sims = ExactIndex(V).query(U, 5)
+    S = U @ V.T
+    np.testing.assert_array_equal(indices, np.argsort(-S, axis=1)[:, :5])
+    np.testing.assert_allclose(sims, np.take_along_axis(S, indices, 1), rtol=1e-6)
+    self_ind, _ = ExactIndex(V).neighbor_graph(4)
+    assert not (self_ind == np.arange(40)[:, None]).any()
+
+
+# -- the estimator -----------------------------------------------------------------
+
+
+def _region_collection(rng, counts, d=16):
+    maps = [np.zeros((2, 2, 3), dtype=np.float32) for _ in counts]
+    descs = [_unit(rng.random((m, d))) if m else np.zeros((0, d), np.float32) for m in counts]
+    sal = [rng.random(m).astype(np.float32) for m in counts]
+    return MapCollection(maps).with_fields(region_descriptors=descs, region_saliency=sal)
+
+
+def test_fit_on_collection_and_transform(rng):
+    X = _region_collection(rng, [4, 0, 6, 5])
+    graph = CentralityGraph(n_neighbors=3)
+    out = graph.fit_transform(X)
+    assert out.context["graph"] is graph
+    assert graph.descriptors_.shape == (15, 16) and graph.descriptors_.dtype == np.float32
+    np.testing.assert_array_equal(graph.image_index_, np.repeat([0, 2, 3], [4, 6, 5]))
+    np.testing.assert_array_equal(graph.region_saliency_, np.concatenate(X.field("region_saliency")))
+    assert graph.centrality_.shape == (15,) and graph.algorithm_ == "brute"
+    assert graph.residual_ < graph.tol
+    # transform refits nothing and leaves the fields alone.
+    before = graph.centrality_.copy()
+    graph.transform(X[:2])
+    np.testing.assert_array_equal(graph.centrality_, before)
+
+
+def test_recurring_regions_are_more_central(rng):
+    # Half the regions are views of 10 objects, half clutter (ratio 1.43 when written).
+    V = cnn_like_descriptors(600, d=64, n_objects=10, share_on_objects=0.5, seed=1)
+    V = LearnedWhitening(n_components=32).fit_transform(V)
+    g = CentralityGraph(n_neighbors=10).fit(V).centrality_
+    assert g[:300].mean() > 1.25 * g[300:].mean()
+
+
+def test_zero_descriptor_is_an_isolated_vertex(rng):
+    V = _unit(rng.normal(size=(20, 5)))
+    V[7] = 0
+    graph = CentralityGraph(n_neighbors=4, alpha=0.99).fit(V)
+    assert graph.graph_[[7], :].nnz == 0 and graph.graph_[:, [7]].nnz == 0
+    assert graph.centrality_[7] == pytest.approx(0.01, rel=1e-6)
+    _, sims = graph.query(V[[7]], k=3)
+    np.testing.assert_array_equal(sims, 0)
+
+
+def test_fewer_regions_than_neighbors_clips_k(rng):
+    V = _unit(rng.normal(size=(4, 5)))
+    with pytest.warns(UserWarning, match="using n_neighbors=3"):
+        graph = CentralityGraph(n_neighbors=10).fit(V)
+    assert graph.n_neighbors_ == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        single = CentralityGraph(n_neighbors=1)
+        with pytest.warns(UserWarning):
+            single.fit(V[:1])
+    assert single.centrality_ == pytest.approx([0.01])
+
+
+def test_query_batched_exact(rng):
+    V = _unit(rng.normal(size=(300, 12)))
+    graph = CentralityGraph(n_neighbors=5, algorithm="brute").fit(V)
+    U = _unit(rng.normal(size=(50, 12)))
+    indices, sims = graph.query(U, k=4)
+    np.testing.assert_array_equal(indices, np.argsort(-(U @ V.T), axis=1)[:, :4])
+    assert graph.query(U[:0], k=4)[0].shape == (0, 4)
+
+
+def test_brute_round_trip(rng):
+    V = _unit(rng.normal(size=(100, 8)))
+    graph = CentralityGraph(n_neighbors=5).fit(V)
+    U = _unit(rng.normal(size=(9, 8)))
+    again = pickle.loads(pickle.dumps(graph))
+    for a, b in zip(graph.query(U, 3), again.query(U, 3)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(again.centrality_, graph.centrality_)
+
+
+def test_errors(rng):
+    V = _unit(rng.normal(size=(30, 8)))
+    graph = CentralityGraph(n_neighbors=3).fit(V)
+    with pytest.raises(ValueError, match="dimension 8"):
+        graph.query(rng.random((2, 5)), k=3)
+    with pytest.raises(ValueError, match=r"k=31 must be an integer in \[1, 30\]"):
+        graph.query(V[:2], k=31)
+    with pytest.raises(TypeError, match="MapCollection"):
+        graph.transform(V)
+    with pytest.raises(InvalidParameterError, match="alpha"):
+        CentralityGraph(alpha=1.0).fit(V)
+    with pytest.raises(InvalidParameterError, match="algorithm"):
+        CentralityGraph(algorithm="kd_tree").fit(V)
+    with pytest.raises(ValueError, match="NaN"):
+        CentralityGraph().fit(np.full((5, 3), np.nan))
+    with pytest.raises(ValueError, match="no regions at all"):
+        CentralityGraph().fit(_region_collection(rng, [0, 0]))
+    X = _region_collection(rng, [3, 2])
+    with pytest.raises(ValueError, match="has no field 'region_saliency'"):
+        CentralityGraph().fit(MapCollection(list(X)).with_fields(
+            region_descriptors=X.field("region_descriptors")))
+    with pytest.raises(ValueError, match=r"n_neighbors=5 must be in \[1, n - 1\]"):
+        mutual_knn_graph(V[:3], n_neighbors=5)
+
+
+def test_katz_reports_non_convergence(rng):
+    V = _unit(rng.normal(size=(200, 4)))
+    with pytest.warns(Warning, match="raise max_iter"):
+        graph = CentralityGraph(n_neighbors=10, max_iter=1, tol=1e-12).fit(V)
+    assert graph.n_iter_ == 1
+
+
+# -- NN-descent (numba compiles pynndescent on first use: ~35 s per process) ---------
+
+
+@pytest.fixture(scope="module")
+def nndescent_setup():
+    raw = cnn_like_descriptors(4000)
+    whitened = LearnedWhitening(n_components=256).fit_transform(raw)
+    graphs = {
+        name: CentralityGraph(n_neighbors=10, algorithm="nndescent", random_state=0).fit(V)
+        for name, V in [("raw", raw), ("whitened", whitened)]
+    }
+    return {"raw": raw, "whitened": whitened}, graphs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["raw", "whitened"])
+def test_nndescent_recall_against_exact(nndescent_setup, kind):
+    data, graphs = nndescent_setup
+    V, approx = data[kind], graphs[kind]
+    exact = CentralityGraph(n_neighbors=10, algorithm="brute").fit(V)
+    graph_recall = _recall(*[g.index_.neighbor_graph(10)[0] for g in (approx, exact)])
+    rng = np.random.default_rng(1)
+    U = _unit(V[:1000] + 0.02 * rng.normal(size=(1000, V.shape[1])))
+    query_recall = _recall(approx.query(U, 10)[0], exact.query(U, 10)[0])
+    g_corr = np.corrcoef(approx.centrality_, exact.centrality_)[0, 1]
+    print(f"\n{kind}: k-NN graph recall@10 {graph_recall:.3f}, query recall@10 "
+          f"{query_recall:.3f}, centrality correlation {g_corr:.3f}")
+    assert graph_recall > 0.9 and query_recall > 0.9 and g_corr > 0.95
+
+
+@pytest.mark.slow
+def test_nndescent_pickle_and_joblib_round_trip(nndescent_setup):
+    data, graphs = nndescent_setup
+    graph = graphs["raw"]
+    assert isinstance(graph.index_, NNDescentIndex)
+    U = data["raw"][::50]
+    copies = [pickle.loads(pickle.dumps(graph))]
+    buffer = io.BytesIO()
+    joblib.dump(graph, buffer)
+    buffer.seek(0)
+    copies.append(joblib.load(buffer))
+    expected = graph.query(U, 5)
+    for copy in copies:
+        for a, b in zip(copy.query(U, 5), expected):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(copy.centrality_, graph.centrality_)
