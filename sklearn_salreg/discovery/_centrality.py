@@ -71,7 +71,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         at its first use in a process, which takes about half a minute), or
         ``'auto'``: exact up to :data:`BRUTE_MAX_REGIONS` regions.
     n_jobs : int, default=None
-        Threads of NN-descent.
+        Threads of NN-descent (the exact search uses torch's CPU threads).
     random_state : int, RandomState instance or None, default=None
         Seed of NN-descent.
     verbose : int, default=0
@@ -121,7 +121,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
-        "beta": [Interval(numbers.Real, 0, None, closed="left")],
+        "beta": [Interval(numbers.Real, 0, None, closed="neither")],
         "alpha": [Interval(numbers.Real, 0, 1, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -205,7 +205,9 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         self._log("graph", start)
 
         start = time.perf_counter()
-        g, info = katz_centrality(self.graph_, alpha=self.alpha, tol=self.tol, max_iter=self.max_iter)
+        g, info = katz_centrality(
+            self.graph_, alpha=self.alpha, tol=self.tol, max_iter=self.max_iter
+        )
         self._log(f"CG ({info['n_iter']} iterations)", start)
         if not info["converged"]:
             warnings.warn(

@@ -3,7 +3,12 @@
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -56,9 +61,9 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     Parameters
     ----------
     n_components : int, default=None
-        Output dimension ``d``. None keeps ``min(n_samples, n_features)``. More than
-        that raises a ValueError: a whitening cannot estimate more directions than
-        the training vectors span.
+        Output dimension ``d``. None keeps ``min(n_samples - 1, n_features)``. More
+        than that raises a ValueError: ``n`` centred training vectors span at most
+        ``n - 1`` directions, and a whitening cannot estimate more.
     shrinkage : float in [0, 1], default=0.0
         Shrinks the covariance that is whitened (of pair differences, or of the
         vectors) towards a multiple of the identity: 0 whitens fully (the paper), 1
@@ -178,6 +183,8 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if isinstance(X, MapCollection):
             Z, image_index, _ = _stack_regions(X)
             self.n_features_in_ = Z.shape[1]
+            if hasattr(self, "feature_names_in_"):  # left by an earlier fit on a DataFrame
+                del self.feature_names_in_
             if pairs is None and y is not None:
                 if len(y) != len(X):
                     raise ValueError(f"y has {len(y)} labels for {len(X)} images.")
@@ -191,15 +198,20 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 y = np.asarray(y)
                 if y.shape != (len(Z),):
                     raise ValueError(f"y of shape {y.shape} does not label the {len(Z)} rows of X.")
-                pairs = pairs_from_labels(y, max_pairs=self.max_pairs, random_state=self.random_state)
+                pairs = pairs_from_labels(
+                    y, max_pairs=self.max_pairs, random_state=self.random_state
+                )
         n, c = Z.shape
         if n < 2:
             raise ValueError(f"whitening needs at least 2 descriptors; got n_samples = {n}.")
-        limit = min(n, c)
+        # Centred, n vectors span at most n - 1 directions; whitening more would
+        # scale directions of zero variance by ~1e6 and let them dominate new data.
+        limit = min(n - 1, c)
         if self.n_components is not None and self.n_components > limit:
             raise ValueError(
-                f"n_components={self.n_components} exceeds min(n_samples, n_features) = "
-                f"min({n}, {c}) = {limit}: the training vectors span too few directions."
+                f"n_components={self.n_components} exceeds min(n_samples - 1, n_features) = "
+                f"min({n - 1}, {c}) = {limit}: the {n} centred training vectors of dimension "
+                f"{c} span at most {limit} directions."
             )
         Z = l2_normalize(np.asarray(Z, dtype=np.float64))
         if pairs is not None and len(pairs) == 0:
@@ -235,9 +247,8 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Z, _, counts = _stack_regions(X)
             self._check_width(Z)
             Y = self._whiten(Z)
-            return X.with_fields(region_descriptors=np.split(Y, np.cumsum(counts)[:-1])).with_context(
-                whitening=self
-            )
+            per_image = np.split(Y, np.cumsum(counts)[:-1])
+            return X.with_fields(region_descriptors=per_image).with_context(whitening=self)
         Z = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         return self._whiten(Z)
 

@@ -117,7 +117,9 @@ def learn_whitening(X, pairs, *, shrinkage=0.0):
     n, c = X.shape
     pairs = np.asarray(pairs)
     if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] == 0:
-        raise ValueError(f"pairs must be a non-empty (n_pairs, 2) index array; got shape {pairs.shape}.")
+        raise ValueError(
+            f"pairs must be a non-empty (n_pairs, 2) index array; got shape {pairs.shape}."
+        )
     if not np.issubdtype(pairs.dtype, np.integer):
         raise ValueError(f"pairs must hold integer row indices; got dtype {pairs.dtype}.")
     if pairs.min() < 0 or pairs.max() >= n:
