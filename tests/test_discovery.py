@@ -279,3 +279,17 @@ def test_nndescent_pickle_and_joblib_round_trip(nndescent_setup):
         for a, b in zip(copy.query(U, 5), expected):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(copy.centrality_, graph.centrality_)
+
+
+def test_pipeline_whitening_then_graph_serves_object_saliency(rng):
+    from sklearn.pipeline import make_pipeline
+
+    X = _region_collection(rng, [6, 0, 8, 7], d=24)
+    pipe = make_pipeline(LearnedWhitening(n_components=8), CentralityGraph(n_neighbors=4))
+    out = pipe.fit_transform(X)
+    whitening, graph = out.context["whitening"], out.context["graph"]
+    np.testing.assert_array_equal(graph.descriptors_, np.concatenate(out.field("region_descriptors")))
+    # What object saliency does: whiten the patch descriptors, look up the database.
+    patches = rng.random((30, 24)).astype(np.float32)
+    indices, sims = graph.query(whitening.transform(patches), k=5)
+    assert indices.shape == (30, 5) and (np.diff(sims, axis=1) <= 0).all()

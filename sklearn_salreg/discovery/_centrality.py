@@ -19,8 +19,10 @@ from ._search import build_index
 __all__ = ["CentralityGraph", "BRUTE_MAX_REGIONS"]
 
 #: With ``algorithm='auto'``, databases up to this many regions use the exact
-#: search; the exact self-graph costs n^2 d operations (about a minute at 50,000
-#: regions of dimension 512 on two cores), NN-descent grows about as n log n.
+#: search. The exact self-graph costs n^2 d operations, NN-descent about n log n
+#: plus a one-off numba compilation (~40-60 s per process). On two shared cores at
+#: d = 512 and 20,000 regions: 7.8 s exact, 9.0 s NN-descent (benchmarks/bench_graph.py),
+#: so the exact search wins up to a few tens of thousands of regions.
 BRUTE_MAX_REGIONS = 50_000
 
 

@@ -1,7 +1,7 @@
 """Nearest-neighbour search by dot product over a database of region descriptors.
 
 Two indexes with one interface (``query(U, k)`` and ``neighbor_graph(k)``):
-:class:`ExactIndex`, a blocked float32 matrix product with a partial sort, for
+:class:`ExactIndex`, a blocked float32 matrix product and a top-k per row, for
 small databases, and :class:`NNDescentIndex`, an approximate pynndescent graph, for
 large ones. Both return neighbours by decreasing dot product with exact float32
 similarities, and never hold more than a block of the (queries x database)
@@ -31,7 +31,7 @@ def row_similarities(U, V, indices):
     for lo in range(0, len(U), step):
         ind = indices[lo : lo + step]
         gathered = V[np.maximum(ind, 0)]  # (b, k, d)
-        sims[lo : lo + step] = np.einsum("bkd,bd->bk", gathered, U[lo : lo + step])
+        sims[lo : lo + step] = np.matmul(gathered, U[lo : lo + step, :, None])[:, :, 0]
     sims[indices < 0] = -np.inf
     return sims
 
