@@ -215,7 +215,7 @@ def test_bad_parameters_are_named():
 def test_disk_output_resumes_without_recomputing(lite, photos, tmp_path):
     folder = tmp_path / "maps"
     extractor = ActivationExtractor(max_side=SIDE, output=folder).fit()
-    first = extractor.transform(photos[:2], boxes=[None, [10, 10, 200, 200]])
+    first = extractor.transform(photos[:2], boxes=np.array([[np.nan] * 4, [10, 10, 200, 200]]))
     assert len(first) == 2 and first.box(0) is None and first.box(1) is not None
 
     ran = []
@@ -277,7 +277,8 @@ def test_box_to_activation_covers_clips_and_keeps_one_cell():
     assert box_to_activation([100, 50, 300, 200], (480, 640), (15, 20)).tolist() == [1, 3, 7, 10]
     assert box_to_activation([-50, -5, 9999, 9999], (480, 640), (15, 20)).tolist() == [0, 0, 15, 20]
     assert box_to_activation([64, 64, 64, 64], (480, 640), (15, 20)).tolist() == [2, 2, 3, 3]
-    assert box_to_activation([639, 479, 640, 480], (480, 640), (15, 20)).tolist() == [14, 19, 15, 20]
+    corner = box_to_activation([639, 479, 640, 480], (480, 640), (15, 20))
+    assert corner.tolist() == [14, 19, 15, 20]
     with pytest.raises(ValueError, match="x2 < x1"):
         box_to_activation([10, 10, 5, 20], (480, 640), (15, 20))
 
@@ -298,3 +299,15 @@ def test_load_image_rejects_non_images():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_image(np.ones((4, 4, 3))).max() == 255
+
+
+def test_verbose_progress_pickle_and_clone(lite, capsys):
+    from sklearn.base import clone
+
+    verbose = ActivationExtractor(max_side=SIDE, verbose=1).fit()
+    A = verbose.transform([skdata.coffee()])[0]
+    assert "[ActivationExtractor] 1/1 images" in capsys.readouterr().err
+    restored = pickle.loads(pickle.dumps(verbose))
+    np.testing.assert_allclose(restored.transform([skdata.coffee()])[0], A, atol=1e-6)
+    assert clone(verbose).get_params() == verbose.get_params()
+    assert not hasattr(clone(verbose), "model_")

@@ -92,7 +92,8 @@ def _choose_objects(n_objects, rng):
                 y, x, side = pool[name][depth][1]
                 # A random aspect ratio per object, so that not all objects are squares.
                 aspect = rng.uniform(0.6, 1.0)
-                h, w = (side, round(side * aspect)) if rng.random() < 0.5 else (round(side * aspect), side)
+                short = round(side * aspect)
+                h, w = (side, short) if rng.random() < 0.5 else (short, side)
                 y0, x0 = y + rng.integers(0, side - h + 1), x + rng.integers(0, side - w + 1)
                 crop = objects[name][y0:y0 + h, x0:x0 + w]
                 scale = _CROP_SIDE / max(h, w)
@@ -219,7 +220,7 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
     ----------
     n_objects : int, default=30
         Number of object instances (at most the number of textured crops available,
-        about 80).
+        about 100).
     n_views : int, default=6
         Images per object (at least 2: one is the query).
     n_distractors : int, default=60

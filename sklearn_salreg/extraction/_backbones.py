@@ -100,11 +100,14 @@ def _read_state_dict(path, name, model):
             )
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path!r} holds no state dict (a dict of tensors); got {type(obj).__name__}.")
+        raise ValueError(
+            f"{path!r} holds no state dict (a dict of tensors); got {type(obj).__name__}."
+        )
     state = {k.removeprefix("module."): v for k, v in obj.items()}  # DataParallel prefix
     own = model.state_dict()
     # Pooling and whitening of a retrieval network: not part of the backbone.
-    state = {k: v for k, v in state.items() if k in own or not k.startswith(_CIRTORCH_HEAD_PREFIXES)}
+    state = {k: v for k, v in state.items()
+             if k in own or not k.startswith(_CIRTORCH_HEAD_PREFIXES)}
     if not any(k in own for k in state):
         first = next(iter(state), "")
         if first.startswith("features.") or first.split(".")[0].isdigit():
@@ -199,7 +202,9 @@ def build_backbone(name, weights=None):
         try:
             model.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # shape mismatches
-            raise ValueError(f"the weights in {path!r} do not fit backbone {arch!r}: {exc}") from exc
+            raise ValueError(
+                f"the weights in {path!r} do not fit backbone {arch!r}: {exc}"
+            ) from exc
         with torch.no_grad():  # parts the file lacks (a classifier): zeros, not stale memory
             for key, tensor in list(model.named_parameters()) + list(model.named_buffers()):
                 if key not in state:
@@ -214,7 +219,7 @@ def check_loaded(model, used_modules, state, source):
     missing = []
     for module_name in used_modules:
         module = model.get_submodule(module_name) if module_name else model
-        own = list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False))
+        own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
         for key, _ in own:
             full = f"{module_name}.{key}" if module_name else key
             if full not in state:

@@ -15,7 +15,6 @@ stem (32) and head (1280) widths not scaled. The input is RGB scaled as (x - 127
 import importlib
 import math
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 

@@ -167,7 +167,9 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} but torch sees no CUDA device; use 'cpu'.")
-        backbone = copy.deepcopy(self.backbone) if isinstance(self.backbone, nn.Module) else self.backbone
+        backbone = self.backbone
+        if isinstance(backbone, nn.Module):
+            backbone = copy.deepcopy(backbone)  # weights load into it: keep the parameter intact
         model, normalization, state = build_backbone(backbone, self.weights)
         self.normalization_ = self._check_normalization(normalization)
         self.layer_ = self._resolve_layer(model)
@@ -259,7 +261,8 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         boxes : sequence of (4,) array-like or None, default=None
             Optional box per image ``[x1, y1, x2, y2]`` in pixels of the image as
             given (the ``bbx`` of Oxford / Paris queries), None where an image has
-            none. Stored as the collection's boxes ``[y0, x0, y1, x1)`` in map cells.
+            none (or a row of NaN). Stored as the collection's boxes ``[y0, x0, y1, x1)``
+            in map cells.
         names : sequence of str, default=None
             Name of each image in a map folder (``output``); defaults to the file path
             or ``"image-<i>"``. Names must be unique when ``output`` is set.
@@ -285,7 +288,8 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
             for count, i in enumerate(todo, 1):
                 item = self._prepare(images[i], i, names[i])
                 if item is not None:
-                    if batch and (len(batch) == self.batch_size or item[1].shape != batch[0][1].shape):
+                    full = len(batch) == self.batch_size
+                    if batch and (full or item[1].shape != batch[0][1].shape):
                         self._run_batch(batch, boxes, names, writer, results)
                         batch = []
                     batch.append(item)
@@ -298,7 +302,8 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         finally:
             if writer is not None:
                 writer.close()  # flushes: what was computed before an error is kept
-        kept = [i for i in range(len(images)) if i not in set(self.skipped_)]
+        skipped = set(self.skipped_)
+        kept = [i for i in range(len(images)) if i not in skipped]
         if writer is None:
             has_boxes = any(results[i][1] is not None for i in kept)
             return MapCollection([results[i][0] for i in kept],
@@ -329,7 +334,9 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
             return [None] * n
         if len(boxes) != n:
             raise ValueError(f"got {len(boxes)} boxes for {n} images.")
-        return list(boxes)
+        # A row of NaN means no box, as in the boxes of make_cluttered_instances.
+        return [None if b is None or np.isnan(np.asarray(b, dtype=np.float64)).all() else b
+                for b in boxes]
 
     def _check_names(self, images, names):
         if names is None:
@@ -358,8 +365,9 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
                     f"image {i} ({name}): the {what} of shape {shape} has a side shorter than "
                     f"the network's stride ({self.stride_} pixels); it gives no activation map."
                 )
-        mean, std = (torch.tensor(v, dtype=torch.float32).view(3, 1, 1) for v in self.normalization_)
-        x = torch.tensor(resized).permute(2, 0, 1).float().div_(255)  # copies: PIL arrays are read-only
+        mean, std = (torch.tensor(v).float().view(3, 1, 1) for v in self.normalization_)
+        # torch.tensor copies: arrays from PIL are read-only.
+        x = torch.tensor(resized).permute(2, 0, 1).float().div_(255)
         return i, (x - mean) / std, rgb.shape[:2]
 
     def _run_batch(self, batch, boxes, names, writer, results):
@@ -367,7 +375,9 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         out = self._forward(self.model_, x).relu().permute(0, 2, 3, 1).float().cpu().numpy()
         for (i, _, image_shape), A in zip(batch, out):
             A = np.ascontiguousarray(A)
-            cells = None if boxes[i] is None else box_to_activation(boxes[i], image_shape, A.shape[:2])
+            cells = None
+            if boxes[i] is not None:
+                cells = box_to_activation(boxes[i], image_shape, A.shape[:2])
             if writer is not None:
                 writer.append(A, name=names[i], box=cells)
             else:
