@@ -320,3 +320,9 @@ def test_verbose_progress_pickle_and_clone(lite, capsys):
     np.testing.assert_allclose(restored.transform([skdata.coffee()])[0], A, atol=1e-6)
     assert clone(verbose).get_params() == verbose.get_params()
     assert not hasattr(clone(verbose), "model_")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_cuda_without_a_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="no CUDA device"):
+        ActivationExtractor(device="cuda", weights="random").fit()
