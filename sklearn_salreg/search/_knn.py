@@ -1,0 +1,257 @@
+"""k-nearest-neighbour retrieval by dot product: exact in batches, or pynndescent."""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import RetrieverMixin, rows_per_batch
+
+__all__ = ["KNNRetriever"]
+
+# Below this many database items the exact search of a batch of queries costs about
+# a millisecond per query on two cores, and building an approximate index would take
+# longer than answering many thousands of queries exactly.
+AUTO_NNDESCENT_MIN_SAMPLES = 300_000
+
+
+def _top_k(S, k):
+    """The ``k`` largest entries of each row of ``S`` and their column indices, sorted
+    decreasingly; ties are broken by increasing index.
+
+    torch's top-k selection is used because it is about ten times faster than
+    :func:`numpy.argpartition` on rows of many thousands of similarities.
+    """
+    n = S.shape[1]
+    S_t = torch.from_numpy(np.ascontiguousarray(S))
+    if k < n:
+        sims, idx = torch.topk(S_t, k, dim=1, largest=True, sorted=True)
+        sims, idx = sims.numpy(), idx.numpy().astype(np.intp)
+        # topk picks arbitrarily among values tied with the k-th: in the (rare) rows
+        # with such a tie, take the tied items of smallest index instead.
+        kth = sims[:, -1:]
+        for row in np.flatnonzero(np.count_nonzero(S >= kth, axis=1) > k):
+            above = np.flatnonzero(S[row] > kth[row])
+            tied = np.flatnonzero(S[row] == kth[row])[: k - above.size]
+            idx[row] = np.concatenate([above, tied])
+            sims[row] = S[row, idx[row]]
+        # Then order by (-similarity, index).
+        order = np.lexsort((idx, -sims), axis=-1)
+        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1)
+    # A full ranking: a stable sort keeps tied items in increasing index order.
+    sims, idx = torch.sort(S_t, dim=1, descending=True, stable=True)
+    return sims.numpy(), idx.numpy().astype(np.intp)
+
+
+class KNNRetriever(RetrieverMixin, BaseEstimator):
+    """Rank a database of descriptors by dot-product similarity to each query.
+
+    The database is meant to hold L2-normalised global descriptors, so that the dot
+    product is the cosine similarity. Exact search multiplies batches of queries with
+    the database in float32 and keeps each row's top results with
+    :func:`numpy.argpartition`; the memory of a batch is bounded by scikit-learn's
+    ``working_memory`` (``sklearn.set_config``). Approximate search queries a
+    :class:`pynndescent.NNDescent` index; the similarities it returns are recomputed
+    exactly and its results re-sorted by them.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=None
+        Default number of results of :meth:`rank`, :meth:`kneighbors` and
+        :meth:`predict`; ``None`` means the whole database (a full ranking, as the
+        mAP protocols assume). Capped at the database size.
+    algorithm : {'auto', 'brute', 'nndescent'}, default='auto'
+        'brute': exact search. 'nndescent': approximate search with pynndescent
+        (metric 'dot'), for large databases. 'auto': 'nndescent' from
+        300,000 database items on, else 'brute'. A full ranking is always exact.
+    index_params : dict, default=None
+        Extra keyword arguments of :class:`pynndescent.NNDescent` (e.g.
+        ``{"n_neighbors": 60}`` for a denser index graph and better recall); the
+        key ``"epsilon"`` is the search parameter of ``NNDescent.query`` (default
+        0.1; larger is slower and more accurate).
+    n_jobs : int, default=None
+        Threads of pynndescent's index construction. The exact search is a matrix
+        product: its threads are those of the BLAS library (set them with
+        ``threadpoolctl``).
+    random_state : int, RandomState instance or None, default=None
+        Seed of pynndescent's index construction.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Dimension of the descriptors.
+    n_samples_fit_ : int
+        Number of database items.
+    algorithm_ : str
+        The search used: 'brute' or 'nndescent'.
+    index_ : pynndescent.NNDescent or None
+        The approximate index (``None`` for exact search).
+    database_labels_ : ndarray of shape (n_samples_fit_,) or None
+        Labels given to :meth:`fit`, used by :meth:`score` with query labels.
+
+    See Also
+    --------
+    Diffusion : Re-rank by diffusion on the database's mutual k-NN graph.
+    sklearn.neighbors.NearestNeighbors : Distance-based neighbours.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.search import KNNRetriever
+    >>> database = np.eye(4, dtype=np.float32)
+    >>> queries = np.array([[0.1, 0.9, 0.4, 0.0]], dtype=np.float32)
+    >>> retriever = KNNRetriever(n_neighbors=2).fit(database)
+    >>> retriever.rank(queries)
+    array([[1, 2]])
+    >>> sims, idx = retriever.kneighbors(queries)
+    >>> sims.round(2)
+    array([[0.9, 0.4]], dtype=float32)
+    >>> retriever.score(queries, [{"ok": [2], "junk": []}])  # trapezoid: (0/1 + 1/2) / 2
+    0.25
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "algorithm": [StrOptions({"auto", "brute", "nndescent"})],
+        "index_params": [dict, None],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_neighbors=None, *, algorithm="auto", index_params=None, n_jobs=None,
+                 random_state=None):
+        self.n_neighbors = n_neighbors
+        self.algorithm = algorithm
+        self.index_params = index_params
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Store the database (and build the approximate index if one is used).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Database descriptors, preferably L2-normalised.
+        y : array-like of shape (n_samples,), default=None
+            Optional labels of the database items, for :meth:`score` with query
+            labels.
+
+        Returns
+        -------
+        self : KNNRetriever
+        """
+        X = validate_data(self, X, dtype=np.float32, order="C")
+        self._store_labels(y, X.shape[0])
+        self._fit_X = X
+        self.n_samples_fit_ = X.shape[0]
+        algorithm = self.algorithm
+        if algorithm == "auto":
+            algorithm = "nndescent" if X.shape[0] >= AUTO_NNDESCENT_MIN_SAMPLES else "brute"
+        self.algorithm_ = algorithm
+        self.index_ = None
+        if algorithm == "nndescent":
+            from pynndescent import NNDescent
+
+            params = {k: v for k, v in (self.index_params or {}).items() if k != "epsilon"}
+            params.setdefault("n_jobs", self.n_jobs if self.n_jobs is not None else 1)
+            self.index_ = NNDescent(X, metric="dot", random_state=self.random_state, **params)
+            self.index_.prepare()
+        return self
+
+    def kneighbors(self, X=None, n_neighbors=None, return_similarity=True):
+        """Most similar database items of each query, by decreasing dot product.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features), default=None
+            Query descriptors. ``None`` queries every database item with itself
+            left out of its own results (as in scikit-learn's ``kneighbors``).
+        n_neighbors : int, default=None
+            Number of results; ``None`` uses the estimator's ``n_neighbors``.
+            Capped at the number of database items available.
+        return_similarity : bool, default=True
+            Also return the similarities.
+
+        Returns
+        -------
+        similarities : ndarray of shape (n_queries, k), float32
+            Only if ``return_similarity``.
+        indices : ndarray of int, shape (n_queries, k)
+            With the approximate search, a result the index could not fill is -1
+            (similarity ``-inf``), last in its row.
+        """
+        check_is_fitted(self)
+        itself = X is None
+        Q = self._fit_X if itself else validate_data(self, X, dtype=np.float32, reset=False)
+        k = n_neighbors if n_neighbors is not None else self.n_neighbors
+        if k is not None and (not isinstance(k, Integral) or k < 1):
+            raise ValueError(f"n_neighbors must be a positive integer or None; got {k!r}.")
+        available = self.n_samples_fit_ - int(itself)
+        k = available if k is None else min(int(k), available)
+        exact = self.algorithm_ == "brute" or k >= available
+        sims, idx = (self._brute(Q, k, itself) if exact else self._approximate(Q, k, itself))
+        return (sims, idx) if return_similarity else idx
+
+    def rank(self, X, n_results=None, return_scores=False):
+        """Rank the database for each query by decreasing similarity.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Query descriptors.
+        n_results : int, default=None
+            Length of each ranking; ``None`` uses ``n_neighbors``.
+        return_scores : bool, default=False
+            Also return the similarities, as ``(scores, indices)``.
+
+        Returns
+        -------
+        indices : ndarray of int, shape (n_queries, n_results)
+            Database indices, most similar first.
+        """
+        if X is None:
+            raise ValueError("rank needs query descriptors X; got None.")
+        sims, idx = self.kneighbors(X, n_results)
+        return (sims, idx) if return_scores else idx
+
+    def _brute(self, Q, k, itself):
+        D = self._fit_X
+        n_q, n_db = Q.shape[0], D.shape[0]
+        sims = np.empty((n_q, k), dtype=np.float32)
+        idx = np.empty((n_q, k), dtype=np.intp)
+        # A batch holds its similarities (4 bytes) and argpartition's indices (8 bytes).
+        step = rows_per_batch(12 * n_db, n_q)
+        for lo in range(0, n_q, step):
+            hi = min(n_q, lo + step)
+            S = Q[lo:hi] @ D.T
+            if itself:
+                S[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
+            sims[lo:hi], idx[lo:hi] = _top_k(S, k)
+        return sims, idx
+
+    def _approximate(self, Q, k, itself):
+        params = self.index_params or {}
+        extra = int(itself)
+        graph = self.index_.neighbor_graph[0] if itself else None
+        if itself and graph is not None and graph.shape[1] >= k + 1:
+            idx = graph[:, : k + 1]
+        else:
+            idx, _ = self.index_.query(Q, k=k + extra, epsilon=params.get("epsilon", 0.1))
+        idx = np.asarray(idx, dtype=np.intp)
+        # Exact similarities of the candidates; missing candidates (-1) go last.
+        D = self._fit_X
+        sims = np.empty(idx.shape, dtype=np.float32)
+        step = rows_per_batch(4 * idx.shape[1] * D.shape[1], Q.shape[0])
+        for lo in range(0, Q.shape[0], step):
+            block = idx[lo : lo + step]
+            sims[lo : lo + step] = np.einsum("qd,qkd->qk", Q[lo : lo + step], D[block])
+        sims[idx < 0] = -np.inf
+        if itself:
+            sims[idx == np.arange(Q.shape[0])[:, None]] = -np.inf
+        sims, pos = _top_k(sims, k)
+        return sims, np.take_along_axis(idx, pos, axis=1)

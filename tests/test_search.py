@@ -1,0 +1,301 @@
+"""Tests of sklearn_salreg.search: exact and approximate k-NN, the graph, diffusion."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import Normalizer
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_salreg.metrics._average_precision import _map_over_labels
+from sklearn_salreg.search import (
+    Diffusion,
+    KNNRetriever,
+    diffuse,
+    mutual_knn_graph,
+    symmetric_normalize,
+)
+
+
+def normalized(X):
+    X = np.asarray(X, dtype=np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def clusters(n=600, d=16, n_clusters=12, noise=0.4, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_clusters, n)
+    X = rng.normal(size=(n_clusters, d))[labels] + noise * rng.normal(size=(n, d))
+    return normalized(X), labels
+
+
+def curves(n_curves=6, per_curve=80, d=32, noise=0.03, seed=0):
+    """Noisy 1-D manifolds: random smooth curves on the sphere, sampled unevenly, so
+    that the two ends of a curve are far apart but linked by the points between."""
+    rng = np.random.default_rng(seed)
+    X, labels = [], []
+    for c in range(n_curves):
+        a, b, e = normalized(rng.normal(size=(3, d)))
+        t = np.sort(rng.uniform(0, 2.0, per_curve))[:, None]
+        points = np.cos(t) * a + np.sin(t) * b + 0.3 * np.sin(3 * t) * e
+        X.append(points + noise * rng.normal(size=points.shape))
+        labels.append(np.full(per_curve, c))
+    return normalized(np.concatenate(X)), np.concatenate(labels)
+
+
+def label_map(ranks, labels, queries):
+    return np.nanmean(_map_over_labels(ranks, labels, labels[queries], queries))
+
+
+# --- scikit-learn compatibility ----------------------------------------------------------
+
+@parametrize_with_checks(
+    [
+        KNNRetriever(),
+        KNNRetriever(n_neighbors=3),
+        Diffusion(n_neighbors=5),
+        Diffusion(n_neighbors=5, n_query_neighbors=3, truncate=12),
+    ]
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# --- k-NN --------------------------------------------------------------------------------
+
+def test_brute_force_matches_a_full_sort():
+    X, _ = clusters()
+    Q = normalized(np.random.default_rng(1).normal(size=(37, X.shape[1])))
+    S = Q @ X.T
+    expected = np.argsort(-S, axis=1, kind="stable")
+    knn = KNNRetriever().fit(X)
+    assert np.array_equal(knn.rank(Q), expected)
+    sims, idx = KNNRetriever(n_neighbors=9).fit(X).kneighbors(Q)
+    assert np.array_equal(idx, expected[:, :9])
+    np.testing.assert_allclose(sims, np.take_along_axis(S, idx, axis=1), rtol=1e-6)
+    assert knn.predict(Q).shape == (37, X.shape[0])
+
+
+def test_batches_do_not_change_results():
+    X, _ = clusters()
+    Q = X[:50] + 0.01
+    full = KNNRetriever(n_neighbors=20).fit(X).rank(Q)
+    with sklearn.config_context(working_memory=0.05):  # a few queries per batch
+        assert np.array_equal(KNNRetriever(n_neighbors=20).fit(X).rank(Q), full)
+
+
+def test_ties_are_broken_by_index():
+    X = normalized(np.ones((6, 3)))
+    assert KNNRetriever(n_neighbors=4).fit(X).rank(X[:1]).tolist() == [[0, 1, 2, 3]]
+
+
+def test_kneighbors_without_queries_leaves_each_item_out():
+    X, _ = clusters(n=200)
+    sims, idx = KNNRetriever().fit(X).kneighbors(n_neighbors=5)
+    assert idx.shape == (200, 5)
+    assert not np.any(idx == np.arange(200)[:, None])
+    S = X @ X.T
+    np.fill_diagonal(S, -np.inf)
+    assert np.array_equal(idx, np.argsort(-S, axis=1, kind="stable")[:, :5])
+    # Asking for more than exists gives everything there is.
+    assert KNNRetriever().fit(X[:4]).kneighbors(n_neighbors=10)[1].shape == (4, 3)
+
+
+class _StubIndex:
+    """Stands in for a pynndescent index: candidates in a scrambled order, with the
+    query itself among them and a missing (-1) candidate, as pynndescent may return."""
+
+    def __init__(self, X):
+        self.X = X
+        self.neighbor_graph = (None, None)
+
+    def query(self, Q, k, epsilon=0.1):
+        S = Q @ self.X.T
+        idx = np.argsort(-S, axis=1)[:, :k].copy()
+        idx[:, -1] = -1
+        return idx[:, ::-1].copy(), None
+
+
+def test_approximate_results_are_rescored_and_sorted():
+    X, _ = clusters(n=300)
+    knn = KNNRetriever(n_neighbors=8).fit(X)
+    knn.algorithm_, knn.index_ = "nndescent", _StubIndex(X)
+    sims, idx = knn.kneighbors(X[:20] + 0.01)
+    exact = KNNRetriever(n_neighbors=7).fit(X).kneighbors(X[:20] + 0.01)
+    # The stub loses the 8th neighbour (-1): it comes last with similarity -inf.
+    assert np.array_equal(idx[:, :7], exact[1])
+    np.testing.assert_allclose(sims[:, :7], exact[0], rtol=1e-6)
+    assert np.all(np.isneginf(sims[:, 7]))
+    self_sims, self_idx = knn.kneighbors(n_neighbors=4)
+    assert not np.any(self_idx == np.arange(300)[:, None])
+    exact_self = KNNRetriever().fit(X).kneighbors(n_neighbors=4)[1]
+    assert np.array_equal(self_idx[:, :3], exact_self[:, :3])
+    assert np.all(self_idx[:, 3] == -1)
+    # A missing neighbour (-1) is no edge of the graph.
+    W = mutual_knn_graph(self_idx, self_sims)
+    assert W.shape == (300, 300) and W.nnz > 0
+
+
+@pytest.mark.skipif(
+    not os.environ.get("SALREG_NNDESCENT_TESTS"),
+    reason="pynndescent compiles for about 35 s in every new process; set "
+    "SALREG_NNDESCENT_TESTS=1 to run (benchmarks/bench_search.py reports recall at scale)",
+)
+def test_nndescent_recall_and_pickle():
+    X, _ = clusters(n=3000, d=32, n_clusters=50, noise=0.6)
+    Q = X[:200]
+    exact = KNNRetriever(n_neighbors=10).fit(X).rank(Q)
+    ann = KNNRetriever(n_neighbors=10, algorithm="nndescent", random_state=0).fit(X)
+    approx = ann.rank(Q)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact)])
+    assert recall >= 0.95
+    # Returned similarities are exact and sorted.
+    sims, idx = ann.kneighbors(Q)
+    np.testing.assert_allclose(sims, np.einsum("qd,qkd->qk", Q, X[idx]), rtol=1e-6)
+    assert np.all(np.diff(sims, axis=1) <= 0)
+    self_idx = ann.kneighbors(n_neighbors=5)[1]
+    assert not np.any(self_idx == np.arange(len(X))[:, None])
+    again = pickle.loads(pickle.dumps(ann))
+    assert np.array_equal(again.rank(Q), approx)
+
+
+def test_score_with_ground_truth_and_labels():
+    X, labels = clusters(n=300)
+    Q, q_labels = X[:20], labels[:20]
+    knn = KNNRetriever().fit(X, labels)
+    ranks = knn.rank(Q)
+    gnd = [{"ok": np.flatnonzero(labels == c), "junk": []} for c in q_labels]
+    from sklearn_salreg.metrics import mean_average_precision
+
+    expected = mean_average_precision(ranks, gnd)
+    assert knn.score(Q, gnd) == pytest.approx(expected)
+    assert knn.score(Q, q_labels) == pytest.approx(expected)
+    revisited = [{"easy": g["ok"][:3], "hard": g["ok"][3:], "junk": []} for g in gnd]
+    assert knn.score(Q, revisited) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="database labels"):
+        KNNRetriever().fit(X).score(Q, q_labels)
+    with pytest.raises(ValueError, match="one label per database item"):
+        KNNRetriever().fit(X, labels[:5])
+
+
+# --- graph and conjugate gradients ---------------------------------------------------------
+
+def test_mutual_knn_graph_against_a_dense_reference():
+    X, _ = clusters(n=80)
+    k = 6
+    sims, idx = KNNRetriever().fit(X).kneighbors(n_neighbors=k)
+    W = mutual_knn_graph(idx, sims, gamma=3)
+    A = np.zeros((80, 80), bool)
+    A[np.repeat(np.arange(80), k), idx.ravel()] = True
+    S = X.astype(np.float64) @ X.T.astype(np.float64)
+    expected = np.where(A & A.T, np.maximum(S, 0) ** 3, 0.0)
+    np.testing.assert_allclose(W.toarray(), expected, rtol=1e-5, atol=1e-7)
+    assert (W != W.T).nnz == 0 and W.diagonal().sum() == 0
+
+
+def test_symmetric_normalize_leaves_isolated_vertices_at_zero():
+    W = sp.csr_matrix(np.array([[0, 1.0, 3.0], [1.0, 0, 0], [3.0, 0, 0]]))
+    W = sp.block_diag([W, sp.csr_matrix((1, 1))]).tocsr()
+    Wn = symmetric_normalize(W).toarray()
+    d = np.array([4.0, 1.0, 3.0])
+    np.testing.assert_allclose(Wn[:3, :3], W.toarray()[:3, :3] / np.sqrt(np.outer(d, d)))
+    assert not Wn[3].any() and np.isfinite(Wn).all()
+
+
+def test_conjugate_gradients_converge_to_the_dense_solution():
+    X, _ = clusters(n=150)
+    diffusion = Diffusion(n_neighbors=8).fit(X)
+    Wn = diffusion.normalized_affinity_
+    Y = np.random.default_rng(0).random((150, 4))
+    F, residual, n_iter = diffuse(Wn, Y, alpha=0.99, tol=1e-6, max_iter=1000, return_info=True)
+    A = np.eye(150) - 0.99 * Wn.toarray()
+    assert np.all(residual <= 1e-6) and n_iter < 1000
+    true_residual = np.linalg.norm(Y - A @ F, axis=0) / np.linalg.norm(Y, axis=0)
+    assert np.all(true_residual <= 1e-5)
+    np.testing.assert_allclose(F, np.linalg.solve(A, Y), rtol=1e-4, atol=1e-6)
+    # Each column is solved on its own: the same answer alone as in a batch.
+    np.testing.assert_allclose(diffuse(Wn, Y[:, 2], max_iter=50), diffuse(Wn, Y, max_iter=50)[:, 2])
+
+
+def test_diffusion_scores_equal_the_dense_solve():
+    X, _ = clusters(n=120)
+    Q = normalized(X[:5] + 0.05)
+    diffusion = Diffusion(n_neighbors=8, n_query_neighbors=4, max_iter=1000, tol=1e-12).fit(X)
+    scores, idx = diffusion.rank(Q, return_scores=True)
+    A = np.eye(120) - 0.99 * diffusion.normalized_affinity_.toarray()
+    S = Q.astype(np.float64) @ X.T.astype(np.float64)
+    for q in range(5):
+        y = np.zeros(120)
+        top = np.argsort(-S[q])[:4]
+        y[top] = np.maximum(S[q, top], 0) ** 3
+        f = np.linalg.solve(A, y)
+        np.testing.assert_allclose(scores[q], f[idx[q]], rtol=1e-6, atol=1e-9)
+        assert np.all(np.diff(scores[q]) <= 1e-12)
+
+
+def test_truncated_diffusion_solves_each_renormalised_subgraph():
+    X, _ = clusters(n=200)
+    Q = normalized(X[:6] + 0.05)
+    T = 60
+    diffusion = Diffusion(n_neighbors=10, truncate=T, max_iter=1000, tol=1e-12).fit(X)
+    scores, idx = diffusion.rank(Q, n_results=100, return_scores=True)
+    sims, near = diffusion.knn_.kneighbors(Q, 100)
+    for q in range(6):
+        subset = near[q, :T]
+        Wn = symmetric_normalize(diffusion.affinity_matrix_[subset][:, subset]).toarray()
+        y = np.zeros(T)
+        y[:10] = np.maximum(sims[q, :10], 0) ** 3
+        f = np.linalg.solve(np.eye(T) - 0.99 * Wn, y)
+        f_of = dict(zip(subset, f))
+        assert set(idx[q, :T]) == set(subset)
+        np.testing.assert_allclose(scores[q, :T], [f_of[i] for i in idx[q, :T]], atol=1e-8)
+        # After the sub-graph, the ranking goes on in k-NN order.
+        assert np.array_equal(idx[q, T:], near[q, T:])
+        assert not scores[q, T:].any()
+    # A truncation at least as large as the database is no truncation.
+    full = Diffusion(n_neighbors=10).fit(X).rank(Q)
+    assert np.array_equal(Diffusion(n_neighbors=10, truncate=500).fit(X).rank(Q), full)
+
+
+def test_diffusion_beats_knn_on_curves():
+    X, labels = curves(n_curves=12)
+    queries = np.arange(0, len(X), 7)
+    knn = label_map(KNNRetriever().fit(X).rank(X[queries]), labels, queries)
+    diffusion = Diffusion(n_neighbors=10, n_query_neighbors=5).fit(X)
+    diffused = label_map(diffusion.rank(X[queries]), labels, queries)
+    assert diffused > knn + 0.1, (knn, diffused)
+    truncated = Diffusion(n_neighbors=10, n_query_neighbors=5, truncate=200).fit(X)
+    assert label_map(truncated.rank(X[queries]), labels, queries) > knn + 0.02
+
+
+def test_diffusion_batches_and_pipeline():
+    X, labels = clusters(n=300)
+    Q = X[:40]
+    for truncate in (None, 50):
+        diffusion = Diffusion(n_neighbors=10, truncate=truncate).fit(X)
+        full = diffusion.rank(Q, n_results=80)
+        with sklearn.config_context(working_memory=0.5):
+            assert np.array_equal(diffusion.rank(Q, n_results=80), full)
+    pipe = make_pipeline(Normalizer(), Diffusion(n_neighbors=10, n_results=5)).fit(3 * X, labels)
+    assert np.array_equal(pipe.predict(3 * Q), Diffusion(n_neighbors=10).fit(X).rank(Q, 5))
+    assert 0 < pipe.score(3 * Q, labels[:40]) <= 1
+    again = pickle.loads(pickle.dumps(pipe))
+    assert np.array_equal(again.predict(Q), pipe.predict(Q))
+
+
+def test_diffusion_parameter_errors():
+    X, _ = clusters(n=50)
+    with pytest.raises(ValueError, match="truncate=5 must be at least n_query_neighbors=10"):
+        Diffusion(truncate=5).fit(X)
+    with pytest.raises(ValueError, match="alpha"):
+        Diffusion(alpha=1.0).fit(X)
+    with pytest.raises(ValueError, match="algorithm"):
+        KNNRetriever(algorithm="kd_tree").fit(X)
+    with pytest.raises(ValueError, match="n_results"):
+        Diffusion().fit(X).rank(X, n_results=0)
+    with pytest.raises(ValueError, match="features"):
+        Diffusion().fit(X).rank(X[:, :3])
