@@ -213,5 +213,10 @@ def test_errors(rng):
         lw.transform(rng.random((3, 7)))
     with pytest.raises(ValueError, match="was fitted with 8"):
         lw.transform(_collection(rng, [2], c=7))
+    bad = _collection(rng, [2, 3])
+    bad = bad.with_fields(region_descriptors=[z.copy() for z in bad.field("region_descriptors")])
+    bad.field("region_descriptors")[1][0, 0] = np.nan
+    with pytest.raises(ValueError, match="image 1: region descriptors contain NaN"):
+        LearnedWhitening().fit(bad)
     with pytest.raises(ValueError, match="n_components=9"):
         LearnedWhitening.from_projection(np.zeros(8), np.eye(8), n_components=9)

@@ -30,7 +30,11 @@ def _stack_regions(X):
             )
     counts = np.array([len(Z) for Z in per_image])
     image_index = np.repeat(np.arange(len(per_image)), counts)
-    return np.concatenate(per_image).astype(np.float32, copy=False), image_index, counts
+    Z = np.concatenate(per_image).astype(np.float32, copy=False)
+    if not np.isfinite(Z).all():
+        bad = int(image_index[np.flatnonzero(~np.isfinite(Z).all(axis=1))[0]])
+        raise ValueError(f"image {bad}: region descriptors contain NaN or inf.")
+    return Z, image_index, counts
 
 
 class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -81,8 +85,8 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Whitening projection, rows in decreasing order of variance.
     n_components_ : int
         Output dimension.
-    supervised_ : bool
-        Whether matching pairs were used.
+    supervised_ : bool or None
+        Whether matching pairs were used (None when built by :meth:`from_projection`).
     n_pairs_ : int
         Number of matching pairs used (0 when unsupervised).
     n_features_in_ : int
@@ -213,7 +217,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 f"min({n - 1}, {c}) = {limit}: the {n} centred training vectors of dimension "
                 f"{c} span at most {limit} directions."
             )
-        Z = l2_normalize(np.asarray(Z, dtype=np.float64))
+        Z = l2_normalize(Z)  # float32 stays float32: covariances accumulate in float64
         if pairs is not None and len(pairs) == 0:
             raise ValueError(
                 "no matching pairs: the labels y share no label between two vectors (or "

@@ -61,6 +61,22 @@ def _inverse_cholesky(C, max_tries=40):
     )
 
 
+def _covariance(X, mean, transform=None):
+    """``mean over rows of y y^T`` with ``y = transform (x - mean)``, in float64.
+
+    Accumulated a block of rows at a time, so that a million float32 descriptors
+    are never copied to float64 all at once.
+    """
+    c = X.shape[1] if transform is None else transform.shape[0]
+    C = np.zeros((c, c))
+    for lo in range(0, len(X), _ROW_BLOCK):
+        Y = np.asarray(X[lo : lo + _ROW_BLOCK], dtype=np.float64) - mean
+        if transform is not None:
+            Y = Y @ transform.T
+        C += Y.T @ Y
+    return C / len(X)
+
+
 def _descending_eigh(C):
     eigvals, eigvecs = np.linalg.eigh(C)
     order = np.argsort(eigvals)[::-1]
@@ -136,8 +152,7 @@ def learn_whitening(X, pairs, *, shrinkage=0.0):
         C_s += diff.T @ diff
     C_s /= len(pairs)
     P = _inverse_cholesky(_shrink(C_s, shrinkage))
-    Y = (np.asarray(X, dtype=np.float64) - mean) @ P.T
-    _, eigvecs = _descending_eigh(Y.T @ Y / n)
+    _, eigvecs = _descending_eigh(_covariance(X, mean, transform=P))
     return mean, eigvecs.T @ P
 
 
@@ -174,8 +189,7 @@ def pca_whitening(X, *, shrinkage=0.0):
     """
     X = _check_vectors(X)
     mean = X.mean(axis=0, dtype=np.float64)
-    Xc = np.asarray(X, dtype=np.float64) - mean
-    eigvals, eigvecs = _descending_eigh(_shrink(Xc.T @ Xc / len(Xc), shrinkage))
+    eigvals, eigvecs = _descending_eigh(_shrink(_covariance(X, mean), shrinkage))
     floor = max(eigvals[0], np.finfo(np.float64).tiny) * 1e-12
     scale = 1.0 / np.sqrt(np.maximum(eigvals, floor))
     return mean, scale[:, None] * eigvecs.T
