@@ -1,0 +1,250 @@
+"""Scorers that rate a descriptor pipeline by the retrieval mAP of its descriptors.
+
+A scorer is called as ``scorer(estimator, X, y)`` by
+:class:`~sklearn.model_selection.GridSearchCV` and friends. It computes descriptors
+with ``estimator.transform(X)`` (``X`` is whatever the pipeline accepts, e.g. a
+collection of activation maps: it is never looked into), ranks them, optionally by
+diffusion on the split's own descriptors, and returns the mAP (higher is better).
+"""
+
+import numpy as np
+from sklearn.base import clone
+
+from ..metrics import mean_average_precision, revisited_map
+from ..metrics._average_precision import _check_query_indices, _map_over_labels
+from ..search import KNNRetriever
+
+__all__ = ["make_gnd_scorer", "make_map_scorer"]
+
+
+def _check_retriever(diffusion):
+    if diffusion is None:
+        return None
+    if not (hasattr(diffusion, "fit") and hasattr(diffusion, "rank")):
+        raise ValueError(
+            "diffusion must be None or an unfitted retriever with fit and rank methods "
+            f"(e.g. sklearn_salreg.search.Diffusion()); got {diffusion!r}."
+        )
+    return diffusion
+
+
+def _descriptors(estimator, X, what):
+    if not hasattr(estimator, "transform"):
+        raise ValueError(
+            f"the scored estimator {type(estimator).__name__} has no transform method: the "
+            "mAP scorers need a pipeline that outputs descriptors."
+        )
+    D = np.asarray(estimator.transform(X))
+    if D.ndim != 2:
+        raise ValueError(
+            f"the estimator's transform of the {what} must return 2-D descriptors "
+            f"(n_images, n_features); got shape {D.shape}."
+        )
+    return D.astype(np.float32, copy=False)
+
+
+def _rank(database, queries, diffusion):
+    """Full rankings of the database for the queries: k-NN, or the given retriever
+    fitted on the database."""
+    retriever = KNNRetriever() if diffusion is None else clone(diffusion)
+    retriever.fit(database)
+    return retriever.rank(queries, n_results=database.shape[0])
+
+
+class _LabelMapScorer:
+    """mAP under the label protocol; see :func:`make_map_scorer`."""
+
+    def __init__(self, diffusion):
+        self.diffusion = diffusion
+
+    def __call__(self, estimator, X, y):
+        if y is None:
+            raise ValueError("the label mAP scorer needs the labels y of the scored images.")
+        y = np.asarray(y)
+        D = _descriptors(estimator, X, "scored images")
+        if y.ndim != 1 or y.shape[0] != D.shape[0]:
+            raise ValueError(
+                f"the scorer got {D.shape[0]} descriptors but labels of shape {y.shape}: one "
+                "label per image is needed."
+            )
+        ranks = _rank(D, D, self.diffusion)
+        aps = _map_over_labels(ranks, y, y, np.arange(D.shape[0]))
+        return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
+
+    def __repr__(self):
+        return f"make_map_scorer(diffusion={self.diffusion!r})"
+
+
+def make_map_scorer(diffusion=None):
+    """Scorer of a descriptor pipeline by mAP under the label protocol.
+
+    Every image of the scored split queries all the images of the split (itself
+    included in the ranking but counted as junk, as in
+    :func:`~sklearn_salreg.metrics.label_gnd`); the other images with the same
+    label ``y`` are its positives (the INSTRE protocol). Queries whose label occurs
+    once in the split have no positive and are left out of the mean; prefer a
+    stratified splitter (e.g. :class:`~sklearn.model_selection.StratifiedKFold`) so
+    that every label occurs at least twice per split. If no query has a positive,
+    the score is ``nan``.
+
+    Parameters
+    ----------
+    diffusion : estimator, default=None
+        ``None`` ranks by dot product (exact k-NN). Otherwise an unfitted retriever
+        such as :class:`~sklearn_salreg.search.Diffusion`: a clone of it is fitted on
+        the split's own descriptors, then ranks them.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y) -> float``
+        Computes descriptors ``estimator.transform(X)`` (2-D, one row per image,
+        L2-normalised for the dot product to be a cosine) and returns their mAP.
+        Picklable, so it works with ``n_jobs > 1``.
+
+    See Also
+    --------
+    make_gnd_scorer : mAP against a fixed ground truth (Oxford, Paris).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import Normalizer
+    >>> from sklearn_salreg.model_selection import make_map_scorer
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat(np.arange(10), 6)
+    >>> X = rng.normal(size=(10, 32))[y] + 0.5 * rng.normal(size=(60, 32))
+    >>> pipe = make_pipeline(PCA(), Normalizer())
+    >>> search = GridSearchCV(pipe, {"pca__n_components": [2, 16]}, cv=StratifiedKFold(3),
+    ...                       scoring=make_map_scorer()).fit(X, y)
+    >>> search.best_params_
+    {'pca__n_components': 16}
+    """
+    return _LabelMapScorer(_check_retriever(diffusion))
+
+
+class _GndMapScorer:
+    """mAP against a fixed ground truth; see :func:`make_gnd_scorer`."""
+
+    def __init__(self, gnd, queries, query_indices, protocol, diffusion):
+        self.gnd = gnd
+        self.queries = queries
+        self.query_indices = query_indices
+        self.protocol = protocol
+        self.diffusion = diffusion
+
+    def __call__(self, estimator, X, y=None):
+        D = _descriptors(estimator, X, "database images")
+        n_db = D.shape[0]
+        if n_db <= self._largest_index:
+            raise ValueError(
+                f"the ground truth refers to database image {self._largest_index} but the "
+                f"scored split holds {n_db} images: this scorer needs the whole database in "
+                "the scored split, e.g. cv=[(train_indices, np.arange(n_database))]."
+            )
+        if self.queries is not None:
+            Q = _descriptors(estimator, self.queries, "queries")
+            if Q.shape[0] != len(self.gnd):
+                raise ValueError(
+                    f"the estimator gave {Q.shape[0]} query descriptors for {len(self.gnd)} "
+                    "ground-truth entries."
+                )
+        else:
+            Q = D[self.query_indices]
+        ranks = _rank(D, Q, self.diffusion)
+        if self.protocol == "classic":
+            return float(mean_average_precision(ranks, self.gnd))
+        return float(revisited_map(ranks, self.gnd)[self.protocol])
+
+    @property
+    def _largest_index(self):
+        keys = ("ok", "junk") if self.protocol == "classic" else ("easy", "hard", "junk")
+        top = [int(np.max(g[k])) for g in self.gnd for k in keys if len(g.get(k, ()))]
+        if self.query_indices is not None and len(self.query_indices):
+            top.append(int(self.query_indices.max()))
+        return max(top, default=-1)
+
+    def __repr__(self):
+        return (
+            f"make_gnd_scorer(<{len(self.gnd)} queries>, protocol={self.protocol!r}, "
+            f"diffusion={self.diffusion!r})"
+        )
+
+
+def make_gnd_scorer(gnd, *, queries=None, query_indices=None, protocol=None, diffusion=None):
+    """Scorer of a descriptor pipeline by mAP against a fixed ground truth.
+
+    The scored ``X`` is the database (all of it: ``gnd`` holds indices into it), and
+    the queries are either separate inputs (``queries``, e.g. the maps of the query
+    crops, transformed by the same estimator) or images of the database
+    (``query_indices``). Exactly one of the two must be given.
+
+    Because the ground truth indexes the whole database, cross-validation splits
+    that cut the database do not apply: score the whole database with a predefined
+    split, e.g. ``GridSearchCV(..., cv=[(train, np.arange(n_database))])`` where
+    ``train`` holds the images that fit the pipeline (all of them for unsupervised
+    stages). A split smaller than the ground truth raises a ``ValueError``.
+
+    Parameters
+    ----------
+    gnd : list of dict
+        One dict per query, database indices under ``'ok'``/``'junk'`` (classic
+        Oxford5k/Paris6k) or ``'easy'``/``'hard'``/``'junk'`` (Revisited).
+    queries : object, default=None
+        Query inputs, anything ``estimator.transform`` accepts, ``len(gnd)`` of them.
+    query_indices : array-like of int, default=None
+        Database images used as queries, ``len(gnd)`` of them.
+    protocol : {'classic', 'easy', 'medium', 'hard'}, default=None
+        Which mAP to return; ``None`` picks 'classic' for an ``'ok'`` ground truth
+        and 'medium' for a revisited one.
+    diffusion : estimator, default=None
+        ``None`` ranks by dot product; otherwise an unfitted retriever such as
+        :class:`~sklearn_salreg.search.Diffusion`, fitted (a clone) on the database
+        descriptors of the scored split.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y=None) -> float``
+        ``y`` is ignored. Picklable (``queries`` travels with it).
+
+    See Also
+    --------
+    make_map_scorer : mAP under the label protocol, for any split.
+    sklearn_salreg.metrics.mean_average_precision, sklearn_salreg.metrics.revisited_map
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import Normalizer
+    >>> from sklearn_salreg.model_selection import make_gnd_scorer
+    >>> database = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+    >>> gnd = [{"ok": [2], "junk": [0]}]
+    >>> scorer = make_gnd_scorer(gnd, queries=np.array([[1.0, 0.1]]))
+    >>> scorer(Normalizer().fit(database), database)
+    1.0
+    """
+    if (queries is None) == (query_indices is None):
+        raise ValueError("give exactly one of queries (separate query inputs) and "
+                         "query_indices (database images used as queries).")
+    if isinstance(gnd, dict) or not all(isinstance(g, dict) for g in gnd) or not len(gnd):
+        raise ValueError("gnd must be a non-empty list with one dict per query.")
+    revisited = "ok" not in gnd[0]
+    if protocol is None:
+        protocol = "medium" if revisited else "classic"
+    allowed = ("easy", "medium", "hard") if revisited else ("classic",)
+    if protocol not in allowed:
+        kind = "a revisited ('easy'/'hard')" if revisited else "a classic ('ok')"
+        raise ValueError(f"protocol={protocol!r} does not fit {kind} ground truth; use one of "
+                         f"{allowed}.")
+    if query_indices is not None:
+        query_indices = _check_query_indices(query_indices, np.iinfo(np.int64).max)
+        if query_indices.size != len(gnd):
+            raise ValueError(f"query_indices holds {query_indices.size} images for "
+                             f"{len(gnd)} ground-truth entries.")
+    elif hasattr(queries, "__len__") and len(queries) != len(gnd):
+        raise ValueError(f"queries holds {len(queries)} inputs for {len(gnd)} ground-truth "
+                         "entries.")
+    return _GndMapScorer(list(gnd), queries, query_indices, protocol,
+                         _check_retriever(diffusion))
