@@ -178,6 +178,8 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             f, image_index = np.ones(len(V), dtype=np.float32), np.arange(len(V))
         if not np.isfinite(V).all():
             raise ValueError(f"the region descriptors of shape {V.shape} contain NaN or inf.")
+        if not (np.isfinite(f).all() and (f >= 0).all()):
+            raise ValueError("region saliency must be finite and non-negative.")
         n = len(V)
         k = min(self.n_neighbors, n - 1)
         if k < self.n_neighbors:
