@@ -31,6 +31,16 @@ def shared_data():
     return root
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: the test machine's two cores are shared, and oversubscribed
+    torch threads spin. Restored afterwards for other modules."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def lite():
     """The default backbone at a small size, fitted once for the module."""
