@@ -15,7 +15,9 @@ from .detection import (EGMRegionDetector, EmptySaliencyWarning, UniformRegionDe
                         WholeMapDetector, add_subregions, egm_regions, uniform_regions)
 from .pooling import (RegionAggregator, RegionMaxPooler, aggregate_regions, region_max_pool,
                       region_mean)
-from .saliency import FeatureSaliency, feature_saliency
+from .discovery import CentralityGraph, katz_centrality, mutual_knn_graph, normalize_graph
+from .saliency import FeatureSaliency, ObjectSaliency, feature_saliency, object_saliency
+from .whitening import LearnedWhitening, apply_whitening, learn_whitening, pca_whitening
 
 __all__ = [
     # data model
@@ -41,4 +43,22 @@ __all__ = [
     "aggregate_regions",
     "region_max_pool",
     "region_mean",
+    # stage 4: whitening
+    "LearnedWhitening",
+    "apply_whitening",
+    "learn_whitening",
+    "pca_whitening",
+    # stage 5: the region graph and its centrality
+    "CentralityGraph",
+    "katz_centrality",
+    "mutual_knn_graph",
+    "normalize_graph",
+    # stage 6: object saliency
+    "ObjectSaliency",
+    "object_saliency",
 ]
+
+# Heavier subpackages stay behind their own names (imported on first use):
+# sklearn_salreg.extraction (torch, torchvision), sklearn_salreg.datasets,
+# sklearn_salreg.search, sklearn_salreg.metrics, sklearn_salreg.model_selection,
+# sklearn_salreg.pipelines, sklearn_salreg.evaluation, sklearn_salreg.plotting.
