@@ -4,6 +4,15 @@ In the spirit of INSTRE (objects small in the image, among clutter) but with not
 to download: the objects are crops of the photos that scikit-image ships, the scenes
 are made of the photos scikit-learn ships and scikit-image's motorcycle and texture
 photos. The two sets of photos are disjoint, so no background ever contains an object.
+
+Only the objects recur. With seven scene photos, a scene made of large crops of them
+(``scene="photo"``, the first version) shows the same flower, pagoda or motorcycle in
+dozens of images, far more often than any object: global descriptors then match images
+by their background and object discovery rightly finds the backgrounds. The default
+``scene="mosaic"`` builds every scene from many small pieces, each a small crop of a
+random photo at a random scale, turned by a multiple of 90 degrees, maybe mirrored and
+recoloured, or a procedural texture, and overlays shapes, lines and text-like strokes
+drawn at random: no region large enough to be recognised repeats across images.
 """
 
 from functools import lru_cache
@@ -22,6 +31,11 @@ _BACKGROUND_PHOTOS = ("china", "flower", "motorcycle_left", "motorcycle_right", 
                       "grass", "gravel")
 # Side of the stored object crops; views are resized from these.
 _CROP_SIDE = 160
+_SCENES = ("mosaic", "photo")
+# In mosaic scenes, the side of a crop of a scene photo as a share of the photo's shorter
+# side (the photos are 427 to 512 pixels): small parts, each recurring by chance only.
+_PIECE_SHARE = (0.05, 0.2)
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789  "
 
 
 def _rgb(a):
@@ -203,18 +217,191 @@ def _occlude(canvas, box, rng):
     canvas[y0:y0 + bh, x0:x0 + bw] = _jitter(_random_crop(photo, (bh, bw), rng) / 255, rng)
 
 
+# -- mosaic scenes: unique per image ------------------------------------------------------
+def _piece(photo, shape, rng):
+    """A small crop of ``photo`` (see _PIECE_SHARE), resized to ``shape``, turned by k x 90
+    degrees and maybe mirrored; uint8 RGB."""
+    H, W = photo.shape[:2]
+    h, w = shape
+    k = int(rng.integers(4))
+    th, tw = (h, w) if k % 2 == 0 else (w, h)  # the crop's shape before turning
+    scale = min(H, W) * rng.uniform(*_PIECE_SHARE) / max(th, tw)
+    ch, cw = min(H, max(2, round(th * scale))), min(W, max(2, round(tw * scale)))
+    y, x = rng.integers(0, H - ch + 1), rng.integers(0, W - cw + 1)
+    crop = np.rot90(_resize(photo[y:y + ch, x:x + cw], (th, tw)), k)
+    return np.ascontiguousarray(crop[:, ::-1] if rng.random() < 0.5 else crop)
+
+
+def _texture(shape, rng):
+    """A procedural texture in [0, 1]: gradient, stripes, checks or smooth noise, between
+    two random colours, with a little grain."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) / max(h, w, 1)
+    angle = rng.uniform(0, 2 * np.pi)
+    t = xx * np.cos(angle) + yy * np.sin(angle)
+    kind = rng.integers(4)
+    if kind == 0:  # linear gradient
+        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    elif kind == 1:  # stripes
+        t = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(2, 14) * t + rng.uniform(0, 2 * np.pi))
+        if rng.random() < 0.5:
+            t = (t > 0.5).astype(np.float32)
+    elif kind == 2:  # checks
+        f = rng.uniform(3, 12)
+        u = xx * np.cos(angle) - yy * np.sin(angle)
+        t = ((np.floor(t * f) + np.floor(u * f)) % 2).astype(np.float32)
+    else:  # smooth noise
+        g = rng.integers(3, 12, size=2)
+        small = (rng.random((int(g[0]), int(g[1]))) * 255).astype(np.uint8)
+        t = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC), np.float32) / 255
+    c0, c1 = rng.random(3).astype(np.float32), rng.random(3).astype(np.float32)
+    rgb = c0 + t[:, :, None] * (c1 - c0)
+    rgb += rng.normal(0, rng.uniform(0, 0.05), size=rgb.shape).astype(np.float32)
+    return np.clip(rgb, 0, 1)
+
+
+def _mosaic_piece(shape, rng):
+    """One piece of a mosaic scene, float RGB in [0, 1]: a photo crop (70 %) or a texture."""
+    if rng.random() < 0.3:
+        return _texture(shape, rng)
+    _, backgrounds = _photos()
+    names = list(backgrounds)
+    photo = backgrounds[names[rng.integers(len(names))]]
+    return _jitter(_piece(photo, shape, rng) / 255, rng)
+
+
+def _tiles(H, W, rng):
+    """Cut (0, 0, H, W) into rectangles by random guillotine cuts, down to a random size."""
+    min_side = max(H, W) * rng.uniform(0.08, 0.15)
+    todo, tiles = [(0, 0, H, W)], []
+    while todo:
+        y0, x0, y1, x1 = todo.pop()
+        h, w = y1 - y0, x1 - x0
+        if max(h, w) < 2 * min_side or (max(h, w) < 3 * min_side and rng.random() < 0.3):
+            tiles.append((y0, x0, y1, x1))
+        elif h >= w:
+            cut = y0 + int(h * rng.uniform(0.3, 0.7))
+            todo += [(y0, x0, cut, x1), (cut, x0, y1, x1)]
+        else:
+            cut = x0 + int(w * rng.uniform(0.3, 0.7))
+            todo += [(y0, x0, y1, cut), (y0, cut, y1, x1)]
+    return tiles
+
+
+def _draw_clutter(canvas, rng, count):
+    """Draw ``count`` random shapes (polygons, ellipses, rectangles, lines, arcs, text),
+    each of a random colour and opacity, over ``canvas`` (float RGB, changed in place)."""
+    from PIL import ImageDraw, ImageFont
+
+    H, W = canvas.shape[:2]
+    side = max(H, W)
+    image = Image.fromarray(np.round(np.clip(canvas, 0, 1) * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image, "RGBA")
+    for _ in range(count):
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3)) + (
+            int(rng.integers(90, 256)),)
+        cy, cx = rng.uniform(0, H), rng.uniform(0, W)
+        r = side * rng.uniform(0.02, 0.12)
+        kind = rng.integers(6)
+        if kind == 0:  # polygon
+            n = int(rng.integers(3, 8))
+            angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+            radii = r * rng.uniform(0.4, 1.0, n)
+            draw.polygon([(float(cx + a * np.cos(b)), float(cy + a * np.sin(b)))
+                          for a, b in zip(radii, angles)], fill=colour)
+        elif kind == 1:  # ellipse
+            ry = r * rng.uniform(0.3, 1.0)
+            draw.ellipse([cx - r, cy - ry, cx + r, cy + ry], fill=colour)
+        elif kind == 2:  # rectangle, maybe only its outline
+            ry = r * rng.uniform(0.2, 1.0)
+            if rng.random() < 0.5:
+                draw.rectangle([cx - r, cy - ry, cx + r, cy + ry], fill=colour)
+            else:
+                draw.rectangle([cx - r, cy - ry, cx + r, cy + ry], outline=colour,
+                               width=int(rng.integers(1, 5)))
+        elif kind == 3:  # a polyline
+            n = int(rng.integers(2, 6))
+            points = np.cumsum(rng.normal(0, r, size=(n, 2)), axis=0) + (cx, cy)
+            draw.line([tuple(map(float, p)) for p in points], fill=colour,
+                      width=int(rng.integers(1, 7)))
+        elif kind == 4:  # arc
+            start = rng.uniform(0, 360)
+            draw.arc([cx - r, cy - r, cx + r, cy + r], start, start + rng.uniform(60, 300),
+                     fill=colour, width=int(rng.integers(1, 6)))
+        else:  # a line of random letters
+            letters = "".join(_LETTERS[i] for i in rng.integers(len(_LETTERS),
+                                                                size=int(rng.integers(3, 14))))
+            font = ImageFont.load_default(size=max(8, int(r * rng.uniform(0.3, 0.8))))
+            draw.text((float(cx), float(cy)), letters, fill=colour, font=font)
+    canvas[:] = np.asarray(image, np.float32) / 255
+
+
+def _mosaic_background(shape, rng):
+    """A scene unique to the image: a mosaic of small pieces, under a random illumination
+    gradient, with random shapes drawn over it."""
+    H, W = shape
+    canvas = np.empty((H, W, 3), np.float32)
+    for y0, x0, y1, x1 in _tiles(H, W, rng):
+        canvas[y0:y1, x0:x1] = _mosaic_piece((y1 - y0, x1 - x0), rng)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32) / max(H, W)
+    angle = rng.uniform(0, 2 * np.pi)
+    light = 1 + rng.uniform(-0.25, 0.25) * (xx * np.cos(angle) + yy * np.sin(angle) - 0.5)
+    canvas *= light[:, :, None]
+    _draw_clutter(canvas, rng, count=int(rng.integers(8, 25)))
+    return canvas
+
+
+def _mosaic_clutter(canvas, rng, count):
+    """Paste ``count`` small pieces (photo crops or textures), scaled and rotated as objects
+    are: pasted edges are then no cue to objects, and none of them recurs."""
+    side = max(canvas.shape[:2])
+    for _ in range(count):
+        shape = tuple(int(v) for v in rng.integers(40, 160, size=2))
+        piece = np.round(_mosaic_piece(shape, rng) * 255).astype(np.uint8)
+        rgb, alpha = _transformed(piece, side * rng.uniform(0.08, 0.3), rng.uniform(-30, 30),
+                                  rng, strength=0.5)
+        _paste(canvas, rgb, alpha, rng)
+
+
+def _mosaic_occlude(canvas, box, rng):
+    """Cover one side of the object box (15-35 % of its area) with a mosaic piece."""
+    x1, y1, x2, y2 = box.astype(int)
+    h, w = y2 - y1, x2 - x1
+    share = rng.uniform(0.15, 0.35)
+    side = rng.integers(4)
+    if side < 2:  # top or bottom band
+        bh, bw = max(1, int(h * share)), w
+        y0, x0 = (y1 if side == 0 else y2 - bh), x1
+    else:  # left or right band
+        bh, bw = h, max(1, int(w * share))
+        y0, x0 = y1, (x1 if side == 2 else x2 - bw)
+    canvas[y0:y0 + bh, x0:x0 + bw] = _mosaic_piece((bh, bw), rng)
+
+
 def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_size=(360, 480),
                              object_scale=(0.08, 0.25), max_rotation=30.0, occlusion=0.5,
-                             random_state=None):
+                             scene="mosaic", random_state=None):
     """Make an instance retrieval benchmark of small objects in cluttered scenes.
 
     Each object is a crop of textured content from a photo that scikit-image ships
     (astronaut, chelsea, coffee, rocket, ...). Each view pastes it small, at a random
     place, scale, rotation and colour balance, sometimes partly covered, into a scene
     made from other photos (scikit-learn's china and flower, scikit-image's
-    motorcycle, brick, grass and gravel): one crop or a mosaic of crops, mirrored and
-    recoloured, with a few more pasted patches of those photos as clutter. Distractor
-    images are scenes without an object. No photo gives both objects and scenes.
+    motorcycle, brick, grass and gravel), with a few more pasted patches as clutter.
+    Distractor images are scenes without an object. No photo gives both objects and
+    scenes.
+
+    As in INSTRE, the objects are the only content that recurs across images: every
+    scene is unique to its image (``scene="mosaic"``, the default). It is a mosaic of
+    10 to 40 pieces, each a small crop (5-20 % of the photo's shorter side) of a random
+    scene photo, turned by a multiple of 90 degrees, maybe mirrored and recoloured, or
+    a procedural texture (gradient, stripes, checks, smooth noise), under a random
+    illumination gradient, overlaid with 8 to 24 random shapes, lines and strings of
+    random letters; the pasted clutter patches and occluders are such pieces too.
+    Scenes made of large crops of only seven photos would show the same flower, pagoda
+    or motorcycle in dozens of images, more often than any object: image descriptors
+    would match images by their background, and unsupervised object discovery would
+    find the backgrounds, not the objects.
 
     Parameters
     ----------
@@ -233,6 +420,11 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
         Objects are rotated by a uniform angle in [-max_rotation, max_rotation] degrees.
     occlusion : float, default=0.5
         Probability that a view has 15-35 % of its object covered by clutter.
+    scene : {"mosaic", "photo"}, default="mosaic"
+        How scenes are made. "mosaic": unique scenes, as described above. "photo":
+        the first version of this benchmark, kept to reproduce earlier results: one
+        large crop of a scene photo or a 2 x 2 mosaic of large crops, plus pasted
+        patches of those photos; its backgrounds recur far more than its objects.
     random_state : int, RandomState instance or None, default=None
         Determines everything; an int gives the same benchmark on every call.
 
@@ -276,6 +468,12 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
         raise ValueError(f"object_scale must satisfy 0 < low <= high <= 1; got {object_scale!r}.")
     if not 0 <= occlusion <= 1:
         raise ValueError(f"occlusion is a probability in [0, 1]; got {occlusion!r}.")
+    if scene not in _SCENES:
+        raise ValueError(f"scene must be one of {_SCENES}; got {scene!r}.")
+    if scene == "photo":
+        background, clutter, occlude = _background, _clutter, _occlude
+    else:
+        background, clutter, occlude = _mosaic_background, _mosaic_clutter, _mosaic_occlude
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
 
     objects = _choose_objects(int(n_objects), rng)
@@ -285,8 +483,8 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
     images = np.empty((len(labels), H, W, 3), np.uint8)
     boxes = np.full((len(labels), 4), np.nan)
     for i, label in enumerate(labels):
-        canvas = _background((H, W), rng)
-        _clutter(canvas, rng, count=int(rng.integers(2, 5)))
+        canvas = background((H, W), rng)
+        clutter(canvas, rng, count=int(rng.integers(2, 5)))
         if label >= 0:
             crop = objects[label][0]
             long_side = max(H, W) * rng.uniform(lo, hi)
@@ -294,7 +492,7 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
                                       rng, strength=0.8)
             boxes[i] = _paste(canvas, rgb, alpha, rng)
             if rng.random() < occlusion:
-                _occlude(canvas, boxes[i], rng)
+                occlude(canvas, boxes[i], rng)
         canvas += rng.normal(0, rng.uniform(0, 0.02), size=canvas.shape).astype(np.float32)
         images[i] = np.round(np.clip(canvas, 0, 1) * 255)
 
@@ -310,7 +508,12 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
             f"distractors, {H} x {W} pixels; objects cut from skimage photos "
             f"({', '.join(sorted({s[0] for _, s in objects}))}), pasted at "
             f"{lo:.0%}-{hi:.0%} of the image side, rotated up to {max_rotation} degrees, "
-            f"occluded with probability {occlusion}, into scenes from "
-            f"{', '.join(_BACKGROUND_PHOTOS)}."
+            f"occluded with probability {occlusion}, into "
+            + ("scenes unique to each image: mosaics of small crops of "
+               f"{', '.join(_BACKGROUND_PHOTOS)} and of procedural textures, with random "
+               "shapes and letters drawn over them; only the objects recur."
+               if scene == "mosaic" else
+               f"scenes of large crops of {', '.join(_BACKGROUND_PHOTOS)} (scene='photo': "
+               "backgrounds recur more than objects).")
         ),
     )
