@@ -12,13 +12,8 @@ from sklearn.preprocessing import Normalizer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_salreg.metrics._average_precision import _map_over_labels
-from sklearn_salreg.search import (
-    Diffusion,
-    KNNRetriever,
-    diffuse,
-    mutual_knn_graph,
-    symmetric_normalize,
-)
+from sklearn_salreg.search import Diffusion, KNNRetriever, diffuse
+from sklearn_salreg.search._graph import mutual_knn_graph, symmetric_normalize
 
 
 def normalized(X):
@@ -138,6 +133,22 @@ def test_approximate_results_are_rescored_and_sorted():
     # A missing neighbour (-1) is no edge of the graph.
     W = mutual_knn_graph(self_idx, self_sims)
     assert W.shape == (300, 300) and W.nnz > 0
+
+
+def test_truncated_diffusion_copes_with_holes_of_an_approximate_search():
+    X, _ = clusters(n=300)
+    diffusion = Diffusion(n_neighbors=8, truncate=40).fit(X)
+    exact = diffusion.rank(X[:10], n_results=60)
+    diffusion.knn_.algorithm_, diffusion.knn_.index_ = "nndescent", _StubIndex(X)
+    ranks = diffusion.rank(X[:10], n_results=60)
+    assert np.all(ranks[:, -1] == -1) and np.all(ranks[:, :-1] >= 0)
+    assert all(len(set(r[:-1])) == 59 for r in ranks)
+    # The hole is the 60th k-NN result, beyond the sub-graph: the top 40 do not change.
+    assert np.array_equal(ranks[:, :40], exact[:, :40])
+    # A hole inside the sub-graph is an isolated vertex that ranks last.
+    inside = diffusion.rank(X[:10], n_results=40)
+    assert np.all(inside[:, -1] == -1) and all(len(set(r[:-1])) == 39 for r in inside)
+    assert not np.any(inside[:, :-1] < 0)
 
 
 @pytest.mark.skipif(

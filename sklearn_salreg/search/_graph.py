@@ -1,5 +1,9 @@
 """The diffusion mathematics (METHOD.md sections 5 and 8), as plain functions.
 
+Only :func:`diffuse` is public: the graph helpers overlap with
+``sklearn_salreg.discovery``'s and stay private to this module until the two are
+merged.
+
 * :func:`mutual_knn_graph`: W_ij = max(s_ij, 0)^gamma if i and j are mutual k-nearest
   neighbours, else 0; zero diagonal.
 * :func:`symmetric_normalize`: Wn = D^-1/2 W D^-1/2 with D = diag(W 1) and 0/0 = 0.
@@ -36,7 +40,7 @@ def mutual_knn_graph(indices, similarities, gamma=3.0):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_salreg.search import mutual_knn_graph
+    >>> from sklearn_salreg.search._graph import mutual_knn_graph
     >>> indices = np.array([[1], [0], [1]])      # 2 points to 1, but 1 points to 0
     >>> sims = np.array([[0.5], [0.5], [0.9]])
     >>> mutual_knn_graph(indices, sims, gamma=1).toarray()
@@ -86,7 +90,7 @@ def symmetric_normalize(W):
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
-    >>> from sklearn_salreg.search import symmetric_normalize
+    >>> from sklearn_salreg.search._graph import symmetric_normalize
     >>> W = sp.csr_matrix(np.array([[0, 2, 0], [2, 0, 0], [0, 0, 0]]))
     >>> symmetric_normalize(W).toarray()
     array([[0., 1., 0.],
@@ -108,9 +112,10 @@ def _batched_cg(matvec, B, tol, max_iter):
     on the other columns; a column stops moving once its relative residual
     ``||b - A x|| / ||b||`` is at most ``tol``.
     """
+    # order="K" keeps the caller's memory layout (the truncated solve ravels columns).
     X = np.zeros_like(B)
-    R = B.copy()
-    P = R.copy()
+    R = B.copy(order="K")
+    P = R.copy(order="K")
     rs = np.einsum("ij,ij->j", R, R)
     threshold = tol * np.sqrt(rs)
     active = np.sqrt(rs) > threshold
