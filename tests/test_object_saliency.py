@@ -146,3 +146,38 @@ def test_dimension_mismatch_is_a_clear_error():
         feature_saliency=X.field("feature_saliency")).with_context(graph=X.context["graph"])
     with pytest.raises(ValueError, match="dimension 16 .* have 4"):
         ObjectSaliency().fit_transform(no_whitening)
+
+
+def _front_collection(n_components=8):
+    maps, _, _ = make_object_maps(n_objects=4, n_views=4, n_distractors=4, n_channels=32,
+                                  random_state=2)
+    front = Pipeline([("fs", FeatureSaliency()), ("egm", EGMRegionDetector(tau=0.2, rho=1.0)),
+                      ("pool", RegionMaxPooler()),
+                      ("whiten", LearnedWhitening(n_components=n_components)),
+                      ("graph", CentralityGraph(n_neighbors=5, algorithm="brute"))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return front.fit_transform(maps)
+
+
+def test_exact_search_threads_and_batches_agree():
+    X = _front_collection()
+    expected = ObjectSaliency(n_neighbors=6).fit_transform(X).field("saliency")
+    for params in (dict(algorithm="brute"), dict(n_jobs=2, batch_size=3),
+                   dict(algorithm="brute", n_jobs=2, batch_size=1)):
+        got = ObjectSaliency(n_neighbors=6, **params).fit_transform(X).field("saliency")
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_nndescent_search_is_close_to_exact():
+    """The approximate search (numba compiles it once per process: slow) against exact."""
+    X = _front_collection()
+    exact = np.concatenate([np.ravel(S) for S in
+                            ObjectSaliency(n_neighbors=6).fit_transform(X).field("saliency")])
+    os_ = ObjectSaliency(n_neighbors=6, algorithm="nndescent", epsilon=0.2, random_state=0)
+    approx = np.concatenate([np.ravel(S) for S in os_.fit_transform(X).field("saliency")])
+    assert os_.index_ is not None
+    assert np.corrcoef(exact, approx)[0, 1] > 0.99
+    np.testing.assert_array_equal(exact == 0, approx == 0)

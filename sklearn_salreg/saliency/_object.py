@@ -11,17 +11,20 @@ centrality. Where feature saliency is zero the object saliency is exactly zero, 
 those positions are never looked up.
 """
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import HasMethods, Interval
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_map, check_saliency_map
+from ..discovery._search import ExactIndex, NNDescentIndex
 from ..pooling import l2_normalize
-from ..utils import map_images
 
 __all__ = ["patch_descriptors", "neighbor_saliency", "object_saliency", "ObjectSaliency"]
 
@@ -171,6 +174,40 @@ def _image_patches(X, i, index, *, n_channels, patch_size):
     return mask, F[mask], patch_descriptors(A, patch_size, mask)
 
 
+def _nndescent_query(index, U, k, epsilon):
+    return index.query(U, k, epsilon=epsilon)
+
+
+def _batch_saliency(X, first, *, search, whitening, n_dims, k, n_channels, patch_size,
+                    weight, beta, fs_exponent):
+    """Object saliency maps of the images of the chunk ``X`` (image ``first`` onwards):
+    patch descriptors of all its images whitened and looked up in one batch."""
+    patches = [_image_patches(X, i, first + i, n_channels=n_channels, patch_size=patch_size)
+               for i in range(len(X))]
+    values = np.zeros(0)
+    if sum(len(p[1]) for p in patches):
+        U = np.concatenate([p[2] for p in patches])
+        if whitening is not None:
+            U = np.asarray(whitening.transform(U), dtype=np.float32)
+        if U.shape[1] != n_dims:
+            raise ValueError(
+                f"patch descriptors have dimension {U.shape[1]} but the graph's region "
+                f"descriptors have {n_dims}: the same whitening "
+                "must map both (is a LearnedWhitening missing before the graph?)."
+            )
+        idx, sims = search(U, k)
+        sims = np.maximum(np.asarray(sims, np.float64), 0.0) ** beta
+        values = (sims * weight[idx]).sum(axis=1)  # neighbor_saliency, f^theta g precomputed
+    maps, offset = [], 0
+    for mask, fs, _ in patches:
+        S = np.zeros(mask.shape, dtype=np.float32)
+        n = len(fs)
+        S[mask] = fs.astype(np.float64) ** fs_exponent * values[offset:offset + n]
+        offset += n
+        maps.append(S)
+    return maps
+
+
 class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     """Object saliency map of every image from the discovered region graph (stage 6).
 
@@ -198,8 +235,23 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         A fitted graph to use instead of the one in the collection's context.
     batch_size : int, default=64
         Images whose patches are searched together.
+    algorithm : {'graph', 'brute', 'nndescent'}, default='graph'
+        Search of the ``k`` nearest regions. ``'graph'`` uses the graph's own index
+        (exact if the graph used the exact search, NN-descent otherwise); ``'brute'``
+        is always exact (blocked float32 products and top-k); ``'nndescent'`` is
+        approximate: the graph's NN-descent index, or one built in ``fit`` (with a
+        one-off numba compilation of ~40-60 s per process). The exact search costs
+        ``n_regions * d`` per patch and every position of every image is a patch, so
+        large databases need it (benchmarks/bench_discovery.py measures the
+        accuracy: the relative error of the OS maps).
+    epsilon : float, default=0.1
+        Search breadth of NN-descent queries (larger: slower, more accurate).
+    random_state : int, RandomState instance or None, default=None
+        Seed of an NN-descent index built by ``fit``.
     n_jobs : int, default=None
-        Joblib workers for the per-image patch descriptors.
+        Joblib workers, threads by default, each taking batches of ``batch_size``
+        images (reading, patch descriptors, whitening and search); numpy and torch
+        release the GIL. The search itself already uses torch's or numba's threads.
     verbose : int, default=0
         Progress messages.
 
@@ -207,6 +259,9 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     ----------
     n_channels_ : int
         Channels of the maps seen in ``fit``.
+    index_ : NNDescentIndex or None
+        The index built by ``fit`` for ``algorithm='nndescent'`` when the graph has
+        none; None otherwise.
 
     See Also
     --------
@@ -224,12 +279,16 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         "beta": [Interval(Real, 0, None, closed="neither"), None],
         "graph": [HasMethods(["query"]), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions({"graph", "brute", "nndescent"})],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
-                 beta=None, graph=None, batch_size=64, n_jobs=None, verbose=0):
+                 beta=None, graph=None, batch_size=64, algorithm="graph", epsilon=0.1,
+                 random_state=None, n_jobs=None, verbose=0):
         self.patch_size = patch_size
         self.n_neighbors = n_neighbors
         self.fs_exponent = fs_exponent
@@ -237,6 +296,9 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         self.beta = beta
         self.graph = graph
         self.batch_size = batch_size
+        self.algorithm = algorithm
+        self.epsilon = epsilon
+        self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -256,8 +318,37 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         """
         self._validate_params()
         X = self._validate_collection(X, reset=True)
-        self._graph_of(X)
+        graph = self._graph_of(X)
+        self.index_ = None
+        if self.algorithm == "nndescent" and not isinstance(graph.index_, NNDescentIndex):
+            self.index_ = self._nndescent_index(graph)
         return self
+
+    def _nndescent_index(self, graph):
+        V = graph.descriptors_
+        degree = min(len(V) - 1, max(2 * self.n_neighbors, 30))
+        index = NNDescentIndex(V, degree, random_state=check_random_state(self.random_state),
+                               verbose=self.verbose)
+        index.prepare()
+        return index
+
+    def _search(self, graph):
+        """``search(U, k) -> (indices, similarities)`` for the chosen algorithm."""
+        if self.algorithm == "brute":
+            if isinstance(graph.index_, ExactIndex):
+                return graph.query
+            return ExactIndex(graph.descriptors_).query
+        if self.algorithm == "nndescent":
+            index = graph.index_
+            if not isinstance(index, NNDescentIndex):
+                index = getattr(self, "index_", None)
+                if index is None or index.V is not graph.descriptors_:
+                    index = self._nndescent_index(graph)
+        elif isinstance(graph.index_, NNDescentIndex):  # 'graph': the graph's own index
+            index = graph.index_
+        else:
+            return graph.query
+        return partial(_nndescent_query, index, epsilon=self.epsilon)
 
     def _graph_of(self, X):
         graph = self.graph if self.graph is not None else X.context.get("graph")
@@ -288,32 +379,24 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         whitening = X.context.get("whitening")
         beta = graph.beta if self.beta is None else self.beta
         k = min(self.n_neighbors, len(graph.descriptors_))
-        maps = []
-        for start in range(0, len(X), self.batch_size):
-            chunk = X[start:start + self.batch_size]
-            patches = map_images(_image_patches, chunk, n_jobs=self.n_jobs,
-                                 n_channels=self.n_channels_, patch_size=self.patch_size)
-            U = np.concatenate([p[2] for p in patches])
-            values = np.zeros(0)
-            if len(U):
-                if whitening is not None:
-                    U = np.asarray(whitening.transform(U), dtype=np.float32)
-                if U.shape[1] != graph.descriptors_.shape[1]:
-                    raise ValueError(
-                        f"patch descriptors have dimension {U.shape[1]} but the graph's region "
-                        f"descriptors have {graph.descriptors_.shape[1]}: the same whitening "
-                        "must map both (is a LearnedWhitening missing before the graph?)."
-                    )
-                idx, sims = graph.query(U, k)
-                values = neighbor_saliency(sims, idx, graph.region_saliency_, graph.centrality_,
-                                           beta=beta, region_exponent=self.region_exponent)
-            offset = 0
-            for mask, fs, _ in patches:
-                S = np.zeros(mask.shape, dtype=np.float32)
-                n = len(fs)
-                S[mask] = fs.astype(np.float64) ** self.fs_exponent * values[offset:offset + n]
-                offset += n
-                maps.append(S)
-            if self.verbose:
-                print(f"[ObjectSaliency] {min(start + self.batch_size, len(X))}/{len(X)} images")
+        weight = np.asarray(graph.region_saliency_, np.float64) ** self.region_exponent * \
+            np.asarray(graph.centrality_, np.float64)
+        kwargs = dict(search=self._search(graph), whitening=whitening,
+                      n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
+                      patch_size=self.patch_size, weight=weight, beta=beta,
+                      fs_exponent=self.fs_exponent)
+        starts = range(0, len(X), self.batch_size)
+        if effective_n_jobs(self.n_jobs) == 1:
+            maps = []
+            for start in starts:
+                maps.extend(_batch_saliency(X[start:start + self.batch_size], start, **kwargs))
+                if self.verbose:
+                    print(f"[ObjectSaliency] {min(start + self.batch_size, len(X))}/{len(X)} "
+                          "images")
+        else:
+            batches = Parallel(n_jobs=self.n_jobs, prefer="threads",
+                               verbose=max(0, 10 * int(self.verbose) - 1))(
+                delayed(_batch_saliency)(X[start:start + self.batch_size], start, **kwargs)
+                for start in starts)
+            maps = [S for batch in batches for S in batch]
         return X.with_fields(saliency=maps)

@@ -1,0 +1,402 @@
+"""Time and peak memory of a whole OS.EGM fit, stage by stage, streaming maps from disk.
+
+    python benchmarks/bench_discovery.py                         # 2,000 / 10,000 / 50,000
+    python benchmarks/bench_discovery.py --sizes 500 2000 --n-components 64
+    python benchmarks/bench_discovery.py --sizes 2000 --os-algorithm nndescent --accuracy 200
+    python benchmarks/bench_discovery.py --stream-sizes 1000 4000 10000   # flat memory
+
+Synthetic ReLU-sparse 32x24x512 float32 maps (``make_blob_maps``) are written once with
+:class:`MapWriter` into a temporary folder (``--workdir`` keeps them between runs);
+every size then runs in a fresh process on the first ``n`` maps of that folder, as a
+disk-backed :class:`MapCollection`, through the steps of
+``make_os_egm(region_whitening=LearnedWhitening(n_components=...))`` with the FS
+defaults. Each step is timed by itself (``fit_transform`` in pipeline order, which is
+what ``Pipeline.fit`` does; the aggregator's ``fit_transform`` also returns the
+descriptors), the graph is split into k-NN / graph / CG, and the peak resident memory
+of each step is the high-water mark of the process reset before the step (the
+``peak`` column of the whole fit is the process's ``ru_maxrss``). pynndescent's numba
+compilation (once per process) is timed apart, on a tiny index, when NN-descent is
+used (the graph of more than 50,000 regions, or ``--os-algorithm nndescent``).
+
+The growth exponent is the slope of log(time) against log(n) over the sizes run:
+1 is linear, n log n between 1,000 and 50,000 reads as about 1.1-1.2, and the exact
+object-saliency search, a (patches x regions) product, tends to 2.
+
+``--accuracy M`` recomputes the object saliency of the first M images with the exact
+search and reports the error of the chosen (approximate) search. ``--stream-sizes``
+runs FS.EGM and OS.EGM ``fit`` then ``transform`` on collections of those sizes and
+reports peak RSS against the size of the data on disk.
+
+Figures only: nothing is asserted. The machine is shared: timings are noisy.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+STAGES = ["fs", "fs_egm", "pool", "whiten", "graph", "os", "egm", "agg"]
+LABELS = {
+    "fs": "FS (feature saliency)", "fs_egm": "FS.EGM (detect on FS)", "pool": "pooling",
+    "whiten": "whitening (fit)", "graph": "graph (total)", "graph.knn": "  graph: k-NN",
+    "graph.graph": "  graph: mutual graph", "graph.cg": "  graph: CG",
+    "os": "object saliency", "egm": "OS.EGM (detect on OS)", "agg": "aggregation",
+    "total": "whole OS.EGM fit", "numba": "numba compile (apart)",
+}
+MAP_SHAPE, N_CHANNELS = (24, 32), 512
+
+
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak():
+    """Reset the kernel's resident high-water mark; False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mib():
+    return _status_kb("VmHWM:") / 1024
+
+
+def write_maps_folder(folder, n, n_blobs, verbose=True):
+    """Write ``n`` blob maps to ``folder`` (reused when it already holds ``n`` or more)."""
+    from sklearn_salreg import MapCollection, MapWriter
+    from sklearn_salreg.utils.synthetic import make_blob_maps
+
+    if os.path.exists(os.path.join(folder, "index.npy")):
+        have = len(MapCollection.open(folder))
+        if have >= n:
+            return
+        shutil.rmtree(folder)
+    need = n * MAP_SHAPE[0] * MAP_SHAPE[1] * N_CHANNELS * 4
+    free = shutil.disk_usage(os.path.dirname(os.path.abspath(folder))).free
+    if need > 0.9 * free:
+        raise OSError(f"{n} maps need {need / 2**30:.1f} GiB on disk; {free / 2**30:.1f} GiB free.")
+    start = time.perf_counter()
+    with MapWriter(folder, flush_every=512) as writer:
+        for lo in range(0, n, 100):
+            for A in make_blob_maps(min(100, n - lo), MAP_SHAPE, N_CHANNELS, n_blobs=n_blobs,
+                                    random_state=lo):
+                writer.append(A)
+            if verbose and (lo // 100) % 20 == 19:
+                print(f"  wrote {lo + 100}/{n} maps", file=sys.stderr, flush=True)
+    if verbose:
+        print(f"  wrote {n} maps in {time.perf_counter() - start:.0f} s "
+              f"({need / 2**30:.1f} GiB)", file=sys.stderr, flush=True)
+
+
+def _numba_compile_seconds():
+    from pynndescent import NNDescent
+
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal((300, 8)).astype(np.float32)
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    start = time.perf_counter()
+    nnd = NNDescent(V, metric="dot", n_neighbors=10, random_state=0)
+    nnd.prepare()
+    nnd.query(V[:5], k=5)
+    return time.perf_counter() - start
+
+
+def make_pipeline(args):
+    from sklearn_salreg import LearnedWhitening
+    from sklearn_salreg.pipelines import make_os_egm
+
+    return make_os_egm(
+        region_whitening=LearnedWhitening(n_components=args.n_components),
+        graph=dict(verbose=1, algorithm=args.graph_algorithm),
+        object_saliency=dict(algorithm=args.os_algorithm, epsilon=args.epsilon,
+                             n_jobs=args.os_jobs, random_state=0),
+        n_jobs=args.n_jobs, random_state=0)
+
+
+def child_fit(args):
+    """In a fresh process: the OS.EGM fit of the first ``n`` maps, step by step."""
+    import torch
+
+    from sklearn_salreg import MapCollection
+    from sklearn_salreg.discovery import BRUTE_MAX_REGIONS
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    X = MapCollection.open(args.folder)[: args.n]
+    pipe = make_pipeline(args)
+    out = {"n": len(X), "seconds": {}, "peak_mib": {}}
+    total = 0.0
+    inputs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, step in pipe.steps:
+            if name == "graph":
+                n_regions = sum(len(z) for z in X.field("region_descriptors"))
+                out["n_regions"] = n_regions
+                uses_nnd = (args.os_algorithm == "nndescent" or args.graph_algorithm == "nndescent"
+                            or (args.graph_algorithm == "auto" and n_regions > BRUTE_MAX_REGIONS))
+                if uses_nnd:
+                    out["seconds"]["numba"] = _numba_compile_seconds()
+            inputs[name] = X
+            _reset_peak()
+            err = io.StringIO()
+            start = time.perf_counter()
+            with contextlib.redirect_stderr(err):
+                X = step.fit_transform(X)
+            seconds = time.perf_counter() - start
+            total += seconds
+            out["seconds"][name] = seconds
+            out["peak_mib"][name] = _peak_mib()
+            if name == "graph":
+                log = err.getvalue()
+                for key, pattern in (("graph.knn", r"k-NN: ([\d.]+)"),
+                                     ("graph.graph", r"graph: ([\d.]+)"),
+                                     ("graph.cg", r"CG \((\d+) iterations\): ([\d.]+)")):
+                    m = re.search(pattern, log)
+                    if m:
+                        out["seconds"][key] = float(m.groups()[-1])
+                out["graph_algorithm"] = step.algorithm_
+                out["cg_iterations"] = int(step.n_iter_)
+            else:
+                sys.stderr.write(err.getvalue())
+            print(f"  n={args.n} {name}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    out["seconds"]["total"] = total
+    # clear_refs also resets ru_maxrss: the whole fit's peak is the largest stage peak.
+    out["peak_mib"]["total"] = max(out["peak_mib"].values())
+    out["n_positions"] = int(sum(int((np.asarray(F) > 0).sum())
+                                 for F in inputs["os"].field("feature_saliency")))
+    out["descriptor_shape"] = list(np.shape(X))
+    if args.accuracy:
+        out["accuracy"] = os_accuracy(pipe, inputs["os"], args)
+    print("RESULT " + json.dumps(out))
+
+
+def os_accuracy(pipe, X, args):
+    """Error of the chosen OS search against the exact one, on the first images."""
+    from sklearn.base import clone
+
+    m = min(args.accuracy, len(X))
+    Xs = X[:m]
+    chosen = pipe.named_steps["os"]
+    exact = clone(chosen).set_params(algorithm="brute", n_jobs=None)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        A = chosen.transform(Xs).field("saliency")
+        t_chosen = time.perf_counter() - start
+        start = time.perf_counter()
+        B = exact.fit(Xs).transform(Xs).field("saliency")
+        t_exact = time.perf_counter() - start
+    a = np.concatenate([np.ravel(s) for s in A]).astype(np.float64)
+    b = np.concatenate([np.ravel(s) for s in B]).astype(np.float64)
+    rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
+    per_map = [float(np.abs(np.ravel(x) - np.ravel(y)).sum() / max(np.abs(y).sum(), 1e-12))
+               for x, y in zip(A, B)]
+    return {"images": m, "median_rel_error": float(np.median(rel)),
+            "p99_rel_error": float(np.percentile(rel, 99)),
+            "mean_l1_map_error": float(np.mean(per_map)),
+            "pearson": float(np.corrcoef(a, b)[0, 1]),
+            "argmax_agree": float(np.mean([np.argmax(x) == np.argmax(y) for x, y in zip(A, B)])),
+            "seconds_chosen": t_chosen, "seconds_exact": t_exact}
+
+
+def child_stream(args):
+    """In a fresh process: FS.EGM or OS.EGM fit, then transform, of the first n maps."""
+    from sklearn_salreg import MapCollection
+    from sklearn_salreg.pipelines import make_fs_egm
+
+    X = MapCollection.open(args.folder)[: args.n]
+    pipe = make_fs_egm() if args.stream_child == "fs" else make_pipeline(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stderr(io.StringIO()):
+            start = time.perf_counter()
+            pipe.fit(X)
+            fit_s = time.perf_counter() - start
+            fit_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            _reset_peak()
+            start = time.perf_counter()
+            D = pipe.transform(X)
+            transform_s = time.perf_counter() - start
+    print("RESULT " + json.dumps({
+        "n": len(X), "fit_s": fit_s, "transform_s": transform_s, "fit_peak_mib": fit_peak,
+        "transform_peak_mib": _peak_mib(), "shape": list(np.shape(D))}))
+
+
+def run_child(args, n, extra=()):
+    cmd = [sys.executable, __file__, "--child", "--folder", args.folder, "--n", str(n),
+           "--n-components", str(args.n_components), "--os-algorithm", args.os_algorithm,
+           "--graph-algorithm", args.graph_algorithm, "--epsilon", str(args.epsilon),
+           "--accuracy", str(args.accuracy), "--torch-threads", str(args.torch_threads),
+           *(["--n-jobs", str(args.n_jobs)] if args.n_jobs is not None else []),
+           *(["--os-jobs", str(args.os_jobs)] if args.os_jobs is not None else []), *extra]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        print(f"n={n}: the child failed (exit {proc.returncode})", file=sys.stderr)
+        return None
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def growth_exponent(ns, seconds):
+    """Slope of log(seconds) against log(n); nan with fewer than two sizes."""
+    ns, seconds = np.asarray(ns, float), np.asarray(seconds, float)
+    ok = seconds > 0
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(ns[ok]), np.log(seconds[ok]), 1)[0])
+
+
+def print_fit_table(rows, title=""):
+    rows = [r for r in rows if r]
+    if not rows:
+        return
+    ns = [r["n"] for r in rows]
+    print(f"\n== OS.EGM fit, stage by stage{title} ==")
+    for r in rows:
+        acc = r.get("accuracy")
+        print(f"n={r['n']}: {r['n_regions']} regions ({r['n_regions'] / r['n']:.1f} per image), "
+              f"{r['n_positions'] / r['n']:.0f} OS positions per image, graph search "
+              f"{r['graph_algorithm']}, {r['cg_iterations']} CG iterations, descriptors "
+              f"{tuple(r['descriptor_shape'])}")
+        if acc:
+            print(f"   OS search vs exact on {acc['images']} images: median rel. error "
+                  f"{acc['median_rel_error']:.2g}, p99 {acc['p99_rel_error']:.2g}, mean L1 map error "
+                  f"{acc['mean_l1_map_error']:.2g}, Pearson {acc['pearson']:.5f}, argmax agree "
+                  f"{acc['argmax_agree']:.3f}; {acc['seconds_chosen']:.1f} s vs exact "
+                  f"{acc['seconds_exact']:.1f} s")
+    head = f"{'stage':26s}" + "".join(f" {'n=' + str(n):>24s}" for n in ns) + f" {'slope':>6s}"
+    print(head)
+    print(f"{'':26s}" + "".join(f" {'s':>8s} {'maps/s':>7s} {'MiB':>7s}" for _ in ns))
+    keys = [k for k in ["numba", *STAGES[:5], "graph.knn", "graph.graph", "graph.cg",
+                        *STAGES[5:], "total"] if any(k in r["seconds"] for r in rows)]
+    order = []
+    for k in keys:
+        if k.startswith("graph."):
+            continue
+        order.append(k)
+        if k == "graph":
+            order += [g for g in ("graph.knn", "graph.graph", "graph.cg") if g in keys]
+    for k in order:
+        line = f"{LABELS.get(k, k):26s}"
+        for r in rows:
+            s = r["seconds"].get(k, float("nan"))
+            mib = r["peak_mib"].get(k)
+            line += f" {s:8.1f} {r['n'] / s if s > 0 else float('nan'):7.0f} " + (
+                f"{mib:7.0f}" if mib is not None else f"{'':7s}")
+        slope = growth_exponent(ns, [r["seconds"].get(k, np.nan) for r in rows])
+        line += f" {slope:6.2f}" if k != "numba" else ""
+        print(line)
+    print("(MiB: peak resident memory during the stage; for the whole fit, of the process. "
+          "slope: d log t / d log n)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 50000])
+    parser.add_argument("--n-components", type=int, default=64,
+                        help="dimension of the whitened region descriptors")
+    parser.add_argument("--os-algorithm", default="graph", choices=["graph", "brute", "nndescent"],
+                        help="ObjectSaliency(algorithm=...)")
+    parser.add_argument("--graph-algorithm", default="auto", choices=["auto", "brute", "nndescent"])
+    parser.add_argument("--epsilon", type=float, default=0.1, help="NN-descent query breadth")
+    parser.add_argument("--n-jobs", type=int, default=None, help="n_jobs of the pipeline")
+    parser.add_argument("--os-jobs", type=int, default=None, help="n_jobs of ObjectSaliency")
+    parser.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument("--accuracy", type=int, default=0,
+                        help="images on which to compare the OS search with the exact one")
+    parser.add_argument("--n-blobs", type=int, nargs=2, default=[3, 8])
+    parser.add_argument("--stream-sizes", type=int, nargs="*", default=[],
+                        help="sizes for the streaming (flat memory) report")
+    parser.add_argument("--workdir", help="folder for the maps (kept); a temporary one if not set")
+    parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stream-child", choices=["fs", "os"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child_stream(args) if args.stream_child else child_fit(args)
+    results = run(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+def run(args):
+    """Write the maps, run every size (and the streaming report); print and return."""
+    workdir = args.workdir or tempfile.mkdtemp(prefix="bench_discovery_")
+    args.folder = os.path.join(workdir, "maps")
+    largest = max([*args.sizes, *args.stream_sizes])
+    results = {"fit": [], "stream": [], "args": {k: v for k, v in vars(args).items()}}
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start "
+          "(shared: timings are noisy)")
+    try:
+        try:
+            write_maps_folder(args.folder, largest, tuple(args.n_blobs))
+        except OSError as exc:
+            fits = [n for n in args.sizes
+                    if n * MAP_SHAPE[0] * MAP_SHAPE[1] * N_CHANNELS * 4
+                    < 0.9 * shutil.disk_usage(workdir).free]
+            print(f"skipping sizes that do not fit on disk: {exc}")
+            args.sizes = fits
+            args.stream_sizes = [n for n in args.stream_sizes if n in fits or n <= max(fits or [0])]
+            if not fits:
+                return results
+            write_maps_folder(args.folder, max([*fits, *args.stream_sizes]), tuple(args.n_blobs))
+        for n in args.sizes:
+            results["fit"].append(run_child(args, n))
+        print_fit_table(results["fit"], f", whitening to {args.n_components} dimensions, OS search "
+                        f"'{args.os_algorithm}'")
+        for kind in ("fs", "os") if args.stream_sizes else ():
+            for n in args.stream_sizes:
+                r = run_child(args, n, ["--stream-child", kind])
+                if r:
+                    r["kind"] = kind
+                    r["data_mib"] = n * MAP_SHAPE[0] * MAP_SHAPE[1] * N_CHANNELS * 4 / 2**20
+                    results["stream"].append(r)
+        print_stream_table(results["stream"])
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+def print_stream_table(rows):
+    if not rows:
+        return
+    print("\n== streaming: fit then transform of a disk-backed collection (fresh process each) ==")
+    print(f"{'pipeline':9s} {'maps':>6s} {'data MiB':>9s} {'fit s':>7s} {'fit peak':>9s} "
+          f"{'transform s':>12s} {'transform peak':>15s} {'data/peak':>10s}")
+    for r in rows:
+        peak = max(r["fit_peak_mib"], r["transform_peak_mib"])
+        print(f"{'FS.EGM' if r['kind'] == 'fs' else 'OS.EGM':9s} {r['n']:6d} {r['data_mib']:9.0f} "
+              f"{r['fit_s']:7.1f} {r['fit_peak_mib']:9.0f} {r['transform_s']:12.1f} "
+              f"{r['transform_peak_mib']:15.0f} {r['data_mib'] / peak:10.1f}")
+    print("(peaks in MiB of resident memory: fit = whole process so far, transform = reset "
+          "before it)")
+
+
+if __name__ == "__main__":
+    main()

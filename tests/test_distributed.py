@@ -1,0 +1,79 @@
+"""Distributed execution (issue 6): the per-image stages under a dask cluster.
+
+Every per-image stage goes through joblib, so ``joblib.parallel_config(backend="dask")``
+with ``n_jobs=2`` spreads the images over the workers of a ``distributed`` cluster. The
+descriptors must be those of a sequential run, for an in-memory and a disk-backed
+collection (which travels to the workers as a path and an index).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from joblib import parallel_config
+
+distributed = pytest.importorskip("distributed")
+
+from sklearn_salreg import MapCollection, write_maps  # noqa: E402
+from sklearn_salreg.pipelines import make_fs_egm, make_os_egm  # noqa: E402
+from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.whitening import LearnedWhitening  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    # In-process workers (threads): the scheduler, the task graph and joblib's dask
+    # backend are all exercised, without the seconds of starting and importing torch
+    # in worker processes.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def maps():
+    return make_blob_maps(24, (12, 16), 32, random_state=0)
+
+
+def _fit_transform(pipeline, X, backend=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if backend is None:
+            return pipeline.fit_transform(X)
+        with parallel_config(backend=backend):
+            return pipeline.fit_transform(X)
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_fs_egm_on_dask_equals_sequential(client, maps, tmp_path, on_disk):
+    if on_disk:
+        write_maps(tmp_path / "maps", maps)
+        X = MapCollection.open(tmp_path / "maps")
+    else:
+        X = MapCollection(maps)
+    expected = _fit_transform(make_fs_egm(), X)
+    with distributed.get_task_stream(client) as tasks:
+        got = _fit_transform(make_fs_egm(n_jobs=2), X, backend="dask")
+    assert len(tasks.data) >= 3 * 2  # the images went through the cluster, in chunks
+    np.testing.assert_array_equal(got, expected)
+    assert expected.shape == (len(maps), 32) and np.isfinite(expected).all()
+
+
+def test_os_egm_on_dask_equals_sequential(client, maps):
+    X = MapCollection(maps)
+
+    def pipeline(n_jobs):
+        return make_os_egm(region_whitening=LearnedWhitening(n_components=8),
+                           graph=dict(n_neighbors=5),
+                           object_saliency=dict(n_neighbors=5, batch_size=5),
+                           n_jobs=n_jobs, random_state=0)
+
+    expected = _fit_transform(pipeline(None), X)
+    got = _fit_transform(pipeline(2), X, backend="dask")
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    assert np.isfinite(expected).all()
