@@ -1,7 +1,7 @@
 """Stage 3 (region pooling) and the last stage (aggregation into a global descriptor)."""
 
-from ._aggregate import RegionAggregator, aggregate_regions
+from ._aggregate import RegionAggregator, aggregate_regions, region_masses
 from ._max_pool import RegionMaxPooler, l2_normalize, region_max_pool, region_mean
 
 __all__ = ["RegionAggregator", "RegionMaxPooler", "aggregate_regions", "l2_normalize",
-           "region_max_pool", "region_mean"]
+           "region_masses", "region_max_pool", "region_mean"]

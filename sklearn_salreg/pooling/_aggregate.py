@@ -2,29 +2,68 @@
 
 METHOD.md section 7; paper section 3.9: per-region max pooling and L2
 normalisation, sum over regions, whitening of the sum, L2 normalisation.
+
+Beyond the paper's plain sum (the default), two levers decide how much each region
+counts (METHOD.md section 11: with many weak clutter regions the plain sum drowns the
+object): ``weighting="mass"`` weights each region by its share of the saliency mass
+of the map it was detected on, and ``max_regions`` keeps only the strongest regions.
 """
 
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils._param_validation import HasMethods
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map
-from ._max_pool import l2_normalize, region_max_pool
+from ._max_pool import l2_normalize, region_max_pool, region_mean
 
-__all__ = ["aggregate_regions", "RegionAggregator"]
+__all__ = ["aggregate_regions", "region_masses", "RegionAggregator"]
 
 
-def aggregate_regions(Z):
+def region_masses(S, boxes):
+    """Share of the saliency mass of map ``S`` that lies in each box.
+
+    Parameters
+    ----------
+    S : array-like of shape (h, w)
+        Non-negative saliency map.
+    boxes : array-like of shape (m, 4)
+
+    Returns
+    -------
+    ndarray of shape (m,), float64
+        ``sum of S over the box / sum of S``; boxes may overlap, so the shares need not
+        sum to 1. All zero for an all-zero map.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.pooling import region_masses
+    >>> S = np.array([[1.0, 3.0], [0.0, 0.0]])
+    >>> region_masses(S, [[0, 0, 1, 1], [0, 0, 2, 2]]).tolist()
+    [0.25, 1.0]
+    """
+    S = np.asarray(S, dtype=np.float64)
+    boxes = check_boxes(boxes, S.shape)
+    total = S.sum()
+    if not total > 0:
+        return np.zeros(len(boxes))
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return region_mean(S, boxes).astype(np.float64) * areas / total
+
+
+def aggregate_regions(Z, weights=None):
     """Sum of L2-normalised region descriptors, L2-normalised (R-MAC's two-level pooling).
 
     Parameters
     ----------
     Z : array-like of shape (m, d)
         Region descriptors of one image.
+    weights : array-like of shape (m,), default=None
+        Weight of each region in the sum; None is the paper's plain sum.
 
     Returns
     -------
@@ -40,17 +79,39 @@ def aggregate_regions(Z):
     Z = np.asarray(Z, dtype=np.float32)
     if Z.ndim != 2:
         raise ValueError(f"region descriptors must be 2-D (m, d); got shape {Z.shape}.")
-    return l2_normalize(l2_normalize(Z).sum(axis=0))
+    Z = l2_normalize(Z)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != (len(Z),):
+            raise ValueError(f"got {weights.shape} weights for {len(Z)} regions.")
+        Z = Z * weights[:, None]
+    return l2_normalize(Z.sum(axis=0))
 
 
-def _aggregate_image(X, i, index, *, n_channels, use_pooled):
+def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regions):
+    boxes = X.field("regions")[i] if X.has_field("regions") else None
+    weights = None
+    if weighting == "mass" or max_regions is not None:
+        S = X.field("saliency")[i] if X.has_field("saliency") else None
+        if S is not None:
+            masses = region_masses(S, check_boxes(boxes, np.shape(S), index=index, name="region"))
+        else:  # no saliency map (grid detectors): every region counts the same
+            masses = np.ones(len(boxes))
+        keep = np.arange(len(masses))
+        if max_regions is not None and len(masses) > max_regions:
+            keep = np.sort(np.argsort(-masses, kind="stable")[:max_regions])
+        boxes, masses = np.asarray(boxes)[keep], masses[keep]
+        weights = masses if weighting == "mass" else None
     if use_pooled:
         Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)
+        if weighting == "mass" or max_regions is not None:
+            Z = Z[keep]
     else:
         A = check_map(X[i], index=index, n_channels=n_channels)
-        boxes = check_boxes(X.field("regions")[i], A.shape[:2], index=index, name="region")
-        Z = region_max_pool(A, boxes)
-    return aggregate_regions(Z)
+        Z = region_max_pool(A, check_boxes(boxes, A.shape[:2], index=index, name="region"))
+    if weights is not None and not np.any(weights > 0):
+        weights = None  # no saliency anywhere: fall back to the plain sum
+    return aggregate_regions(Z, weights)
 
 
 class RegionAggregator(MapTransformerMixin, BaseEstimator):
@@ -63,9 +124,19 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    whitening : estimator or None, default=None
-        A transformer of 2-D arrays (e.g. :class:`LearnedWhitening`); cloned and fitted
-        on the aggregated database vectors. None: no whitening.
+    weighting : {"sum", "mass"}, default="sum"
+        ``"sum"``: the paper's plain sum of L2-normalised region descriptors.
+        ``"mass"``: each region weighted by its share of the mass of the saliency map
+        it was detected on (field ``saliency``; every region counts the same when the
+        collection has none, as after the grid detectors).
+    max_regions : int or None, default=None
+        Keep only this many regions per image, those with the most saliency mass
+        (all regions when None, the paper).
+    whitening : estimator, "region" or None, default=None
+        Whitening of the summed vector. An estimator (e.g. :class:`LearnedWhitening`)
+        is cloned and fitted on the database's summed vectors; ``"region"`` reuses the
+        fitted region whitening of the pipeline (``context["whitening"]``, the paper's
+        "same kind of map"), without refitting; None: no whitening.
     n_jobs : int, default=None
         Number of joblib workers over images.
     verbose : int, default=0
@@ -92,12 +163,17 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
     _reads_maps = True
 
     _parameter_constraints = {
-        "whitening": [HasMethods(["fit", "transform"]), None],
+        "weighting": [StrOptions({"sum", "mass"})],
+        "max_regions": [Interval(Integral, 1, None, closed="left"), None],
+        "whitening": [HasMethods(["fit", "transform"]), StrOptions({"region"}), None],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
-    def __init__(self, whitening=None, n_jobs=None, verbose=0):
+    def __init__(self, weighting="sum", max_regions=None, whitening=None, n_jobs=None,
+                 verbose=0):
+        self.weighting = weighting
+        self.max_regions = max_regions
         self.whitening = whitening
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -107,7 +183,8 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         if not use_pooled:
             X.field("regions")
         return np.stack(self._map_images(_aggregate_image, X, n_channels=self.n_channels_,
-                                         use_pooled=use_pooled))
+                                         use_pooled=use_pooled, weighting=self.weighting,
+                                         max_regions=self.max_regions))
 
     def fit(self, X, y=None):
         """Fit the whitening of the summed vectors (if any) on the database.
@@ -130,7 +207,17 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         self._validate_params()
         X = self._validate_collection(X, reset=True)
         G = self._aggregate(X)
-        self.whitening_ = None if self.whitening is None else clone(self.whitening).fit(G)
+        if self.whitening is None:
+            self.whitening_ = None
+        elif isinstance(self.whitening, str):  # "region": the fitted region whitening
+            self.whitening_ = X.context.get("whitening")
+            if self.whitening_ is None:
+                raise ValueError(
+                    'whitening="region" needs a fitted region whitening in the pipeline '
+                    "(a LearnedWhitening before this step); there is none."
+                )
+        else:
+            self.whitening_ = clone(self.whitening).fit(G)
         return self._finish(G)
 
     def _finish(self, G):
