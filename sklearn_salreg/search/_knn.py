@@ -16,9 +16,10 @@ __all__ = ["KNNRetriever"]
 # a millisecond per query on two cores, and building an approximate index would take
 # longer than answering many thousands of queries exactly.
 AUTO_NNDESCENT_MIN_SAMPLES = 300_000
-# Denser index graph and wider search than pynndescent's defaults (30, 0.1), whose
-# recall@10 was 0.86 on the benchmark's curves: these reached 0.985 (see the docstring).
-INDEX_DEFAULTS = {"n_neighbors": 60, "epsilon": 0.3}
+# Denser index graph and wider search than pynndescent's defaults (30, 0.1): on the
+# benchmark's noisy 512-D curves narrower searches got stuck far from the query
+# (recall@10 0.43 at 100,000 items with epsilon 0.3; see the docstring).
+INDEX_DEFAULTS = {"n_neighbors": 60, "epsilon": 1.0}
 
 
 def similarities(Q, D):
@@ -85,10 +86,11 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
     index_params : dict, default=None
         Keyword arguments of :class:`pynndescent.NNDescent`, plus ``"epsilon"``, the
         search parameter of ``NNDescent.query`` (larger is slower and more
-        accurate). Our defaults, ``{"n_neighbors": 60, "epsilon": 0.3}``, gave a
-        recall@10 of 0.985 on the curves of ``benchmarks/bench_search.py`` (10,000
-        x 512), where pynndescent's own (30 and 0.1) gave 0.86; given keys replace
-        them.
+        accurate). Our defaults are ``{"n_neighbors": 60, "epsilon": 1.0}``; given
+        keys replace them. On the curves of ``benchmarks/bench_search.py`` (512
+        dimensions), pynndescent's own (30 and 0.1) gave a recall@10 of 0.86 at
+        10,000 items; with a 60-neighbour index at 100,000 items, epsilon 0.3, 0.6
+        and 1.0 gave 0.43, 0.84 and 1.0 (1.3 ms per query in a batch).
     n_jobs : int, default=None
         Threads of pynndescent's index construction. The exact search is a matrix
         product: its threads are those of the BLAS library (set them with
@@ -242,7 +244,8 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         n_q, n_db = Q.shape[0], D.shape[0]
         sims = np.empty((n_q, k), dtype=np.float32)
         idx = np.empty((n_q, k), dtype=np.intp)
-        # A batch holds its similarities (4 bytes) and argpartition's indices (8 bytes).
+        # A batch holds its similarities (4 bytes per item, twice while a small batch is
+        # transposed) and the top-k workspace.
         step = rows_per_batch(12 * n_db, n_q)
         for lo in range(0, n_q, step):
             hi = min(n_q, lo + step)
