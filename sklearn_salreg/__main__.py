@@ -8,6 +8,9 @@ demo
 table
     The same table on a real dataset folder (Oxford5k, Paris6k, revisited, INSTRE)
     with any backbone and weight file.
+report
+    The quality report: OS.EGM's levers tuned on half of the built-in benchmark's
+    objects, the table reported on the other half (see sklearn_salreg.report).
 """
 
 import argparse
@@ -157,8 +160,23 @@ def main(argv=None):
     t.add_argument("--cache", default=None, help="folder to keep (and resume) extracted maps")
     t.set_defaults(func=table)
 
+    r = sub.add_parser("report", parents=[common],
+                       help="tune OS.EGM on half the objects, report on the other half")
+    r.add_argument("--n-objects", type=int, default=40)
+    r.add_argument("--n-views", type=int, default=6)
+    r.add_argument("--n-distractors", type=int, default=80)
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(func=_report)
+
     args = parser.parse_args(argv)
     args.func(args)
+
+
+def _report(args):
+    from .report import run_report
+
+    args.device_name = _device(args.device)
+    run_report(args)
 
 
 if __name__ == "__main__":

@@ -255,3 +255,17 @@ def test_saliency_precision():
         saliency_precision(-S, [[0, 0, 2, 2]])
     with pytest.raises(ValueError, match="2-D"):
         saliency_precision(np.zeros(5), [[0, 0, 1, 1]])
+
+
+def test_label_protocol_distractors_are_never_positives():
+    from sklearn_salreg.metrics._average_precision import _map_over_labels
+
+    labels = np.array([0, 0, -1, -1, 1, 1])
+    ranks = np.array([[0, 2, 3, 1, 4, 5], [2, 3, 0, 1, 4, 5], [0, 1, 2, 3, 4, 5]])
+    aps = _map_over_labels(ranks, labels, labels[[0, 1, 2]], np.array([0, 1, 2]))
+    # the distractors ranked first are negatives; the distractor query has no positive
+    np.testing.assert_allclose(aps[:2], [(0 + 1 / 3) / 2, (0 + 1 / 3) / 2])
+    assert np.isnan(aps[2])
+    gnd = label_gnd(labels, [0, 1, 2])
+    assert gnd[2]["ok"].size == 0 and gnd[0]["ok"].tolist() == [1]
+    assert mean_average_precision(ranks, gnd) == pytest.approx(1 / 6)

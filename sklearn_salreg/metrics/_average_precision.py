@@ -147,6 +147,14 @@ def _map_over_lists(ranks, positives, junk, kappas):
     return aps, pks
 
 
+def _is_distractor(labels):
+    """Images of negative numeric label (e.g. -1) are distractors: they show no object."""
+    labels = np.asarray(labels)
+    if np.issubdtype(labels.dtype, np.number):
+        return labels < 0
+    return np.zeros(labels.shape, dtype=bool)
+
+
 def _map_over_labels(ranks, db_labels, query_labels, query_indices=None):
     """Per-query AP under the label protocol, without building per-query lists.
 
@@ -167,15 +175,20 @@ def _map_over_labels(ranks, db_labels, query_labels, query_indices=None):
     _, codes = np.unique(np.concatenate([db_labels, query_labels]), return_inverse=True)
     codes = codes.ravel()
     db_codes, query_codes = codes[: db_labels.size], codes[db_labels.size :]
-    n_pos = np.bincount(db_codes, minlength=codes.max() + 1)[query_codes]
+    # Distractors (negative numeric labels) show no object: never a positive, and a
+    # distractor query has no positive (AP nan, left out of the mean).
+    db_object = ~_is_distractor(db_labels)
+    n_pos = np.bincount(db_codes[db_object], minlength=codes.max() + 1)[query_codes]
+    n_pos[_is_distractor(query_labels)] = 0
     if query_indices is not None:
-        n_pos = n_pos - (db_codes[query_indices] == query_codes)
+        n_pos = n_pos - ((db_codes[query_indices] == query_codes) & db_object[query_indices])
     aps = np.empty(n_q)
     step = _rows_per_block(n_cols)
     for lo in range(0, n_q, step):
         hi = min(n_q, lo + step)
         block = ranks[lo:hi]
-        same = db_codes[block] == query_codes[lo:hi, None]
+        same = (db_codes[block] == query_codes[lo:hi, None]) & db_object[block]
+        same &= n_pos[lo:hi, None] > 0
         if query_indices is None:
             itself = np.zeros_like(same)
         else:
@@ -364,7 +377,9 @@ def label_gnd(labels, query_indices=None):
     """Ground truth of the label protocol (INSTRE, Iscen et al. 2017).
 
     Every image of the database is labelled with its object; for query image ``q``
-    every *other* image with the same label is a positive. The query's own image
+    every *other* image with the same label is a positive. A negative numeric label
+    (e.g. -1) marks a distractor, an image without any object: it is never a
+    positive, and as a query it has no positive (and is left out of the mean). The query's own image
     stays in the database and is listed as junk, so that rankings of the whole
     database (where the query usually comes first) can be scored as they are. This
     is the same convention as :func:`~sklearn_salreg.model_selection.make_map_scorer`.
@@ -400,10 +415,12 @@ def label_gnd(labels, query_indices=None):
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
     gnd = []
+    distractor = _is_distractor(labels)
     for q in query_indices:
         c = codes[q]
         members = order[starts[c]:starts[c + 1]]
-        gnd.append({"ok": members[members != q], "junk": np.array([q])})
+        ok = members[members != q] if not distractor[q] else members[:0]
+        gnd.append({"ok": ok, "junk": np.array([q])})
     return gnd
 
 
