@@ -120,3 +120,27 @@ def test_channel_mismatch_between_fit_and_transform():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"image 0: .*8 channels, expected 16"):
             pipe.transform(make_maps(3, n_channels=8))
+
+
+def test_grid_search_over_saliency_parameters_on_maps(tmp_path):
+    """GridSearchCV as a user writes it; n_jobs=2 and a cache give the same results."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from sklearn_salreg.model_selection import make_map_scorer
+    from sklearn_salreg.pipelines import make_fs_egm
+    from sklearn_salreg.utils.synthetic import make_object_maps
+
+    maps, labels, _ = make_object_maps(n_objects=5, n_views=4, n_distractors=4, shape=(12, 16),
+                                       n_channels=32, random_state=0)
+    grid = {"egm__rho": [1.0, 5.0], "egm__sigma": [1.0, 2.5]}
+    results = []
+    for n_jobs, memory in ((1, None), (2, None), (1, str(tmp_path))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            search = GridSearchCV(make_fs_egm(memory=memory), grid, scoring=make_map_scorer(),
+                                  cv=StratifiedKFold(2), n_jobs=n_jobs).fit(maps, labels)
+        results.append(search.cv_results_)
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0]["mean_test_score"], other["mean_test_score"])
+        assert results[0]["params"] == other["params"]
+    assert np.isfinite(results[0]["mean_test_score"]).all()
