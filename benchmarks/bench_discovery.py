@@ -314,7 +314,7 @@ def print_fit_table(rows, title=""):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 50000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[2000, 10000, 50000])
     parser.add_argument("--n-components", type=int, default=64,
                         help="dimension of the whitened region descriptors")
     parser.add_argument("--os-algorithm", default="graph", choices=["graph", "brute", "nndescent"],
@@ -329,6 +329,8 @@ def main():
     parser.add_argument("--n-blobs", type=int, nargs=2, default=[3, 8])
     parser.add_argument("--stream-sizes", type=int, nargs="*", default=[],
                         help="sizes for the streaming (flat memory) report")
+    parser.add_argument("--stream-pipelines", nargs="*", default=["fs", "os"],
+                        choices=["fs", "os"], help="pipelines of the streaming report")
     parser.add_argument("--workdir", help="folder for the maps (kept); a temporary one if not set")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -361,7 +363,7 @@ def run(args):
                     < 0.9 * shutil.disk_usage(workdir).free]
             print(f"skipping sizes that do not fit on disk: {exc}")
             args.sizes = fits
-            args.stream_sizes = [n for n in args.stream_sizes if n in fits or n <= max(fits or [0])]
+            args.stream_sizes = [n for n in args.stream_sizes if n <= max(fits or [0])]
             if not fits:
                 return results
             write_maps_folder(args.folder, max([*fits, *args.stream_sizes]), tuple(args.n_blobs))
@@ -369,7 +371,7 @@ def run(args):
             results["fit"].append(run_child(args, n))
         print_fit_table(results["fit"], f", whitening to {args.n_components} dimensions, OS search "
                         f"'{args.os_algorithm}'")
-        for kind in ("fs", "os") if args.stream_sizes else ():
+        for kind in getattr(args, "stream_pipelines", ["fs", "os"]) if args.stream_sizes else ():
             for n in args.stream_sizes:
                 r = run_child(args, n, ["--stream-child", kind])
                 if r:

@@ -83,7 +83,8 @@ def discovery_section(sizes, stream, args):
     import bench_discovery as bd
 
     parser_args = argparse.Namespace(
-        sizes=sizes, stream_sizes=stream, n_components=args.n_components,
+        sizes=sizes, stream_sizes=stream, stream_pipelines=["fs", "os"],
+        n_components=args.n_components,
         os_algorithm=args.os_algorithm, graph_algorithm="auto", epsilon=args.epsilon,
         n_jobs=None, os_jobs=None, torch_threads=0, accuracy=args.accuracy, n_blobs=[3, 8],
         workdir=args.workdir, json=None)
