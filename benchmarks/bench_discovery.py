@@ -282,8 +282,8 @@ def print_fit_table(rows, title=""):
               f"{tuple(r['descriptor_shape'])}")
         if acc:
             print(f"   OS search vs exact on {acc['images']} images: median rel. error "
-                  f"{acc['median_rel_error']:.2g}, p99 {acc['p99_rel_error']:.2g}, mean L1 map error "
-                  f"{acc['mean_l1_map_error']:.2g}, Pearson {acc['pearson']:.5f}, argmax agree "
+                  f"{acc['median_rel_error']:.2g}, p99 {acc['p99_rel_error']:.2g}, mean L1 map "
+                  f"error {acc['mean_l1_map_error']:.2g}, Pearson {acc['pearson']:.5f}, argmax agree "
                   f"{acc['argmax_agree']:.3f}; {acc['seconds_chosen']:.1f} s vs exact "
                   f"{acc['seconds_exact']:.1f} s")
     head = f"{'stage':26s}" + "".join(f" {'n=' + str(n):>24s}" for n in ns) + f" {'slope':>6s}"

@@ -243,7 +243,13 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         one-off numba compilation of ~40-60 s per process). The exact search costs
         ``n_regions * d`` per patch and every position of every image is a patch, so
         large databases need it (benchmarks/bench_discovery.py measures the
-        accuracy: the relative error of the OS maps).
+        accuracy: the relative error of the OS maps). Measured on synthetic 32x24x512
+        maps, regions whitened to d=64, two shared cores: against 5,800 regions
+        ``epsilon=0.1`` is 1.4x faster than exact with a median relative error of 9 %
+        (the maximum of the map agrees in 91 % of images), ``epsilon=0.3`` is nearly
+        exact (median error 3e-7) but slower than exact; against 29,000 regions
+        ``epsilon=0.1`` is ~1.7x faster with a 13 % median error. The exact search
+        stays the default.
     epsilon : float, default=0.1
         Search breadth of NN-descent queries (larger: slower, more accurate).
     random_state : int, RandomState instance or None, default=None
