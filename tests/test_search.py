@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_salreg.metrics._average_precision import _map_over_labels
 from sklearn_salreg.search import Diffusion, KNNRetriever, diffuse
-from sklearn_salreg.search._graph import mutual_knn_graph, symmetric_normalize
+from sklearn_salreg.utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
 
 
 def normalized(X):
@@ -131,7 +131,7 @@ def test_approximate_results_are_rescored_and_sorted():
     assert np.array_equal(self_idx[:, :3], exact_self[:, :3])
     assert np.all(self_idx[:, 3] == -1)
     # A missing neighbour (-1) is no edge of the graph.
-    W = mutual_knn_graph(self_idx, self_sims)
+    W = mutual_graph_from_neighbors(self_idx, self_sims)
     assert W.shape == (300, 300) and W.nnz > 0
 
 
@@ -199,7 +199,7 @@ def test_mutual_knn_graph_against_a_dense_reference():
     X, _ = clusters(n=80)
     k = 6
     sims, idx = KNNRetriever().fit(X).kneighbors(n_neighbors=k)
-    W = mutual_knn_graph(idx, sims, gamma=3)
+    W = mutual_graph_from_neighbors(idx, sims, beta=3)
     A = np.zeros((80, 80), bool)
     A[np.repeat(np.arange(80), k), idx.ravel()] = True
     S = X.astype(np.float64) @ X.T.astype(np.float64)
@@ -211,7 +211,7 @@ def test_mutual_knn_graph_against_a_dense_reference():
 def test_symmetric_normalize_leaves_isolated_vertices_at_zero():
     W = sp.csr_matrix(np.array([[0, 1.0, 3.0], [1.0, 0, 0], [3.0, 0, 0]]))
     W = sp.block_diag([W, sp.csr_matrix((1, 1))]).tocsr()
-    Wn = symmetric_normalize(W).toarray()
+    Wn = normalize_graph(W).toarray()
     d = np.array([4.0, 1.0, 3.0])
     np.testing.assert_allclose(Wn[:3, :3], W.toarray()[:3, :3] / np.sqrt(np.outer(d, d)))
     assert not Wn[3].any() and np.isfinite(Wn).all()
@@ -257,7 +257,7 @@ def test_truncated_diffusion_solves_each_renormalised_subgraph():
     sims, near = diffusion.knn_.kneighbors(Q, 100)
     for q in range(6):
         subset = near[q, :T]
-        Wn = symmetric_normalize(diffusion.affinity_matrix_[subset][:, subset]).toarray()
+        Wn = normalize_graph(diffusion.affinity_matrix_[subset][:, subset]).toarray()
         y = np.zeros(T)
         y[:10] = np.maximum(sims[q, :10], 0) ** 3
         f = np.linalg.solve(np.eye(T) - 0.99 * Wn, y)

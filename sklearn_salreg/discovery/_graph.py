@@ -4,39 +4,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, cg
 
+from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
 from ._search import build_index
 
 __all__ = ["mutual_knn_graph", "mutual_graph_from_neighbors", "normalize_graph", "katz_centrality"]
-
-
-def mutual_graph_from_neighbors(indices, sims, beta=3):
-    """Sparse symmetric ``W`` from k-NN lists: ``W_ij = max(v_i . v_j, 0)^beta`` if mutual.
-
-    Parameters
-    ----------
-    indices : ndarray of int, shape (n, k)
-        Neighbours of each vertex (self excluded); entries below 0 are ignored.
-    sims : ndarray of shape (n, k)
-        Dot products with those neighbours.
-    beta : float, default=3
-
-    Returns
-    -------
-    W : scipy.sparse.csr_array of shape (n, n), float32
-        Exactly symmetric, zero diagonal, no explicit zeros.
-    """
-    n, k = indices.shape
-    rows = np.repeat(np.arange(n), k)
-    cols = indices.ravel()
-    weights = np.maximum(sims.ravel(), 0).astype(np.float32) ** beta
-    valid = (cols >= 0) & (cols != rows) & (weights > 0)
-    A = sp.csr_array((weights[valid], (rows[valid], cols[valid])), shape=(n, n))
-    # i->j and j->i both listed <=> mutual. The elementwise minimum keeps exactly
-    # those edges and makes W symmetric even where float32 gave v_i.v_j != v_j.v_i.
-    W = A.minimum(A.T).tocsr()
-    W.eliminate_zeros()
-    W.sort_indices()
-    return W
 
 
 def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=None, n_jobs=None):
@@ -79,25 +50,6 @@ def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=Non
         )
     index = build_index(V, algorithm, n_neighbors, random_state=random_state, n_jobs=n_jobs)
     return mutual_graph_from_neighbors(*index.neighbor_graph(n_neighbors), beta=beta)
-
-
-def normalize_graph(W):
-    """Symmetric normalisation ``D^-1/2 W D^-1/2``, ``D = diag(W 1)``, with 0/0 = 0.
-
-    An isolated vertex (degree 0) keeps an empty row and column.
-
-    Returns
-    -------
-    Wn : scipy.sparse.csr_array, same dtype as ``W``
-    """
-    W = sp.csr_array(W)
-    degree = np.asarray(W.sum(axis=1)).ravel().astype(np.float64)
-    inv_sqrt = np.zeros_like(degree)
-    np.divide(1.0, np.sqrt(degree), out=inv_sqrt, where=degree > 0)
-    Wn = W.copy()
-    rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
-    Wn.data = (W.data * inv_sqrt[rows] * inv_sqrt[W.indices]).astype(W.dtype)
-    return Wn
 
 
 def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):

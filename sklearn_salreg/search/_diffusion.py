@@ -9,7 +9,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import RetrieverMixin, rows_per_batch
-from ._graph import _batched_cg, diffuse, mutual_knn_graph, symmetric_normalize
+from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
+from ._graph import _batched_cg, diffuse
 from ._knn import KNNRetriever, _top_k, similarities
 
 __all__ = ["Diffusion"]
@@ -106,9 +107,9 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         Number of database items.
     knn_ : KNNRetriever
         The k-NN search over the database.
-    affinity_matrix_ : scipy.sparse.csr_matrix of shape (n_samples_fit_, n_samples_fit_)
+    affinity_matrix_ : scipy.sparse.csr_array of shape (n_samples_fit_, n_samples_fit_)
         ``W``, the mutual k-NN affinities (float64, symmetric, zero diagonal).
-    normalized_affinity_ : scipy.sparse.csr_matrix of shape (n_samples_fit_, n_samples_fit_)
+    normalized_affinity_ : scipy.sparse.csr_array of shape (n_samples_fit_, n_samples_fit_)
         ``Wn = D^-1/2 W D^-1/2``.
     database_labels_ : ndarray of shape (n_samples_fit_,) or None
         Labels given to :meth:`fit`, used by :meth:`score` with query labels.
@@ -204,11 +205,11 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         k = min(self.n_neighbors, n - 1)
         if k >= 1:
             sims, idx = self.knn_.kneighbors(n_neighbors=k)
-            W = mutual_knn_graph(idx, sims, gamma=self.gamma)
+            W = mutual_graph_from_neighbors(idx, sims, beta=self.gamma).astype(np.float64)
         else:
-            W = sp.csr_matrix((n, n))
+            W = sp.csr_array((n, n), dtype=np.float64)
         self.affinity_matrix_ = W
-        self.normalized_affinity_ = symmetric_normalize(W)
+        self.normalized_affinity_ = normalize_graph(W)
         return self
 
     def rank(self, X, n_results=None, return_scores=False):

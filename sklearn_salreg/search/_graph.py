@@ -1,12 +1,8 @@
 """The diffusion mathematics (METHOD.md sections 5 and 8), as plain functions.
 
-Only :func:`diffuse` is public: the graph helpers overlap with
-``sklearn_salreg.discovery``'s and stay private to this module until the two are
-merged.
+The graph itself (mutual k-NN affinities, symmetric normalisation) comes from
+:mod:`sklearn_salreg.utils.knn_graph`, shared with the region graph of discovery.
 
-* :func:`mutual_knn_graph`: W_ij = max(s_ij, 0)^gamma if i and j are mutual k-nearest
-  neighbours, else 0; zero diagonal.
-* :func:`symmetric_normalize`: Wn = D^-1/2 W D^-1/2 with D = diag(W 1) and 0/0 = 0.
 * :func:`diffuse`: solve (I - alpha Wn) f = y for many right-hand sides at once by
   conjugate gradients (I - alpha Wn is symmetric positive definite for alpha < 1,
   its eigenvalues lying in [1 - alpha, 1 + alpha]).
@@ -15,94 +11,7 @@ merged.
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["diffuse", "mutual_knn_graph", "symmetric_normalize"]
-
-
-def mutual_knn_graph(indices, similarities, gamma=3.0):
-    """Affinity matrix of the mutual k-nearest-neighbour graph.
-
-    Parameters
-    ----------
-    indices : ndarray of int, shape (n, k)
-        ``indices[i]``: the k nearest neighbours of item ``i`` (not ``i`` itself);
-        -1 marks a missing neighbour (an approximate search may return fewer).
-    similarities : ndarray of shape (n, k)
-        The matching similarities (dot products).
-    gamma : float, default=3.0
-        Exponent of the edge weights ``max(s, 0) ** gamma``.
-
-    Returns
-    -------
-    W : scipy.sparse.csr_matrix of shape (n, n), float64
-        Symmetric, zero diagonal; ``W[i, j] > 0`` only if ``j`` is among the
-        neighbours of ``i`` and ``i`` among those of ``j``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_salreg.search._graph import mutual_knn_graph
-    >>> indices = np.array([[1], [0], [1]])      # 2 points to 1, but 1 points to 0
-    >>> sims = np.array([[0.5], [0.5], [0.9]])
-    >>> mutual_knn_graph(indices, sims, gamma=1).toarray()
-    array([[0. , 0.5, 0. ],
-           [0.5, 0. , 0. ],
-           [0. , 0. , 0. ]])
-    """
-    indices = np.asarray(indices)
-    similarities = np.asarray(similarities, dtype=np.float64)
-    if indices.shape != similarities.shape or indices.ndim != 2:
-        raise ValueError(
-            "indices and similarities must be 2-D arrays of the same shape (n, k); got "
-            f"{indices.shape} and {similarities.shape}."
-        )
-    n, k = indices.shape
-    rows = np.repeat(np.arange(n), k)
-    cols = indices.ravel()
-    weights = np.maximum(similarities.ravel(), 0.0) ** gamma
-    off_diagonal = (cols != rows) & (cols >= 0)
-    # One directed graph for the edges, one for their mere existence: a mutual edge
-    # of weight 0 (s <= 0) must not be confused with a missing one.
-    A = sp.csr_matrix((weights[off_diagonal], (rows[off_diagonal], cols[off_diagonal])),
-                      shape=(n, n))
-    E = sp.csr_matrix((np.ones(off_diagonal.sum()), (rows[off_diagonal], cols[off_diagonal])),
-                      shape=(n, n))
-    mutual = E.multiply(E.T).tocsr()
-    # The two directions of an edge may differ in the last bits (different matrix
-    # products); their minimum makes W exactly symmetric.
-    W = A.multiply(mutual).minimum(A.T.multiply(mutual)).tocsr()
-    W.eliminate_zeros()
-    W.sort_indices()
-    return W
-
-
-def symmetric_normalize(W):
-    """Return ``D^-1/2 W D^-1/2`` with ``D = diag(W 1)``; isolated vertices stay zero.
-
-    Parameters
-    ----------
-    W : sparse matrix of shape (n, n)
-        Non-negative symmetric affinities.
-
-    Returns
-    -------
-    Wn : scipy.sparse.csr_matrix of shape (n, n), float64
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.sparse as sp
-    >>> from sklearn_salreg.search._graph import symmetric_normalize
-    >>> W = sp.csr_matrix(np.array([[0, 2, 0], [2, 0, 0], [0, 0, 0]]))
-    >>> symmetric_normalize(W).toarray()
-    array([[0., 1., 0.],
-           [1., 0., 0.],
-           [0., 0., 0.]])
-    """
-    W = sp.csr_matrix(W, dtype=np.float64)
-    degree = np.asarray(W.sum(axis=1)).ravel()
-    inv_sqrt = np.zeros_like(degree)
-    np.divide(1.0, np.sqrt(degree), out=inv_sqrt, where=degree > 0)  # 0/0 = 0
-    D = sp.diags(inv_sqrt)
-    return (D @ W @ D).tocsr()
+__all__ = ["diffuse"]
 
 
 def _batched_cg(matvec, B, tol, max_iter):
