@@ -73,7 +73,7 @@ def aggregate_regions(Z, weights=None):
     Examples
     --------
     >>> from sklearn_salreg import aggregate_regions
-    >>> aggregate_regions([[3.0, 0.0], [0.0, 0.5]]).round(4).tolist()
+    >>> [round(float(v), 4) for v in aggregate_regions([[3.0, 0.0], [0.0, 0.5]])]
     [0.7071, 0.7071]
     """
     Z = np.asarray(Z, dtype=np.float32)
