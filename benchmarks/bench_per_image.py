@@ -108,7 +108,11 @@ def stream_child(folder):
         warnings.simplefilter("ignore")
         D = make_fs_egm().fit_transform(X)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: the latter keeps the parent's resident size from before exec
+    with open("/proc/self/status") as f:
+        hwm = [line for line in f if line.startswith("VmHWM:")]
+    peak = (int(hwm[0].split()[1]) / 1024 if hwm
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps({"n": len(X), "seconds": seconds, "peak_mib": peak, "shape": D.shape}))
 
 
