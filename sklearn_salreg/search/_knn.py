@@ -67,8 +67,8 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
 
     The database is meant to hold L2-normalised global descriptors, so that the dot
     product is the cosine similarity. Exact search multiplies batches of queries with
-    the database in float32 and keeps each row's top results with
-    :func:`numpy.argpartition`; the memory of a batch is bounded by scikit-learn's
+    the database in float32 and keeps each row's top results with ``torch.topk``
+    (ties broken by increasing index); the memory of a batch is bounded by scikit-learn's
     ``working_memory`` (``sklearn.set_config``). Approximate search queries a
     :class:`pynndescent.NNDescent` index; the similarities it returns are recomputed
     exactly and its results re-sorted by them.
