@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 import torch
 
+from ..utils.topk import top_k_rows
+
 __all__ = ["ExactIndex", "NNDescentIndex", "build_index", "row_similarities"]
 
 # Entries of the similarity block held at once by the exact search (float32: 128 MiB;
@@ -77,11 +79,12 @@ class ExactIndex:
             if offset is not None:  # self-search: a vertex is not its own neighbour
                 rows = torch.arange(len(S))
                 S[rows, offset + lo + rows] = -torch.inf
-            # torch.topk keeps only k per row; numpy's argpartition would return an
+            # the shared row-wise top-k (torch.topk, ties broken by increasing index);
+            # numpy's argpartition would return an
             # int64 index of the whole block and is ~20x slower.
-            top_sims, top = torch.topk(S, k, dim=1, sorted=True)
-            indices[lo : lo + step] = top.numpy()
-            sims[lo : lo + step] = top_sims.numpy()
+            top_sims, top = top_k_rows(S.numpy(), k)
+            indices[lo : lo + step] = top
+            sims[lo : lo + step] = top_sims
         return indices, sims
 
     def query(self, U, k):

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils.topk import top_k_rows as _top_k
 from ._base import RetrieverMixin, rows_per_batch
 
 __all__ = ["KNNRetriever"]
@@ -32,34 +33,6 @@ def similarities(Q, D):
     if Q.shape[0] < 64:
         return np.ascontiguousarray((D @ Q.T).T)
     return Q @ D.T
-
-
-def _top_k(S, k):
-    """The ``k`` largest entries of each row of ``S`` and their column indices, sorted
-    decreasingly; ties are broken by increasing index.
-
-    torch's top-k selection is used because it is about ten times faster than
-    :func:`numpy.argpartition` on rows of many thousands of similarities.
-    """
-    n = S.shape[1]
-    S_t = torch.from_numpy(np.ascontiguousarray(S))
-    if k < n:
-        sims, idx = torch.topk(S_t, k, dim=1, largest=True, sorted=True)
-        sims, idx = sims.numpy(), idx.numpy().astype(np.intp)
-        # topk picks arbitrarily among values tied with the k-th: in the (rare) rows
-        # with such a tie, take the tied items of smallest index instead.
-        kth = sims[:, -1:]
-        for row in np.flatnonzero(np.count_nonzero(S >= kth, axis=1) > k):
-            above = np.flatnonzero(S[row] > kth[row])
-            tied = np.flatnonzero(S[row] == kth[row])[: k - above.size]
-            idx[row] = np.concatenate([above, tied])
-            sims[row] = S[row, idx[row]]
-        # Then order by (-similarity, index).
-        order = np.lexsort((idx, -sims), axis=-1)
-        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1)
-    # A full ranking: a stable sort keeps tied items in increasing index order.
-    sims, idx = torch.sort(S_t, dim=1, descending=True, stable=True)
-    return sims.numpy(), idx.numpy().astype(np.intp)
 
 
 class KNNRetriever(RetrieverMixin, BaseEstimator):
