@@ -31,6 +31,26 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
         tags.input_tags.positive_only = True
         return tags
 
+    def fit(self, X, y=None):
+        """Validate the parameters and the collection; remember the channel count.
+
+        The per-image stages learn nothing from the database: ``fit`` checks and
+        returns ``self``.
+
+        Parameters
+        ----------
+        X : MapCollection or sequence of array-like of shape (h_i, w_i, c)
+            With the fields this stage reads (see :data:`~sklearn_salreg.FIELDS`).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._validate_collection(X, reset=True)
+        return self
+
     def _validate_collection(self, X, reset):
         """Return ``X`` as a MapCollection after collection-level checks.
 

@@ -70,27 +70,7 @@ def _egm_image(X, i, index, *, source, use_boxes, params, sub_levels):
     return add_subregions(regions, sub_levels) if sub_levels else regions
 
 
-class _DetectorBase(MapTransformerMixin, BaseEstimator):
-    """Stateless detector: fit validates parameters only."""
-
-    def fit(self, X, y=None):
-        """Validate the parameters and the collection.
-
-        Parameters
-        ----------
-        X : MapCollection or sequence of array-like of shape (h_i, w_i, c)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        self._validate_collection(X, reset=True)
-        return self
-
-
-class EGMRegionDetector(_DetectorBase):
+class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
     """Detect salient regions on each image's saliency map by EGM (stages 2 and 7).
 
     A thin layer over :func:`egm_regions`. It reads the field ``saliency`` (written
@@ -223,7 +203,7 @@ def _grid_image(X, i, index, *, use_boxes, levels, overlap, include_whole):
     return grid + np.array([y0, x0, y0, x0])
 
 
-class UniformRegionDetector(_DetectorBase):
+class UniformRegionDetector(MapTransformerMixin, BaseEstimator):
     """The R-MAC grid on every image: the Uniform baseline (stage 2).
 
     A thin layer over :func:`uniform_regions`; reads only the map shapes.
@@ -280,7 +260,7 @@ class UniformRegionDetector(_DetectorBase):
         return X.with_fields(regions=regions)
 
 
-class WholeMapDetector(_DetectorBase):
+class WholeMapDetector(MapTransformerMixin, BaseEstimator):
     """One region per image, the whole map: the MAC baseline (stage 2).
 
     Parameters

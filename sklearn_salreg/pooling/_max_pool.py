@@ -133,23 +133,6 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def fit(self, X, y=None):
-        """Validate the parameters and remember the channel count.
-
-        Parameters
-        ----------
-        X : MapCollection
-            With the fields ``regions`` and ``feature_saliency``.
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        self._validate_collection(X, reset=True)
-        return self
-
     def transform(self, X):
         """Pool every region of every image.
 

@@ -98,18 +98,29 @@ def feature_saliency(A, *, eps=1e-6, normalize="crow"):
     >>> F.shape, float(F[1, 2]), float(F.sum() - F[1, 2])
     ((4, 5), 1.0, 0.0)
     """
-    A = check_map(A)
+    return _feature_saliency(check_map(A), eps, normalize)
+
+
+# Below this maximum, float32 products lose digits to underflow (subnormal numbers).
+_TINY = 1e-30
+
+
+def _feature_saliency(A, eps, normalize):
+    """:func:`feature_saliency` of a map that :func:`check_map` already validated."""
     h, w, c = A.shape
     b = channel_weights(A, eps=eps)
+    top = A.max()
+    if 0 < top < _TINY and normalize is not None:
+        # F is linear in A while b and the normalisation ignore its scale: rescaling a
+        # map of tiny values changes nothing but keeps float32 away from underflow.
+        A = A / top
     F = (A.reshape(h * w, c) @ b).reshape(h, w)
     return normalize_saliency(F, normalize)
 
 
 def _image_feature_saliency(X, i, index, *, eps, normalize, n_channels):
     A = check_map(X[i], index=index, n_channels=n_channels)
-    h, w, c = A.shape
-    F = (A.reshape(h * w, c) @ channel_weights(A, eps=eps)).reshape(h, w)
-    return normalize_saliency(F, normalize)
+    return _feature_saliency(A, eps, normalize)
 
 
 class FeatureSaliency(MapTransformerMixin, BaseEstimator):
@@ -165,22 +176,6 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
         self.normalize = normalize
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    def fit(self, X, y=None):
-        """Check parameters and remember the channel count of ``X``.
-
-        Parameters
-        ----------
-        X : MapCollection or sequence of array-like of shape (h_i, w_i, c)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        self._validate_collection(X, reset=True)
-        return self
 
     def transform(self, X):
         """Add the feature saliency map of every image.
