@@ -18,7 +18,8 @@ Conventions
 import numbers
 
 import numpy as np
-from sklearn import get_config
+
+from ..utils import rows_per_batch
 
 __all__ = [
     "average_precision",
@@ -114,12 +115,6 @@ def _index_list(values, what):
     return np.unique(as_int)
 
 
-def _rows_per_block(n_cols):
-    # Masks and int32 cumulative sums take about 10 bytes per ranking position.
-    budget = get_config()["working_memory"] * 2**20
-    return max(1, int(budget // max(1, 10 * n_cols)))
-
-
 def _map_over_lists(ranks, positives, junk, kappas):
     """Per-query AP from per-query lists of positive and junk database indices."""
     n_q, n_cols = ranks.shape
@@ -134,7 +129,8 @@ def _map_over_lists(ranks, positives, junk, kappas):
     n_pos = np.array([p.size for p in positives])
     aps = np.empty(n_q)
     pks = np.empty((n_q, len(kappas)))
-    step = _rows_per_block(max(n_cols, top))
+    # masks and int32 cumulative sums take about 10 bytes per ranking position
+    step = rows_per_batch(10 * max(n_cols, top), n_q)
     for lo in range(0, n_q, step):
         hi = min(n_q, lo + step)
         # Relevance of every database item for this block of queries: 1 positive, 2 junk.
@@ -183,7 +179,7 @@ def _map_over_labels(ranks, db_labels, query_labels, query_indices=None):
     if query_indices is not None:
         n_pos = n_pos - ((db_codes[query_indices] == query_codes) & db_object[query_indices])
     aps = np.empty(n_q)
-    step = _rows_per_block(n_cols)
+    step = rows_per_batch(10 * n_cols, n_q)
     for lo in range(0, n_q, step):
         hi = min(n_q, lo + step)
         block = ranks[lo:hi]

@@ -11,15 +11,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
+from ..utils import l2_normalize
 
 __all__ = ["region_max_pool", "region_mean", "l2_normalize", "RegionMaxPooler"]
-
-
-def l2_normalize(Z, axis=-1):
-    """Divide by the L2 norm along ``axis``; all-zero vectors stay zero (0/0 = 0)."""
-    Z = np.asarray(Z)
-    norm = np.sqrt(np.sum(Z.astype(np.float64) ** 2, axis=axis, keepdims=True))
-    return (Z / np.where(norm > 0, norm, 1.0)).astype(Z.dtype if Z.dtype.kind == "f" else np.float32)
 
 
 def region_max_pool(A, boxes):

@@ -1,22 +1,11 @@
 """What the retrievers share: ``predict`` and ``score`` on top of ``rank``."""
 
 import numpy as np
-from sklearn import get_config
 
 from ..metrics import mean_average_precision, revisited_map
 from ..metrics._average_precision import _map_over_labels
 
 __all__ = ["RetrieverMixin"]
-
-
-def rows_per_batch(row_bytes, n_rows):
-    """Number of query rows whose work fits in scikit-learn's ``working_memory``.
-
-    ``sklearn.set_config(working_memory=...)`` (MiB) bounds the memory of every
-    batched query loop in this package.
-    """
-    budget = get_config()["working_memory"] * 2**20
-    return int(max(1, min(n_rows, budget // max(1, row_bytes))))
 
 
 def _is_gnd(y):

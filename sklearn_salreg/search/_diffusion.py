@@ -8,7 +8,8 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import RetrieverMixin, rows_per_batch
+from ..utils import rows_per_batch
+from ._base import RetrieverMixin
 from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
 from ._graph import _batched_cg, diffuse
 from ._knn import KNNRetriever, _top_k, similarities

@@ -9,7 +9,6 @@ The graph itself (mutual k-NN affinities, symmetric normalisation) comes from
 """
 
 import numpy as np
-import scipy.sparse as sp
 
 __all__ = ["diffuse"]
 

@@ -3,13 +3,13 @@
 from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils.topk import top_k_rows as _top_k
-from ._base import RetrieverMixin, rows_per_batch
+from ..utils import rows_per_batch
+from ._base import RetrieverMixin
 
 __all__ = ["KNNRetriever"]
 

@@ -8,6 +8,8 @@ at once and L2-normalises the result.
 
 import numpy as np
 
+from ..utils import l2_normalize
+
 __all__ = ["learn_whitening", "pca_whitening", "apply_whitening", "l2_normalize"]
 
 # Pairs are differenced this many at a time, so that the float64 covariance of
@@ -15,12 +17,6 @@ __all__ = ["learn_whitening", "pca_whitening", "apply_whitening", "l2_normalize"
 _PAIR_BLOCK = 8192
 # Rows whitened at a time by apply_whitening.
 _ROW_BLOCK = 65536
-
-
-def l2_normalize(X):
-    """Rows of ``X`` divided by their L2 norm; an all-zero row stays zero (0/0 = 0)."""
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
 
 
 def _shrink(C, shrinkage):
