@@ -21,7 +21,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from .collection import MapCollection
 from .evaluation import saliency_precisions
-from .metrics import mean_average_precision
+from .metrics import label_gnd, mean_average_precision
 from .model_selection import make_map_scorer
 from .pipelines import make_configuration, make_mac, make_os_egm
 from .search import Diffusion, KNNRetriever
@@ -104,7 +104,7 @@ def choose_diffusion_k(estimator, maps, labels, ks=DIFFUSION_KS, verbose=1):
     return best, scores
 
 
-def quality_report(maps, labels, boxes, query_indices, gnd_of, *, train_objects, test_objects,
+def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_objects,
                    memory=None, verbose=1):
     """Tune on ``train_objects``, report on ``test_objects``; see the module docstring.
 
@@ -118,8 +118,6 @@ def quality_report(maps, labels, boxes, query_indices, gnd_of, *, train_objects,
         Ground-truth object box per image in map cells (None for distractors).
     query_indices : ndarray
         One query image per object.
-    gnd_of : callable (database_indices, query_indices) -> list of dict
-        Ground truth of the queries against a sub-database.
     train_objects, test_objects : array-like of int
         Object ids of each half; distractors are split between the halves.
 
@@ -139,7 +137,8 @@ def quality_report(maps, labels, boxes, query_indices, gnd_of, *, train_objects,
 
     database = maps[test]
     queries = np.array([q for q in query_indices if labels[q] in set(test_objects)])
-    gnd = gnd_of(test, queries)
+    # label protocol on the held-out database: the query's own image is junk
+    gnd = label_gnd(labels[test], query_indices=np.searchsorted(test, queries))
     whole = MapCollection([maps[int(q)] for q in queries])
     boxed = MapCollection([maps[int(q)] for q in queries], boxes=[boxes[q] for q in queries])
     oracle_db = MapCollection([maps[int(i)] for i in test], boxes=[boxes[i] for i in test])
@@ -231,20 +230,11 @@ def run_report(args):
                  for i, b in enumerate(data.boxes)]
         labels = np.asarray(data.labels)
 
-        def gnd_of(database, queries):
-            position = {int(i): k for k, i in enumerate(database)}
-            out = []
-            for q in queries:
-                same = [position[int(i)] for i in database if labels[i] == labels[q] and i != q]
-                out.append({"ok": np.array(same, dtype=np.int64),
-                            "junk": np.array([position[int(q)]], dtype=np.int64)})
-            return out
-
         objects = np.unique(labels[labels >= 0])
         rng = np.random.default_rng(args.seed)
         rng.shuffle(objects)
         half = len(objects) // 2
-        result = quality_report(maps, labels, boxes, np.asarray(data.query_indices), gnd_of,
+        result = quality_report(maps, labels, boxes, np.asarray(data.query_indices),
                                 train_objects=np.sort(objects[:half]),
                                 test_objects=np.sort(objects[half:]),
                                 memory=f"{folder}/cache", verbose=args.verbose)
