@@ -100,17 +100,27 @@ def neighbor_saliency(similarities, neighbors, region_saliency, centrality, *, b
     -------
     ndarray of shape (n,), float64
     """
-    weight = np.asarray(region_saliency, np.float64) ** region_exponent * np.asarray(
+    return _weighted_similarities(similarities, neighbors,
+                                  _region_weights(region_saliency, centrality, region_exponent),
+                                  beta)
+
+
+def _region_weights(region_saliency, centrality, region_exponent):
+    """``f^theta g`` of every database region, computed once per transform."""
+    return np.asarray(region_saliency, np.float64) ** region_exponent * np.asarray(
         centrality, np.float64)
+
+
+def _weighted_similarities(similarities, neighbors, weight, beta):
     sims = np.maximum(np.asarray(similarities, np.float64), 0.0) ** beta
     return (sims * weight[neighbors]).sum(axis=1)
 
 
-def _exact_neighbors(U, V, k):
-    sims = U @ V.T
-    k = min(k, V.shape[0])
-    idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    return np.take_along_axis(sims, idx, axis=1), idx
+def _saliency_map(mask, fs, values, fs_exponent):
+    """``F_p^Theta`` times the neighbour sum where ``mask``; exactly zero elsewhere."""
+    S = np.zeros(mask.shape, dtype=np.float32)
+    S[mask] = np.asarray(fs, np.float64) ** fs_exponent * values
+    return S
 
 
 def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening=None,
@@ -154,17 +164,16 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
     """
     F = check_saliency_map(F, shape=np.shape(A)[:2])
     mask = F > 0
-    S = np.zeros(F.shape, dtype=np.float32)
     if not mask.any():
-        return S
+        return np.zeros(F.shape, dtype=np.float32)
     U = patch_descriptors(A, patch_size, mask)
     if whitening is not None:
         U = np.asarray(whitening.transform(U), dtype=np.float32)
-    sims, idx = _exact_neighbors(U, np.asarray(descriptors, np.float32), n_neighbors)
+    V = np.ascontiguousarray(descriptors, dtype=np.float32)
+    idx, sims = ExactIndex(V).query(U, min(n_neighbors, len(V)))
     values = neighbor_saliency(sims, idx, region_saliency, centrality, beta=beta,
                                region_exponent=region_exponent)
-    S[mask] = (F[mask].astype(np.float64) ** fs_exponent * values).astype(np.float32)
-    return S
+    return _saliency_map(mask, F[mask], values, fs_exponent)
 
 
 def _image_patches(X, i, index, *, n_channels, patch_size):
@@ -196,15 +205,11 @@ def _batch_saliency(X, first, *, search, whitening, n_dims, k, n_channels, patch
                 "must map both (is a LearnedWhitening missing before the graph?)."
             )
         idx, sims = search(U, k)
-        sims = np.maximum(np.asarray(sims, np.float64), 0.0) ** beta
-        values = (sims * weight[idx]).sum(axis=1)  # neighbor_saliency, f^theta g precomputed
+        values = _weighted_similarities(sims, idx, weight, beta)
     maps, offset = [], 0
     for mask, fs, _ in patches:
-        S = np.zeros(mask.shape, dtype=np.float32)
-        n = len(fs)
-        S[mask] = fs.astype(np.float64) ** fs_exponent * values[offset:offset + n]
-        offset += n
-        maps.append(S)
+        maps.append(_saliency_map(mask, fs, values[offset:offset + len(fs)], fs_exponent))
+        offset += len(fs)
     return maps
 
 
@@ -385,8 +390,8 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         whitening = X.context.get("whitening")
         beta = graph.beta if self.beta is None else self.beta
         k = min(self.n_neighbors, len(graph.descriptors_))
-        weight = np.asarray(graph.region_saliency_, np.float64) ** self.region_exponent * \
-            np.asarray(graph.centrality_, np.float64)
+        weight = _region_weights(graph.region_saliency_, graph.centrality_,
+                                 self.region_exponent)
         kwargs = dict(search=self._search(graph), whitening=whitening,
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,
