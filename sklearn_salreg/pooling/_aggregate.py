@@ -89,28 +89,24 @@ def aggregate_regions(Z, weights=None):
 
 
 def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regions):
-    boxes = X.field("regions")[i] if X.has_field("regions") else None
-    weights = None
+    boxes = np.asarray(X.field("regions")[i]) if X.has_field("regions") else None
+    keep, weights = slice(None), None  # all regions, the plain sum
     if weighting == "mass" or max_regions is not None:
         S = X.field("saliency")[i] if X.has_field("saliency") else None
         if S is not None:
             masses = region_masses(S, check_boxes(boxes, np.shape(S), index=index, name="region"))
         else:  # no saliency map (grid detectors): every region counts the same
             masses = np.ones(len(boxes))
-        keep = np.arange(len(masses))
         if max_regions is not None and len(masses) > max_regions:
             keep = np.sort(np.argsort(-masses, kind="stable")[:max_regions])
-        boxes, masses = np.asarray(boxes)[keep], masses[keep]
-        weights = masses if weighting == "mass" else None
+            masses = masses[keep]
+        if weighting == "mass" and np.any(masses > 0):  # no saliency anywhere: plain sum
+            weights = masses
     if use_pooled:
-        Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)
-        if weighting == "mass" or max_regions is not None:
-            Z = Z[keep]
+        Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep]
     else:
         A = check_map(X[i], index=index, n_channels=n_channels)
-        Z = region_max_pool(A, check_boxes(boxes, A.shape[:2], index=index, name="region"))
-    if weights is not None and not np.any(weights > 0):
-        weights = None  # no saliency anywhere: fall back to the plain sum
+        Z = region_max_pool(A, check_boxes(boxes[keep], A.shape[:2], index=index, name="region"))
     return aggregate_regions(Z, weights)
 
 
