@@ -37,10 +37,9 @@ def _configurations(args):
 
 
 def _diffusion(args, n_db):
-    from .search import Diffusion
+    from .evaluation import diffusion_for
 
-    k = min(args.diffusion_k, n_db - 1)
-    return Diffusion(n_neighbors=k, n_query_neighbors=min(10, k))
+    return diffusion_for(n_db, args.diffusion_k)
 
 
 def _extract(extractor, images, boxes=None, what="images"):

@@ -17,7 +17,7 @@ from .metrics import mean_average_precision, revisited_map, saliency_precision
 from .pipelines import make_configuration
 from .search import Diffusion, KNNRetriever
 
-__all__ = ["evaluate_configurations", "format_table", "saliency_precisions"]
+__all__ = ["diffusion_for", "evaluate_configurations", "format_table", "saliency_precisions"]
 
 
 def _score(ranks, gnd):
@@ -25,6 +25,16 @@ def _score(ranks, gnd):
         return {"mAP": mean_average_precision(ranks, gnd)}
     scores = revisited_map(ranks, gnd)
     return {k.capitalize(): v for k, v in scores.items()}
+
+
+def diffusion_for(n_database, n_neighbors=50):
+    """A :class:`Diffusion` whose graph size fits a database of ``n_database`` items.
+
+    ``n_neighbors`` (the paper's 50 by default) is clipped to ``n_database - 1`` and the
+    query's neighbours (10) to the graph size.
+    """
+    k = max(1, min(n_neighbors, n_database - 1))
+    return Diffusion(n_neighbors=k, n_query_neighbors=min(10, k))
 
 
 def evaluate_configurations(database, queries, gnd, configurations=None, *, diffusion=None,
@@ -61,8 +71,7 @@ def evaluate_configurations(database, queries, gnd, configurations=None, *, diff
         configurations = {name: {} for name in ("MAC", "Uniform", "FS.EGM", "OS.EGM",
                                                 "OS.EGM-4")}
     if diffusion is None:
-        diffusion = Diffusion(n_neighbors=min(50, len(database) - 1),
-                              n_query_neighbors=min(10, len(database)))
+        diffusion = diffusion_for(len(database))
     results = {}
     for name, spec in configurations.items():
         pipe = make_configuration(name, **spec) if isinstance(spec, dict) else clone(spec)

@@ -20,11 +20,11 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from .collection import MapCollection
-from .evaluation import saliency_precisions
+from .evaluation import diffusion_for, saliency_precisions
 from .metrics import label_gnd, mean_average_precision
 from .model_selection import make_map_scorer
 from .pipelines import make_configuration, make_mac, make_os_egm
-from .search import Diffusion, KNNRetriever
+from .search import KNNRetriever
 from .whitening import LearnedWhitening
 
 __all__ = ["TUNING_GRID", "tune_os_egm", "quality_report"]
@@ -80,13 +80,9 @@ def tune_os_egm(maps, labels, grid=None, *, cv=2, memory=None, n_jobs=None, verb
 DIFFUSION_KS = (5, 10, 20, 50)
 
 
-def _diffusion(k, n_db):
-    return Diffusion(n_neighbors=min(k, n_db - 1), n_query_neighbors=min(10, k, n_db))
-
-
 def _rankings(D, Q, n_db, k):
     knn = KNNRetriever().fit(D).rank(Q, n_results=n_db)
-    return knn, _diffusion(k, n_db).fit(D).rank(Q, n_results=n_db)
+    return knn, diffusion_for(n_db, k).fit(D).rank(Q, n_results=n_db)
 
 
 def choose_diffusion_k(estimator, maps, labels, ks=DIFFUSION_KS, verbose=1):
@@ -95,7 +91,7 @@ def choose_diffusion_k(estimator, maps, labels, ks=DIFFUSION_KS, verbose=1):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for k in ks:
-            scores[k] = make_map_scorer(diffusion=_diffusion(k, len(maps)))(estimator, maps,
+            scores[k] = make_map_scorer(diffusion=diffusion_for(len(maps), k))(estimator, maps,
                                                                             labels)
     best = max(scores, key=scores.get)
     if verbose:
