@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import status_kib  # noqa: E402
 
 STAGES = ["fs", "fs_egm", "pool", "whiten", "graph", "os", "egm", "agg"]
 LABELS = {
@@ -58,14 +60,6 @@ LABELS = {
     "total": "whole OS.EGM fit", "numba": "numba compile (apart)",
 }
 MAP_SHAPE, N_CHANNELS = (24, 32), 512
-
-
-def _status_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
 
 
 def _reset_peak():
@@ -79,7 +73,7 @@ def _reset_peak():
 
 
 def _peak_mib():
-    return _status_kb("VmHWM:") / 1024
+    return status_kib("VmHWM:") / 1024
 
 
 def write_maps_folder(folder, n, n_blobs, verbose=True):

@@ -100,7 +100,7 @@ def bench_estimators(maps):
 
 def stream_child(folder):
     """Run in a fresh process: stream an FS.EGM fit_transform over a map folder."""
-    import resource
+    from _memory import peak_rss_mib
 
     X = MapCollection.open(folder)
     start = time.perf_counter()
@@ -108,11 +108,7 @@ def stream_child(folder):
         warnings.simplefilter("ignore")
         D = make_fs_egm().fit_transform(X)
     seconds = time.perf_counter() - start
-    # VmHWM, not ru_maxrss: the latter keeps the parent's resident size from before exec
-    with open("/proc/self/status") as f:
-        hwm = [line for line in f if line.startswith("VmHWM:")]
-    peak = (int(hwm[0].split()[1]) / 1024 if hwm
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    peak = peak_rss_mib()  # not ru_maxrss, which keeps the parent's size from before exec
     print(json.dumps({"n": len(X), "seconds": seconds, "peak_mib": peak, "shape": D.shape}))
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import status_kib  # noqa: E402
 
 from sklearn_salreg.metrics._average_precision import _map_over_labels  # noqa: E402
 from sklearn_salreg.search import Diffusion, KNNRetriever  # noqa: E402
@@ -41,14 +43,6 @@ PEERS = {  # METHOD.md section 12, 100,000 database descriptors of dimension 512
     "diffusion T=1000": {"fit_s": 247.0, "peak_mb": 3.8 * 1024, "batched_ms": 0.65,
                          "single_ms": 10.8, "map_knn": 0.43, "map": 0.81},
 }
-
-
-def _status_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
 
 
 class PeakMemory:
@@ -61,13 +55,13 @@ class PeakMemory:
             self.reset = True
         except OSError:
             self.reset = False
-        self.base = _status_kb("VmRSS:")
+        self.base = status_kib("VmRSS:")
         self.start = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
-        peak = _status_kb("VmHWM:")
+        peak = status_kib("VmHWM:")
         self.extra_mb = (peak - self.base) / 1024 if self.reset else float("nan")
 
 
