@@ -122,8 +122,9 @@ def make_pipeline(args):
 
     return make_os_egm(
         region_whitening=LearnedWhitening(n_components=args.n_components),
-        graph=dict(verbose=1, algorithm=args.graph_algorithm),
+        graph=dict(verbose=1, algorithm=args.graph_algorithm, device=args.device),
         object_saliency=dict(algorithm=args.os_algorithm, epsilon=args.epsilon,
+                             precision=args.os_precision, device=args.device,
                              n_jobs=args.os_jobs, random_state=0),
         n_jobs=args.n_jobs, random_state=0)
 
@@ -242,6 +243,7 @@ def run_child(args, n, extra=()):
     cmd = [sys.executable, __file__, "--child", "--folder", args.folder, "--n", str(n),
            "--n-components", str(args.n_components), "--os-algorithm", args.os_algorithm,
            "--graph-algorithm", args.graph_algorithm, "--epsilon", str(args.epsilon),
+           "--os-precision", args.os_precision, "--device", args.device,
            "--accuracy", str(args.accuracy), "--torch-threads", str(args.torch_threads),
            *(["--n-jobs", str(args.n_jobs)] if args.n_jobs is not None else []),
            *(["--os-jobs", str(args.os_jobs)] if args.os_jobs is not None else []), *extra]
@@ -313,6 +315,9 @@ def main():
                         help="dimension of the whitened region descriptors")
     parser.add_argument("--os-algorithm", default="graph", choices=["graph", "brute", "nndescent"],
                         help="ObjectSaliency(algorithm=...)")
+    parser.add_argument("--os-precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                        help="ObjectSaliency(precision=...)")
+    parser.add_argument("--device", default="cpu", help="device of the graph and OS searches")
     parser.add_argument("--graph-algorithm", default="auto", choices=["auto", "brute", "nndescent"])
     parser.add_argument("--epsilon", type=float, default=0.1, help="NN-descent query breadth")
     parser.add_argument("--n-jobs", type=int, default=None, help="n_jobs of the pipeline")

@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -122,6 +123,67 @@ def test_exact_search_in_small_blocks_matches_full_sort(rng, monkeypatch):
     self_ind, self_sims = ExactIndex(V).neighbor_graph(4)
     np.fill_diagonal(S := V @ V.T, -np.inf)
     np.testing.assert_array_equal(self_ind, np.argsort(-S, axis=1)[:, :4])
+
+
+def _float32_top_k(U, V, k):
+    """Reference: float64 products, ties broken by increasing index."""
+    S = U.astype(np.float64) @ V.astype(np.float64).T
+    order = np.lexsort((np.broadcast_to(np.arange(len(V)), S.shape), -S), axis=1)[:, :k]
+    return order, np.take_along_axis(S, order, 1)
+
+
+@pytest.mark.parametrize("n, d, k, scale", [(1000, 16, 10, 1.0), (130, 8, 5, 3.0),
+                                            (40, 4, 39, 0.2), (3000, 64, 1, 1.0)])
+def test_bfloat16_screen_finds_the_float32_neighbours(rng, monkeypatch, n, d, k, scale):
+    """The screened search is exact: same neighbours as float32 (norms not 1 included)."""
+    monkeypatch.setattr(_search, "_BLOCK_ENTRIES", 20000)  # several query blocks
+    V = (scale * rng.normal(size=(n, d))).astype(np.float32)
+    U = rng.normal(size=(700, d)).astype(np.float32)
+    indices, sims = ExactIndex(V, precision="bfloat16").query(U, k)
+    expected, expected_sims = _float32_top_k(U, V, k)
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(sims, expected_sims, rtol=1e-5, atol=1e-5 * scale)
+
+
+def test_bfloat16_screen_falls_back_on_near_ties(rng):
+    """Many database rows within the rounding margin of the k-th: the rows cannot be
+    certified by the screen and are searched again in float32, with the same result."""
+    base = _unit(rng.normal(size=(50, 32)))
+    V = np.repeat(base, 40, axis=0) + 1e-4 * rng.normal(size=(2000, 32))
+    V[::7] = base[0]  # exact duplicates: ties broken by index
+    U = base[rng.integers(0, 50, 300)] + 1e-3 * rng.normal(size=(300, 32))
+    V, U = V.astype(np.float32), U.astype(np.float32)
+    screen = _search._BF16Screen(torch.from_numpy(V), 10)
+    buffer = torch.empty((300, len(screen.Vb)), dtype=torch.bfloat16)
+    _, _, certified = screen.search(torch.from_numpy(U), buffer)
+    assert not certified.all()
+    indices, _ = ExactIndex(V, precision="bfloat16").query(U, 10)
+    np.testing.assert_array_equal(indices, ExactIndex(V).query(U, 10)[0])
+
+
+def test_device_is_validated():
+    V = _unit(np.random.default_rng(0).normal(size=(30, 4)))
+    with pytest.raises(ValueError, match="not a torch device"):
+        CentralityGraph(n_neighbors=3, device="gpu0").fit(V)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no GPU"):
+            CentralityGraph(n_neighbors=3, device="cuda").fit(V)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_search_and_graph_equal_cpu(rng):
+    V = _unit(rng.normal(size=(3000, 32)))
+    U = _unit(rng.normal(size=(500, 32)))
+    for precision in ("float32", "bfloat16"):
+        cpu = ExactIndex(V, precision).query(U, 10)
+        gpu = ExactIndex(V, precision, device="cuda").query(U, 10)
+        np.testing.assert_array_equal(gpu[0], cpu[0])
+        np.testing.assert_allclose(gpu[1], cpu[1], atol=1e-5)
+    cpu_graph = CentralityGraph(n_neighbors=5, algorithm="brute").fit(V)
+    gpu_graph = CentralityGraph(n_neighbors=5, algorithm="brute", device="cuda").fit(V)
+    np.testing.assert_allclose(gpu_graph.centrality_, cpu_graph.centrality_, rtol=1e-5)
+    loaded = pickle.loads(pickle.dumps(gpu_graph.set_params(device="cpu")))
+    np.testing.assert_array_equal(loaded.query(U, 3)[0], cpu_graph.query(U, 3)[0])
 
 
 # -- the estimator -----------------------------------------------------------------

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.pipeline import Pipeline
 
 from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, MapCollection,
@@ -168,6 +169,23 @@ def test_exact_search_threads_and_batches_agree():
         got = ObjectSaliency(n_neighbors=6, **params).fit_transform(X).field("saliency")
         for a, b in zip(got, expected):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_bfloat16_search_gives_the_float32_maps():
+    X = _front_collection()
+    expected = ObjectSaliency(n_neighbors=6, precision="float32").fit_transform(X)
+    got = ObjectSaliency(n_neighbors=6, precision="bfloat16").fit_transform(X)
+    for a, b in zip(got.field("saliency"), expected.field("saliency")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_maps_equal_cpu_maps():
+    X = _front_collection()
+    expected = ObjectSaliency(n_neighbors=6).fit_transform(X).field("saliency")
+    got = ObjectSaliency(n_neighbors=6, device="cuda").fit_transform(X).field("saliency")
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
 
 
 @pytest.mark.slow

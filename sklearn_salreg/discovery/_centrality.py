@@ -6,6 +6,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -14,7 +15,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..collection import MapCollection
 from ._graph import katz_centrality, mutual_graph_from_neighbors, normalize_graph
-from ._search import build_index
+from ._search import ExactIndex, build_index, check_device
 
 __all__ = ["CentralityGraph", "BRUTE_MAX_REGIONS"]
 
@@ -72,6 +73,10 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         2^25 similarities), approximate NN-descent (pynndescent, compiled by numba
         at its first use in a process, which takes about half a minute), or
         ``'auto'``: exact up to :data:`BRUTE_MAX_REGIONS` regions.
+    device : str or torch.device, default='cpu'
+        Where the exact search runs (``'cuda'`` for a GPU); the fitted attributes stay
+        on the CPU, so a graph fitted on a GPU loads on a machine without one.
+        NN-descent and the CG always run on the CPU.
     n_jobs : int, default=None
         Threads of NN-descent (the exact search uses torch's CPU threads).
     random_state : int, RandomState instance or None, default=None
@@ -128,6 +133,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "algorithm": [StrOptions({"auto", "brute", "nndescent"})],
+        "device": [str, torch.device],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -135,7 +141,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
 
     def __init__(
         self, n_neighbors=20, *, beta=3, alpha=0.99, tol=1e-6, max_iter=100, algorithm="auto",
-        n_jobs=None, random_state=None, verbose=0,
+        device="cpu", n_jobs=None, random_state=None, verbose=0,
     ):
         self.n_neighbors = n_neighbors
         self.beta = beta
@@ -143,6 +149,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.algorithm = algorithm
+        self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -194,12 +201,15 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             self.algorithm_ = "brute"  # NN-descent needs a few points to start from
 
         start = time.perf_counter()
+        device = check_device(self.device, "CentralityGraph")
         self.index_ = build_index(
             V, self.algorithm_, max(k, 1), random_state=check_random_state(self.random_state),
             n_jobs=self.n_jobs, verbose=self.verbose,
         )
         if k > 0:
-            indices, sims = self.index_.neighbor_graph(k)
+            indices, sims = (self.index_.neighbor_graph(k, device=device)
+                             if isinstance(self.index_, ExactIndex)
+                             else self.index_.neighbor_graph(k))
         else:
             indices, sims = np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=np.float32)
         self._log("k-NN", start)
@@ -273,6 +283,8 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             raise ValueError(f"k={k!r} must be an integer in [1, {n}] (the number of regions).")
         if len(U) == 0:
             return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
+        if isinstance(self.index_, ExactIndex):
+            return self.index_.query(U, k, device=check_device(self.device, "CentralityGraph"))
         return self.index_.query(U, k)
 
     def __sklearn_tags__(self):
