@@ -137,6 +137,26 @@ def test_pairs_from_labels_match_and_cap(labels, max_pairs):
         assert np.all(pairs[:, 0] < pairs[:, 1])
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(-2, 3), min_size=2, max_size=40), st.sampled_from([None, 3]))
+def test_distractor_labels_match_nothing(labels, max_pairs):
+    """Negative labels mark distractors (as in label_gnd): never in a pair."""
+    labels = np.array(labels)
+    pairs = pairs_from_labels(labels, max_pairs=max_pairs, random_state=0)
+    assert not (labels[pairs] < 0).any()
+    kept = labels[labels >= 0]
+    n_all = sum(c * (c - 1) // 2 for c in np.unique(kept, return_counts=True)[1])
+    assert len(pairs) == (n_all if max_pairs is None else min(n_all, max_pairs))
+
+
+def test_region_pairs_skip_distractor_images(rng):
+    shared = rng.normal(size=8)
+    Z = l2_normalize(np.vstack([shared, shared + 0.01, shared + 0.02, shared - 0.01]))
+    image_index = np.array([0, 1, 2, 3])
+    pairs = region_pairs_from_labels(Z, image_index, [-1, -1, 4, 4])
+    assert pairs.tolist() == [[2, 3]]
+
+
 def test_region_pairs_are_mutual_nearest_across_same_label_images(rng):
     # Two images of object A share a region (up to noise); image 2 is another object.
     shared = rng.normal(size=8)

@@ -52,10 +52,11 @@ def _sort_rows(indices, sims):
     return np.take_along_axis(indices, order, axis=1), np.take_along_axis(sims, order, axis=1)
 
 
-# Rounding of a bfloat16 product with float32 accumulation, relative to |u| |v| (see
-# _BF16Screen): 2^-8 from the two rounded inputs, 2 * 2^-9 from rounding the shifted
-# result (which lies in [0, 2 |u| |v|]), and a little for the float32 sum.
-_BF16_ERROR = 2.0**-8 + 2.0**-8 + 1e-4
+# Rounding of a bfloat16 product with float32 accumulation (unit roundoff 2^-8): the
+# rounded inputs change u.v by at most _BF16_INPUT |u| max|v|, the float32 sum by a few
+# 1e-6 of that, and rounding the result to bfloat16 by _BF16_OUTPUT times its size.
+_BF16_INPUT = 2.0**-7 * (1 + 2.0**-9) + 1e-5
+_BF16_OUTPUT = 2.0**-8 * 1.004
 
 
 def check_device(device, owner):
@@ -87,18 +88,20 @@ class _BF16Screen:
     """Exact top-k by a bfloat16 screen and a float32 re-ranking.
 
     The products are computed in bfloat16 (twice the float32 rate on CPUs with
-    AVX512-BF16, more on GPUs), shifted by ``r >= max|u| max|v|`` through one extra
-    coordinate so that every value is non-negative and its bit pattern, read as an
-    int16, sorts like the value: the maxima of column blocks and the top-k are then
-    integer reductions. Candidates are the ``m`` best screened values in the ``m``
-    blocks of largest maxima; their similarities are recomputed in float32. A row is
-    certified when the ``m``-th screened value and the ``m``-th block maximum are
-    both below the ``k``-th screened value minus twice the rounding bound: then every
-    row of V that can be in the true top-k is a candidate. Rows not certified (many
-    near-ties) are searched again in float32, so the result equals the float32 search.
+    AVX512-BF16, more on GPUs). Positive bfloat16 values sort like their bit patterns
+    read as int16 (negative ones all sort below them), so the maxima of column blocks
+    and the top-k are integer reductions. Candidates are the ``m`` best screened
+    values in the ``m`` blocks of largest maxima; their similarities are recomputed in
+    float32. With ``e(x) = a r + b |x|`` the rounding bound (``r = |u| max|v|``), every
+    member of the true top-k (ties included) has a screened value of at least
+    ``cut = ((1 - b) x_k - 2 a r) / (1 + b)``, ``x_k`` the ``k``-th screened value. A
+    row is certified when ``cut > 0`` and the ``m``-th candidate and the ``m``-th block
+    maximum both fall below it: then all of the true top-k are candidates. The rows
+    not certified (many near-ties, or no clearly positive neighbour) are searched again
+    in float32, so the result is the float32 search's.
     """
 
-    def __init__(self, V, k, n_extra=10, block=64):
+    def __init__(self, V, k, n_extra=20, block=32):
         n, d = V.shape
         self.n, self.k = n, k
         self.m = min(n, k + n_extra)
@@ -106,37 +109,33 @@ class _BF16Screen:
         self.n_blocks = -(-n // block)
         self.V = V
         self.v_norm = float(torch.linalg.vector_norm(V, dim=1).max()) if n else 0.0
-        # Rows padded to whole blocks with zeros (screened value 0, the lowest).
-        Vb = torch.zeros((self.n_blocks * block, d + 1), dtype=torch.bfloat16, device=V.device)
-        Vb[:n, :d] = V
-        Vb[:n, d] = 1.0
+        # Rows padded to whole blocks with zeros (screened value 0, below any cut).
+        Vb = torch.zeros((self.n_blocks * block, d), dtype=torch.bfloat16, device=V.device)
+        Vb[:n] = V
         self.Vb = Vb
 
     def search(self, U, buffer):
         q, device = len(U), U.device
-        r = float(torch.linalg.vector_norm(U, dim=1).max()) * self.v_norm
-        # The shift, representable in bfloat16 and no smaller than the largest |u.v|.
-        r = float(torch.tensor(1.01 * r + 1e-30).bfloat16())
-        Ub = torch.empty((q, U.shape[1] + 1), dtype=torch.bfloat16, device=device)
-        Ub[:, :-1] = U
-        Ub[:, -1] = r  # u.v + r >= 0 for every pair
-        S = torch.mm(Ub, self.Vb.T, out=buffer[:q])
-        keys = S.view(torch.int16)  # non-negative bfloat16: bit order = value order
+        S = torch.mm(U.to(torch.bfloat16), self.Vb.T, out=buffer[:q])
+        keys = S.view(torch.int16)
         nb, m, k = self.n_blocks, self.m, self.k
         # Block j holds columns j, j + nb, j + 2 nb, ...: a reduction over contiguous rows.
-        block_max = keys.view(q, self.block, nb).amax(1)
+        blocks = keys.view(q, self.block, nb)
+        block_max = blocks.amax(1)
         top_blocks = torch.topk(block_max, min(m, nb), dim=1)
-        cols = (top_blocks.indices[:, :, None]
-                + nb * torch.arange(self.block, device=device)[None, None, :]).reshape(q, -1)
-        cand_keys, pos = torch.topk(torch.gather(keys, 1, cols), m, dim=1)
-        ids = torch.gather(cols, 1, pos)
-        as_value = lambda x: x.contiguous().view(torch.bfloat16).float() - r  # noqa: E731
+        # The columns of the chosen blocks, (q, block, m), through an expanded index.
+        chosen = top_blocks.indices[:, None, :]
+        cand_keys, pos = torch.topk(
+            blocks.gather(2, chosen.expand(q, self.block, chosen.shape[2])).view(q, -1), m, dim=1)
+        row, slot = pos // chosen.shape[2], pos % chosen.shape[2]
+        ids = torch.gather(top_blocks.indices, 1, slot) + nb * row
+        as_value = lambda x: x.contiguous().view(torch.bfloat16).float()  # noqa: E731
         cand = as_value(cand_keys)
-        cut = cand[:, k - 1] - 2 * _BF16_ERROR * r
+        r = torch.linalg.vector_norm(U, dim=1) * self.v_norm
+        cut = ((1 - _BF16_OUTPUT) * cand[:, k - 1] - 2 * _BF16_INPUT * r) / (1 + _BF16_OUTPUT)
+        certified = cut > 0
         if m < self.n:
-            certified = cand[:, -1] < cut
-        else:
-            certified = torch.ones(q, dtype=torch.bool, device=device)
+            certified &= cand[:, -1] < cut
         if m < nb:  # blocks left out must not hold a value above the cut
             certified &= as_value(top_blocks.values[:, -1:])[:, 0] < cut
         # Float32 re-ranking of the candidates, ordered by index so ties keep the

@@ -20,6 +20,13 @@ def l2_normalize(X, axis=-1):
     X = np.asarray(X)
     if X.dtype.kind != "f":
         X = X.astype(np.float32)
+    if X.ndim == 2 and axis in (-1, 1):
+        # The hot path (millions of patch descriptors): an einsum norm and a plain
+        # division (a zero row divided by 1 stays zero), ~2x faster than linalg.norm
+        # and a masked divide.
+        norms = np.sqrt(np.einsum("ij,ij->i", X, X))[:, None]
+        norms[norms == 0] = 1
+        return np.divide(X, norms, out=np.empty_like(X))
     norms = np.linalg.norm(X, axis=axis, keepdims=True)
     return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
 

@@ -7,6 +7,9 @@ they lie in different images of the same label and each is the other's most simi
 region among such images (mutual nearest regions): same-label images show the same
 object, and a region's best counterpart in another view of it is most likely the
 same part, whereas most other region pairs of those images are clutter.
+
+Numeric labels below zero mark distractors, as in :func:`sklearn_salreg.metrics.label_gnd`:
+they show no common object and match nothing, not even each other.
 """
 
 import numpy as np
@@ -15,6 +18,14 @@ __all__ = ["pairs_from_labels", "region_pairs_from_labels"]
 
 # Rows of the similarity matrix of one label group computed at a time.
 _SIM_BLOCK = 2048
+
+
+def _is_distractor(labels):
+    """Negative numeric labels (distractors); no label of another kind is one."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iuf":
+        return labels < 0
+    return np.zeros(labels.shape, dtype=bool)
 
 
 def _subsample(pairs, max_pairs, rng):
@@ -30,14 +41,23 @@ def pairs_from_labels(labels, *, max_pairs=None, random_state=None):
     otherwise ``max_pairs`` pairs drawn uniformly at random, with replacement,
     without ever listing all of them (a label shared by 10^5 vectors has 5 10^9).
 
+    Negative numeric labels (distractors) match nothing.
+
     Returns
     -------
     pairs : ndarray of shape (n_pairs, 2), int64
+
+    Examples
+    --------
+    >>> from sklearn_salreg.whitening import pairs_from_labels
+    >>> pairs_from_labels([0, 1, 0, -1, -1, 0]).tolist()
+    [[0, 2], [0, 5], [2, 5]]
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(random_state)
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    members = np.argsort(inverse, kind="stable")
+    kept = np.flatnonzero(~_is_distractor(labels))
+    _, inverse, counts = np.unique(labels[kept], return_inverse=True, return_counts=True)
+    members = kept[np.argsort(inverse, kind="stable")]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     per_group = counts * (counts - 1) // 2
     total = int(per_group.sum())
@@ -71,7 +91,7 @@ def region_pairs_from_labels(Z, image_index, image_labels, *, max_pairs=None, ra
     image_index : ndarray of shape (n_regions,)
         Image of each region.
     image_labels : array-like of shape (n_images,)
-        Label of each image.
+        Label of each image; negative numeric labels (distractors) match nothing.
     max_pairs : int, default=None
         Keep a uniform random subset of at most this many pairs.
 
@@ -83,10 +103,11 @@ def region_pairs_from_labels(Z, image_index, image_labels, *, max_pairs=None, ra
     rng = np.random.default_rng(random_state)
     region_labels = np.asarray(image_labels)[image_index]
     _, inverse = np.unique(region_labels, return_inverse=True)
+    distractor = _is_distractor(region_labels)
     found = []
     for g in range(inverse.max() + 1 if len(inverse) else 0):
         rows = np.flatnonzero(inverse == g)
-        if len(np.unique(image_index[rows])) < 2:
+        if distractor[rows].any() or len(np.unique(image_index[rows])) < 2:
             continue
         Zg, img = Z[rows], image_index[rows]
         nearest = np.empty(len(rows), dtype=np.int64)
