@@ -240,3 +240,13 @@ def test_errors(rng):
         LearnedWhitening().fit(bad)
     with pytest.raises(ValueError, match="n_components=9"):
         LearnedWhitening.from_projection(np.zeros(8), np.eye(8), n_components=9)
+
+
+def test_supervised_false_ignores_labels(rng):
+    X = rng.random((60, 10))
+    y = np.repeat(np.arange(12), 5)
+    off = LearnedWhitening(n_components=4, supervised=False).fit(X, y)
+    pca = LearnedWhitening(n_components=4).fit(X)
+    assert off.supervised_ is False and off.n_pairs_ == 0
+    np.testing.assert_allclose(off.projection_, pca.projection_)
+    assert LearnedWhitening(n_components=4).fit(X, y).supervised_ is True

@@ -141,8 +141,9 @@ class _BF16Screen:
         # Float32 re-ranking of the candidates, ordered by index so ties keep the
         # float32 search's order (the smaller index first).
         ids, _ = torch.sort(ids, dim=1)
-        exact = torch.bmm(self.V[ids.clamp(max=self.n - 1)], U[:, :, None])[:, :, 0]
-        exact[ids >= self.n] = -torch.inf
+        padded = ids >= self.n
+        exact = torch.bmm(self.V[ids.masked_fill(padded, 0)], U[:, :, None])[:, :, 0]
+        exact.masked_fill_(padded, -torch.inf)
         sims, top = top_k_rows(exact, k)
         return (np.take_along_axis(ids.cpu().numpy(), top, axis=1), sims,
                 certified.cpu().numpy())

@@ -177,11 +177,16 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
     return _saliency_map(mask, F[mask], values, fs_exponent)
 
 
-def _image_patches(X, i, index, *, n_channels, patch_size):
+def _image_patches(X, i, index, *, n_channels, patch_size, whitening=None):
     A = check_map(X[i], index=index, n_channels=n_channels)
     F = check_saliency_map(X.field("feature_saliency")[i], index=index, shape=A.shape[:2])
     mask = F > 0
-    return mask, F[mask], patch_descriptors(A, patch_size, mask)
+    U = patch_descriptors(A, patch_size, mask)
+    if whitening is not None and len(U):
+        # Whitened image by image: only the short whitened vectors of a batch are
+        # ever stacked (a batch of raw patch descriptors is 100 MB of fresh pages).
+        U = np.asarray(whitening.transform(U), dtype=np.float32)
+    return mask, F[mask], U
 
 
 def _nndescent_query(index, U, k, epsilon):
@@ -192,13 +197,12 @@ def _batch_saliency(X, first, *, search, whitening, n_dims, k, n_channels, patch
                     weight, beta, fs_exponent):
     """Object saliency maps of the images of the chunk ``X`` (image ``first`` onwards):
     patch descriptors of all its images whitened and looked up in one batch."""
-    patches = [_image_patches(X, i, first + i, n_channels=n_channels, patch_size=patch_size)
+    patches = [_image_patches(X, i, first + i, n_channels=n_channels, patch_size=patch_size,
+                              whitening=whitening)
                for i in range(len(X))]
     values = np.zeros(0)
     if sum(len(p[1]) for p in patches):
-        U = np.concatenate([p[2] for p in patches])
-        if whitening is not None:
-            U = np.asarray(whitening.transform(U), dtype=np.float32)
+        U = np.concatenate([p[2] for p in patches if len(p[1])])
         if U.shape[1] != n_dims:
             raise ValueError(
                 f"patch descriptors have dimension {U.shape[1]} but the graph's region "

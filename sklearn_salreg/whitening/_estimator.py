@@ -54,7 +54,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
       pairs, or ``max_pairs`` of them drawn uniformly at random; for a collection,
       ``y`` labels images and two regions match when they lie in different images of
       the same label and are each other's most similar region there;
-    - neither: unsupervised PCA whitening.
+    - neither, or ``supervised=False``: unsupervised PCA whitening.
 
     A whitening learned elsewhere (the paper learns it on an external training set)
     is reused by wrapping the fitted estimator in
@@ -74,6 +74,11 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         only rotates. Worth raising when trained on few vectors.
     max_pairs : int, default=50_000
         Most matching pairs drawn from labels ``y``; None uses them all.
+    supervised : bool, default=True
+        Whether ``fit`` uses the ``y`` or ``pairs`` it is given. False learns a PCA
+        whitening whatever it is given: inside a pipeline fitted with labels (a grid
+        search under the label protocol passes ``y`` to every step), this is the
+        switch between the two as a grid-search lever.
     random_state : int, RandomState instance or None, default=None
         Draws the subset of pairs when there are more than ``max_pairs``.
 
@@ -121,13 +126,16 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "shrinkage": [Interval(numbers.Real, 0, 1, closed="both")],
         "max_pairs": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "supervised": ["boolean"],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, n_components=None, *, shrinkage=0.0, max_pairs=50_000, random_state=None):
+    def __init__(self, n_components=None, *, shrinkage=0.0, max_pairs=50_000, supervised=True,
+                 random_state=None):
         self.n_components = n_components
         self.shrinkage = shrinkage
         self.max_pairs = max_pairs
+        self.supervised = supervised
         self.random_state = random_state
 
     @classmethod
@@ -184,6 +192,8 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         self : object
         """
+        if not self.supervised:
+            y = pairs = None
         if isinstance(X, MapCollection):
             Z, image_index, _ = _stack_regions(X)
             self.n_features_in_ = Z.shape[1]
