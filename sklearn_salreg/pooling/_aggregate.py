@@ -130,7 +130,8 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         (all regions when None, the paper).
     whitening : estimator, "region" or None, default=None
         Whitening of the summed vector. An estimator (e.g. :class:`LearnedWhitening`)
-        is cloned and fitted on the database's summed vectors; ``"region"`` reuses the
+        is cloned and fitted on the database's summed vectors (with the labels ``y``
+        given to ``fit``: a supervised whitening); ``"region"`` reuses the
         fitted region whitening of the pipeline (``context["whitening"]``, the paper's
         "same kind of map"), without refitting; None: no whitening.
     n_jobs : int, default=None
@@ -189,7 +190,9 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         ----------
         X : MapCollection
             With the field ``regions`` (or ``region_descriptors``).
-        y : ignored
+        y : array-like of shape (n_images,), default=None
+            Image labels, passed to the whitening's ``fit`` (a
+            :class:`LearnedWhitening` learns from them which vectors match).
 
         Returns
         -------
@@ -213,7 +216,7 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
                     "(a LearnedWhitening before this step); there is none."
                 )
         else:
-            self.whitening_ = clone(self.whitening).fit(G)
+            self.whitening_ = clone(self.whitening).fit(G, y)
         return self._finish(G)
 
     def _finish(self, G):
