@@ -14,8 +14,9 @@ Sections:
   report (peak memory of fit and transform at 1x, 4x, 10x the smallest size);
 * search (``bench_search.py``, when present): exact and approximate k-NN and diffusion
   at three database sizes;
-* GPU: when ``torch.cuda.is_available()``, the exact top-k of patch descriptors against
-  the database regions on the device (queries/s), next to the CPU figure; skipped
+* GPU: when ``torch.cuda.is_available()``, the library's exact top-k of patch
+  descriptors against the database regions on the device, float32 and bfloat16
+  (queries/s), next to the CPU figure, and the batched feature saliency; skipped
   otherwise.
 
 Writes ``report.json`` and ``time_vs_size.png`` into ``--out``. Nothing is asserted.
@@ -120,35 +121,55 @@ def search_section(sizes):
 
 
 def gpu_section(region_sizes, dim=64, n_queries=200_000, k=10):
-    """Exact top-k of patch descriptors against the regions on the GPU (queries/s)."""
+    """The library's exact search (``ExactIndex(device="cuda")``, float32 and the
+    bfloat16 screen) and the batched feature saliency on the GPU, next to the CPU."""
+    import numpy as np
     import torch
 
     if not torch.cuda.is_available():
         print("\n== GPU: skipped (torch.cuda.is_available() is False) ==")
         return None
-    from sklearn_salreg.discovery._search import ExactIndex
+    from sklearn_salreg import FeatureSaliency
+    from sklearn_salreg.discovery import ExactIndex
 
     print(f"\n== GPU ({torch.cuda.get_device_name()}): exact top-{k} of {n_queries} patch "
-          f"descriptors, d={dim} ==", flush=True)
-    out = {}
-    gen = torch.Generator(device="cuda").manual_seed(0)
+          f"descriptors, d={dim}, from and to host memory ==", flush=True)
+    out = {"search": {}}
+    rng = np.random.default_rng(0)
+
+    def unit(n):
+        X = rng.normal(size=(n, dim)).astype(np.float32)
+        return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+    U = unit(n_queries)
     for n in region_sizes:
-        V = torch.nn.functional.normalize(torch.randn(n, dim, device="cuda", generator=gen), dim=1)
-        U = torch.nn.functional.normalize(torch.randn(n_queries, dim, device="cuda",
-                                                      generator=gen), dim=1)
-        step = max(256, (1 << 28) // n)
-        torch.cuda.synchronize()
+        V = unit(n)
+        row = {}
+        for precision in ("float32", "bfloat16"):
+            index = ExactIndex(V, precision, device="cuda")
+            index.query(U[:1000], k)  # warm-up: kernels, allocator
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            index.query(U, k)
+            torch.cuda.synchronize()
+            row[f"gpu_{precision}_qps"] = n_queries / (time.perf_counter() - start)
         start = time.perf_counter()
-        for lo in range(0, n_queries, step):
-            torch.topk(U[lo:lo + step] @ V.T, k, dim=1)
-        torch.cuda.synchronize()
-        gpu = n_queries / (time.perf_counter() - start)
-        Vc, Uc = V[:].cpu().numpy(), U[:20_000].cpu().numpy()
+        ExactIndex(V, "bfloat16").query(U[:20_000], k)
+        row["cpu_qps"] = 20_000 / (time.perf_counter() - start)
+        out["search"][n] = row
+        print(f"{n:>9d} regions: GPU float32 {row['gpu_float32_qps']:12,.0f}  bfloat16 "
+              f"{row['gpu_bfloat16_qps']:12,.0f} queries/s   CPU {row['cpu_qps']:10,.0f}")
+    maps = [np.maximum(rng.normal(size=(24, 32, 512)), 0).astype(np.float32)
+            for _ in range(2000)]
+    for device in (None, "cuda"):
+        fs = FeatureSaliency(device=device).fit(maps[:10])
+        fs.transform(maps[:300])
         start = time.perf_counter()
-        ExactIndex(Vc).query(Uc, k)
-        cpu = len(Uc) / (time.perf_counter() - start)
-        out[n] = {"gpu_qps": gpu, "cpu_qps": cpu}
-        print(f"{n:>9d} regions: GPU {gpu:12,.0f} queries/s   CPU (ExactIndex) {cpu:10,.0f}")
+        fs.transform(maps)
+        rate = len(maps) / (time.perf_counter() - start)
+        out[f"fs_{device or 'numpy'}_maps_per_s"] = rate
+        print(f"feature saliency, {'numpy (one core)' if device is None else device}: "
+              f"{rate:,.0f} maps/s")
     return out
 
 

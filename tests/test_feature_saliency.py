@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -86,3 +87,36 @@ def test_two_d_map_in_collection_names_image():
     maps = [np.ones((3, 3, 2), np.float32), np.ones((3, 3), np.float32)]
     with pytest.raises(ValueError, match=r"image 1: .*3-D.*\(3, 3\)"):
         FeatureSaliency().fit_transform(maps)
+
+
+# -- the batched torch path ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("normalize", ["crow", "max", None])
+def test_torch_batches_give_the_numpy_maps(normalize):
+    rng = np.random.default_rng(3)
+    maps = [np.maximum(rng.normal(size=shape), 0).astype(np.float32)
+            for shape in [(5, 7, 16), (6, 4, 16), (5, 7, 16), (1, 1, 16)] * 2]
+    maps[2][:] = 0  # an all-zero map stays all zero
+    maps[3] *= 1e-35  # tiny values: rescaled against underflow, as on the numpy path
+    expected = FeatureSaliency(normalize=normalize).fit_transform(maps).field("saliency")
+    got = FeatureSaliency(normalize=normalize, device="cpu", batch_size=3).fit_transform(maps)
+    for F, E in zip(got.field("feature_saliency"), expected):
+        assert F.dtype == np.float32 and F.shape == E.shape
+        np.testing.assert_allclose(F, E, rtol=1e-5, atol=1e-6)
+
+
+def test_torch_path_names_the_bad_image():
+    maps = [np.ones((3, 3, 4), np.float32), np.full((3, 3, 4), np.nan, np.float32)]
+    with pytest.raises(ValueError, match="image 1"):
+        FeatureSaliency(device="cpu").fit_transform(maps)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_maps_equal_cpu_maps():
+    rng = np.random.default_rng(0)
+    maps = [rng.random((24, 32, 64), dtype=np.float32) for _ in range(10)]
+    cpu = FeatureSaliency().fit_transform(maps).field("saliency")
+    gpu = FeatureSaliency(device="cuda").fit_transform(maps).field("saliency")
+    for a, b in zip(gpu, cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -126,3 +126,29 @@ def test_gnd_scorer_revisited_protocols_and_errors():
         make_gnd_scorer(gnd, query_indices=query_indices[:3])
     with pytest.raises(ValueError, match="whole database"):
         make_gnd_scorer(gnd, query_indices=query_indices)(pipe, X[:50])
+
+
+def test_refit_scores_the_split_as_its_own_database():
+    """refit=True fits a fresh copy on the scored images (PCA learned there), except
+    the whitening learned from labels, which is kept as fitted."""
+    from sklearn_salreg import LearnedWhitening
+    from sklearn_salreg.model_selection import refit_on_database
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(8), 5)
+    X = rng.normal(size=(8, 16))[y] + 0.6 * rng.normal(size=(40, 16))
+    train, test = np.arange(20), np.arange(20, 40)
+    pipe = Pipeline([("pca", PCA(n_components=4)), ("norm", Normalizer())]).fit(X[train])
+    scorer = make_map_scorer(refit=True)
+    refitted = Pipeline([("pca", PCA(n_components=4)), ("norm", Normalizer())]).fit(X[test])
+    assert scorer(pipe, X[test], y[test]) == pytest.approx(
+        make_map_scorer()(refitted, X[test], y[test]))
+    assert "refit=True" in repr(scorer)
+
+    supervised = Pipeline([("w", LearnedWhitening(n_components=4))]).fit(X[train], y[train])
+    fresh = refit_on_database(supervised).fit(X[test])
+    np.testing.assert_array_equal(fresh.named_steps["w"].estimator.projection_,
+                                  supervised.named_steps["w"].projection_)
+    unsupervised = Pipeline([("w", LearnedWhitening(n_components=4))]).fit(X[train])
+    fresh = refit_on_database(unsupervised).fit(X[test])
+    assert not np.allclose(fresh.named_steps["w"].mean_, unsupervised.named_steps["w"].mean_)

@@ -2,14 +2,13 @@
 
 from ._centrality import BRUTE_MAX_REGIONS, CentralityGraph
 from ._graph import katz_centrality, mutual_graph_from_neighbors, mutual_knn_graph, normalize_graph
-from ._search import ExactIndex, NNDescentIndex, bfloat16_is_fast, build_index
+from ._search import ExactIndex, NNDescentIndex, build_index
 
 __all__ = [
     "BRUTE_MAX_REGIONS",
     "CentralityGraph",
     "ExactIndex",
     "NNDescentIndex",
-    "bfloat16_is_fast",
     "build_index",
     "katz_centrality",
     "mutual_graph_from_neighbors",

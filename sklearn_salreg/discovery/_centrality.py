@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..collection import MapCollection
 from ._graph import katz_centrality, mutual_graph_from_neighbors, normalize_graph
-from ._search import ExactIndex, build_index, check_device
+from ..utils import check_device
+from ._search import ExactIndex, build_index
 
 __all__ = ["CentralityGraph", "BRUTE_MAX_REGIONS"]
 

@@ -16,7 +16,7 @@ import torch
 
 from ..utils.topk import top_k_rows
 
-__all__ = ["ExactIndex", "NNDescentIndex", "bfloat16_is_fast", "build_index", "row_similarities"]
+__all__ = ["ExactIndex", "NNDescentIndex", "build_index", "row_similarities"]
 
 # Entries of the similarity block held at once by the exact search (float32: 128 MiB;
 # more for databases over 500,000 rows, which take blocks of 64 rows).
@@ -57,31 +57,6 @@ def _sort_rows(indices, sims):
 # 1e-6 of that, and rounding the result to bfloat16 by _BF16_OUTPUT times its size.
 _BF16_INPUT = 2.0**-7 * (1 + 2.0**-9) + 1e-5
 _BF16_OUTPUT = 2.0**-8 * 1.004
-
-
-def check_device(device, owner):
-    """``torch.device(device)``, or a ValueError naming the estimator and the device."""
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"{owner}: device={device!r} is not a torch device ({exc}).") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{owner}: device={str(device)!r} was asked for but torch sees no GPU.")
-    return device
-
-
-def bfloat16_is_fast(device="cpu"):
-    """Whether bfloat16 products run natively on ``device`` (AVX512-BF16 / AMX on a
-    CPU, compute capability 8 or more on a GPU); emulated ones are slower than float32."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
-    if device.type != "cpu":
-        return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a private probe: absent means unknown
-        return False
 
 
 class _BF16Screen:

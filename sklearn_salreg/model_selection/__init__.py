@@ -1,5 +1,5 @@
 """Model selection: retrieval-mAP scorers for grid searches over descriptor pipelines."""
 
-from ._scorers import make_gnd_scorer, make_map_scorer
+from ._scorers import make_gnd_scorer, make_map_scorer, refit_on_database
 
-__all__ = ["make_gnd_scorer", "make_map_scorer"]
+__all__ = ["make_gnd_scorer", "make_map_scorer", "refit_on_database"]

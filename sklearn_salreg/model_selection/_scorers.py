@@ -9,12 +9,14 @@ diffusion on the split's own descriptors, and returns the mAP (higher is better)
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import Pipeline
 
 from ..metrics import mean_average_precision, revisited_map
 from ..metrics._average_precision import _check_query_indices, _map_over_labels
 from ..search import KNNRetriever
 
-__all__ = ["make_gnd_scorer", "make_map_scorer"]
+__all__ = ["make_gnd_scorer", "make_map_scorer", "refit_on_database"]
 
 
 def _check_retriever(diffusion):
@@ -43,6 +45,31 @@ def _descriptors(estimator, X, what):
     return D.astype(np.float32, copy=False)
 
 
+def _learned_from_labels(step):
+    """Whether a fitted step learned from labels (a supervised whitening)."""
+    return bool(getattr(step, "supervised_", False))
+
+
+def refit_on_database(estimator):
+    """An unfitted copy of a fitted pipeline that keeps what it learned from labels.
+
+    Steps that learned from labels (a :class:`~sklearn_salreg.LearnedWhitening` with
+    ``supervised_``, or the whitening an aggregator fitted with labels) are kept
+    as fitted, wrapped in :class:`~sklearn.frozen.FrozenEstimator`; every other step
+    is a fresh clone, to be fitted on a new database (object discovery, detection and
+    unsupervised whitening are learned from the database itself).
+    """
+    if not isinstance(estimator, Pipeline):
+        return estimator if _learned_from_labels(estimator) else clone(estimator)
+    fresh = clone(estimator)
+    for name, step in estimator.steps:
+        if _learned_from_labels(step):
+            fresh.set_params(**{name: FrozenEstimator(step)})
+        elif _learned_from_labels(getattr(step, "whitening_", None)):
+            fresh.set_params(**{f"{name}__whitening": FrozenEstimator(step.whitening_)})
+    return fresh
+
+
 def _rank(database, queries, diffusion):
     """Full rankings of the database for the queries: k-NN, or the given retriever
     fitted on the database."""
@@ -54,13 +81,16 @@ def _rank(database, queries, diffusion):
 class _LabelMapScorer:
     """mAP under the label protocol; see :func:`make_map_scorer`."""
 
-    def __init__(self, diffusion):
+    def __init__(self, diffusion, refit=False):
         self.diffusion = diffusion
+        self.refit = refit
 
     def __call__(self, estimator, X, y):
         if y is None:
             raise ValueError("the label mAP scorer needs the labels y of the scored images.")
         y = np.asarray(y)
+        if self.refit:
+            estimator = refit_on_database(estimator).fit(X)
         D = _descriptors(estimator, X, "scored images")
         if y.ndim != 1 or y.shape[0] != D.shape[0]:
             raise ValueError(
@@ -72,10 +102,10 @@ class _LabelMapScorer:
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
     def __repr__(self):
-        return f"make_map_scorer(diffusion={self.diffusion!r})"
+        return f"make_map_scorer(diffusion={self.diffusion!r}, refit={self.refit!r})"
 
 
-def make_map_scorer(diffusion=None):
+def make_map_scorer(diffusion=None, refit=False):
     """Scorer of a descriptor pipeline by mAP under the label protocol.
 
     Every image of the scored split queries all the images of the split (itself
@@ -93,6 +123,14 @@ def make_map_scorer(diffusion=None):
         ``None`` ranks by dot product (exact k-NN). Otherwise an unfitted retriever
         such as :class:`~sklearn_salreg.search.Diffusion`: a clone of it is fitted on
         the split's own descriptors, then ranks them.
+    refit : bool, default=False
+        False describes the scored images with the estimator as fitted on the
+        training split. True first fits it again on the scored images, as their own
+        database (see :func:`refit_on_database`): object discovery then runs on the
+        images it is scored on, as in deployment, while a whitening learned from the
+        training split's labels is kept. With a splitter that keeps each object in
+        one split (:class:`~sklearn.model_selection.GroupKFold` on the labels), the
+        score is then that of new objects, not of new views of the training objects.
 
     Returns
     -------
@@ -122,7 +160,7 @@ def make_map_scorer(diffusion=None):
     >>> search.best_params_
     {'pca__n_components': 16}
     """
-    return _LabelMapScorer(_check_retriever(diffusion))
+    return _LabelMapScorer(_check_retriever(diffusion), refit=bool(refit))
 
 
 class _GndMapScorer:

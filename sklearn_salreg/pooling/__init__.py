@@ -1,7 +1,9 @@
 """Stage 3 (region pooling) and the last stage (aggregation into a global descriptor)."""
 
 from ._aggregate import RegionAggregator, aggregate_regions, region_masses
-from ._max_pool import RegionMaxPooler, l2_normalize, region_max_pool, region_mean
+from ._max_pool import (RegionMaxPooler, l2_normalize, region_max_pool, region_mean,
+                        region_sum_pool, saliency_weighted_map)
 
 __all__ = ["RegionAggregator", "RegionMaxPooler", "aggregate_regions", "l2_normalize",
-           "region_masses", "region_max_pool", "region_mean"]
+           "region_masses", "region_max_pool", "region_mean", "region_sum_pool",
+           "saliency_weighted_map"]

@@ -7,9 +7,12 @@ Beyond the paper's plain sum (the default), two levers decide how much each regi
 counts (METHOD.md section 11: with many weak clutter regions the plain sum drowns the
 object): ``weighting="mass"`` weights each region by its share of the saliency mass
 of the map it was detected on, and ``max_regions`` keeps only the strongest regions.
+Two more decide how a region is pooled: ``pooling="sum"`` sums its activations
+instead of taking their maximum, and ``saliency_exponent`` weights every position by
+the saliency map before pooling, so that clutter inside a box counts less.
 """
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -18,7 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map
-from ._max_pool import l2_normalize, region_max_pool, region_mean
+from ._max_pool import (l2_normalize, region_max_pool, region_mean, region_sum_pool,
+                        saliency_weighted_map)
 
 __all__ = ["aggregate_regions", "region_masses", "RegionAggregator"]
 
@@ -88,11 +92,12 @@ def aggregate_regions(Z, weights=None):
     return l2_normalize(Z.sum(axis=0))
 
 
-def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regions):
+def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regions, pooling,
+                     saliency_exponent):
     boxes = np.asarray(X.field("regions")[i]) if X.has_field("regions") else None
     keep, weights = slice(None), None  # all regions, the plain sum
+    S = X.field("saliency")[i] if X.has_field("saliency") else None
     if weighting == "mass" or max_regions is not None:
-        S = X.field("saliency")[i] if X.has_field("saliency") else None
         if S is not None:
             masses = region_masses(S, check_boxes(boxes, np.shape(S), index=index, name="region"))
         else:  # no saliency map (grid detectors): every region counts the same
@@ -106,7 +111,10 @@ def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regi
         Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep]
     else:
         A = check_map(X[i], index=index, n_channels=n_channels)
-        Z = region_max_pool(A, check_boxes(boxes[keep], A.shape[:2], index=index, name="region"))
+        if saliency_exponent and S is not None:
+            A = saliency_weighted_map(A, S, saliency_exponent)
+        pool = region_sum_pool if pooling == "sum" else region_max_pool
+        Z = pool(A, check_boxes(boxes[keep], A.shape[:2], index=index, name="region"))
     return aggregate_regions(Z, weights)
 
 
@@ -114,7 +122,8 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
     """Pool each image's regions into one global descriptor (the last stage).
 
     Uses the field ``region_descriptors`` when an earlier stage pooled the current
-    regions (they are dropped whenever regions change), else max-pools the maps over
+    regions (they are dropped whenever regions change) and the pooling is the
+    paper's plain max, else pools the maps over
     the field ``regions``. The summed vector is optionally whitened by an estimator
     fitted on the database's summed vectors in ``fit``.
 
@@ -128,6 +137,14 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
     max_regions : int or None, default=None
         Keep only this many regions per image, those with the most saliency mass
         (all regions when None, the paper).
+    pooling : {"max", "sum"}, default="max"
+        Pooling of the activations inside each region: their maximum (the paper, as
+        in R-MAC) or their sum (as in SPoC / CroW).
+    saliency_exponent : float, default=0.0
+        Before pooling, each position's activations are multiplied by
+        ``(S / max S) ** saliency_exponent``, ``S`` the saliency map the regions were
+        detected on (field ``saliency``; no weighting when the collection has none).
+        0 pools the activations as they are (the paper).
     whitening : estimator, "region" or None, default=None
         Whitening of the summed vector. An estimator (e.g. :class:`LearnedWhitening`)
         is cloned and fitted on the database's summed vectors (with the labels ``y``
@@ -162,26 +179,33 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "weighting": [StrOptions({"sum", "mass"})],
         "max_regions": [Interval(Integral, 1, None, closed="left"), None],
+        "pooling": [StrOptions({"max", "sum"})],
+        "saliency_exponent": [Interval(Real, 0, None, closed="left")],
         "whitening": [HasMethods(["fit", "transform"]), StrOptions({"region"}), None],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
-    def __init__(self, weighting="sum", max_regions=None, whitening=None, n_jobs=None,
-                 verbose=0):
+    def __init__(self, weighting="sum", max_regions=None, pooling="max", saliency_exponent=0.0,
+                 whitening=None, n_jobs=None, verbose=0):
         self.weighting = weighting
         self.max_regions = max_regions
+        self.pooling = pooling
+        self.saliency_exponent = saliency_exponent
         self.whitening = whitening
         self.n_jobs = n_jobs
         self.verbose = verbose
 
     def _aggregate(self, X):
-        use_pooled = X.has_field("region_descriptors")
+        # Region descriptors pooled earlier serve only the paper's plain max pooling.
+        use_pooled = (X.has_field("region_descriptors") and self.pooling == "max"
+                      and not self.saliency_exponent)
         if not use_pooled:
             X.field("regions")
         return np.stack(self._map_images(_aggregate_image, X, n_channels=self.n_channels_,
                                          use_pooled=use_pooled, weighting=self.weighting,
-                                         max_regions=self.max_regions))
+                                         max_regions=self.max_regions, pooling=self.pooling,
+                                         saliency_exponent=self.saliency_exponent))
 
     def fit(self, X, y=None):
         """Fit the whitening of the summed vectors (if any) on the database.

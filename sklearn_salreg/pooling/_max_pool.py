@@ -13,7 +13,8 @@ from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
 from ..utils import l2_normalize
 
-__all__ = ["region_max_pool", "region_mean", "l2_normalize", "RegionMaxPooler"]
+__all__ = ["region_max_pool", "region_sum_pool", "region_mean", "saliency_weighted_map",
+           "l2_normalize", "RegionMaxPooler"]
 
 
 def region_max_pool(A, boxes):
@@ -49,6 +50,73 @@ def region_max_pool(A, boxes):
     for k, (y0, x0, y1, x1) in enumerate(boxes.tolist()):
         np.max(A[y0:y1, x0:x1], axis=(0, 1), out=Z[k])
     return Z
+
+
+def region_sum_pool(A, boxes):
+    """Sum of the activation map over each box (SPoC-style sum pooling), by an
+    integral image: ``z = sum_{q in R} A[q]``.
+
+    Parameters
+    ----------
+    A : array-like of shape (h, w, c)
+    boxes : array-like of shape (m, 4)
+        Half-open ``[y0, x0, y1, x1)``, inside the map.
+
+    Returns
+    -------
+    Z : ndarray of shape (m, c), dtype float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.pooling import region_sum_pool
+    >>> A = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+    >>> region_sum_pool(A, [[0, 0, 1, 2], [0, 0, 2, 3]]).tolist()
+    [[2.0, 4.0], [30.0, 36.0]]
+    """
+    A = check_map(A)
+    boxes = check_boxes(boxes, A.shape[:2])
+    # float64 sums: an integral image of float32 would lose the small boxes' digits.
+    integral = np.zeros((A.shape[0] + 1, A.shape[1] + 1, A.shape[2]), dtype=np.float64)
+    np.cumsum(np.cumsum(A, axis=0, dtype=np.float64), axis=1, out=integral[1:, 1:])
+    y0, x0, y1, x1 = boxes.T
+    Z = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+    return np.maximum(Z, 0).astype(np.float32)  # cancellation can leave -0.0...1e-12
+
+
+def saliency_weighted_map(A, S, exponent=1.0):
+    """The activation map with each position weighted by ``(S / max S) ** exponent``.
+
+    Pooling the weighted map lets the saliency map decide, position by position, how
+    much each activation counts: a soft version of cropping to the salient region.
+
+    Parameters
+    ----------
+    A : array-like of shape (h, w, c)
+    S : array-like of shape (h, w)
+        Non-negative saliency map; an all-zero map leaves ``A`` unweighted.
+    exponent : float, default=1.0
+        0 leaves ``A`` as it is; larger values keep only the most salient positions.
+
+    Returns
+    -------
+    ndarray of shape (h, w, c), dtype float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.pooling import saliency_weighted_map
+    >>> A = np.ones((1, 2, 1), np.float32)
+    >>> saliency_weighted_map(A, [[1.0, 4.0]], exponent=0.5)[0, :, 0].tolist()
+    [0.5, 1.0]
+    """
+    A = check_map(A)
+    S = check_saliency_map(S, shape=A.shape[:2]).astype(np.float64)
+    top = S.max()
+    if exponent == 0 or not top > 0:
+        return A
+    weights = (S / top) ** exponent
+    return (A * weights[:, :, None].astype(np.float32)).astype(np.float32, copy=False)
 
 
 def region_mean(S, boxes):

@@ -24,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_map, check_saliency_map
-from ..discovery._search import ExactIndex, NNDescentIndex, bfloat16_is_fast, check_device
+from ..discovery._search import ExactIndex, NNDescentIndex
+from ..utils import bfloat16_is_fast, check_device
 from ..pooling import l2_normalize
 
 __all__ = ["patch_descriptors", "neighbor_saliency", "object_saliency", "ObjectSaliency"]
@@ -268,7 +269,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         rounding: the same neighbours as ``'float32'``, the maps equal within float32
         rounding, 1.7x faster on CPUs with AVX512-BF16 (and on GPUs) but slower where
         bfloat16 is emulated. ``'auto'`` takes bfloat16 where it is native
-        (:func:`~sklearn_salreg.discovery.bfloat16_is_fast`).
+        (:func:`~sklearn_salreg.utils.bfloat16_is_fast`).
     device : str or torch.device, default='cpu'
         Where the exact search runs (``'cuda'`` for a GPU); maps and fitted
         attributes stay on the CPU.

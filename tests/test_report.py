@@ -1,0 +1,58 @@
+"""The quality report's helpers (the report itself runs in benchmarks, not in tests)."""
+
+import warnings
+
+import numpy as np
+from sklearn.frozen import FrozenEstimator
+
+from sklearn_salreg import LearnedWhitening, MapCollection
+from sklearn_salreg.pipelines import make_mac, make_os_egm
+from sklearn_salreg.report import TUNING_GRID, with_trained_whitening
+from sklearn_salreg.utils.synthetic import make_object_maps
+
+
+def _data():
+    maps, labels, _ = make_object_maps(n_objects=3, n_views=4, n_distractors=3, n_channels=24,
+                                       random_state=0)
+    return MapCollection(maps), np.asarray(labels)
+
+
+def test_region_whitening_is_learned_from_labels_and_frozen():
+    maps, labels = _data()
+    pipe = make_os_egm(region_whitening=LearnedWhitening(n_components=6), random_state=0)
+    trained = with_trained_whitening(pipe, maps[:12], labels[:12])
+    step = trained.named_steps["whiten"]
+    assert isinstance(step, FrozenEstimator)
+    assert step.estimator.supervised_ and step.estimator.n_pairs_ > 0
+    projection = step.estimator.projection_.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trained.fit(maps[12:])  # a database of other images: the whitening stays
+    np.testing.assert_array_equal(trained.named_steps["whiten"].estimator.projection_,
+                                  projection)
+    assert not hasattr(pipe.named_steps["whiten"], "projection_")  # the input is untouched
+
+
+def test_global_whitening_of_the_aggregator_is_learned_from_labels():
+    maps, labels = _data()
+    pipe = make_mac(whitening=LearnedWhitening(n_components=4))
+    trained = with_trained_whitening(pipe, maps, labels, step="agg")
+    whitening = trained.named_steps["agg"].whitening
+    assert isinstance(whitening, FrozenEstimator) and whitening.estimator.supervised_
+    assert trained.fit_transform(maps[:5]).shape == (5, 4)
+
+
+def test_tuning_grid_starts_from_the_papers_levers():
+    """Each lever's first value in the grid's first part is the paper's."""
+    first = TUNING_GRID[0]
+    assert first["egm__rho"][0] == 2.0 and first["egm__tau"][0] == 0.0
+    assert first["agg__weighting"][0] == "sum" and first["agg__pooling"][0] == "max"
+    assert first["agg__saliency_exponent"][0] == 0.0
+
+
+def test_object_groups_keep_objects_together_and_spread_distractors():
+    from sklearn_salreg.report import object_groups
+
+    groups = object_groups([3, 3, -1, 0, -1, 0, -1])
+    assert groups[0] == groups[1] == 3 and groups[3] == groups[5] == 0
+    assert len({groups[2], groups[4], groups[6]} | {0, 3}) == 5
