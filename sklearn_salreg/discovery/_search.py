@@ -150,33 +150,45 @@ class ExactIndex:
     def _search(self, U, k, offset=None, device=None):
         n = len(self.V)  # callers ensure 1 <= k <= n (n - 1 for the self-graph)
         device = torch.device(self.device if device is None else device)
+        if not (self.precision == "bfloat16" and offset is None and k < n):
+            return self._float32_search(U, k, offset, device)
         indices = np.empty((len(U), k), dtype=np.int64)
         sims = np.empty((len(U), k), dtype=np.float32)
+        step = self._step(n, device)
+        U_t = _as_tensor(U)
+        screen = _BF16Screen(_as_tensor(self.V).to(device), k)
+        buffer = torch.empty((min(step, len(U)), len(screen.Vb)), dtype=torch.bfloat16,
+                             device=device)
+        uncertified = []
+        for lo in range(0, len(U), step):
+            block = U_t[lo : lo + step].to(device)
+            top, top_sims, certified = screen.search(block, buffer)
+            indices[lo : lo + len(block)], sims[lo : lo + len(block)] = top, top_sims
+            uncertified.append(lo + np.flatnonzero(~certified))
+        # The few rows the screen could not certify: one float32 search for them all.
+        rows = np.concatenate(uncertified)
+        if len(rows):
+            indices[rows], sims[rows] = self._float32_search(U_t[torch.from_numpy(rows)], k,
+                                                             None, device)
+        return indices, sims
+
+    @staticmethod
+    def _step(n, device):
         # At least 64 rows a block: fewer would re-read a large V for too little work.
         step = max(64, _BLOCK_ENTRIES // max(n, 1))
-        if device.type != "cpu":  # a GPU has memory for larger blocks
-            step *= 8
+        return step * 8 if device.type != "cpu" else step  # a GPU has room for more
+
+    def _float32_search(self, U, k, offset, device):
+        n = len(self.V)
+        indices = np.empty((len(U), k), dtype=np.int64)
+        sims = np.empty((len(U), k), dtype=np.float32)
+        step = self._step(n, device)
         V, U = _as_tensor(self.V).to(device), _as_tensor(U)
-        screen = None
-        if self.precision == "bfloat16" and offset is None and k < n:
-            screen = _BF16Screen(V, k)
-            screen_buffer = torch.empty((min(step, len(U)), len(screen.Vb)),
-                                        dtype=torch.bfloat16, device=device)
         # One similarity buffer for all blocks: a fresh 128 MiB block each time costs
         # as much in page faults as the product itself (2-3x slower on 2 cores).
-        buffer = None
+        buffer = torch.empty((min(step, len(U)), n), dtype=torch.float32, device=device)
         for lo in range(0, len(U), step):
             block = U[lo : lo + step].to(device)
-            rows = np.arange(len(block))
-            if screen is not None:
-                top, top_sims, certified = screen.search(block, screen_buffer)
-                indices[lo : lo + len(block)], sims[lo : lo + len(block)] = top, top_sims
-                rows = np.flatnonzero(~certified)
-                if not len(rows):
-                    continue
-                block = block[torch.from_numpy(rows).to(device)]
-            if buffer is None:
-                buffer = torch.empty((min(step, len(U)), n), dtype=torch.float32, device=device)
             S = buffer[: len(block)]
             torch.mm(block, V.T, out=S)
             if offset is not None:  # self-search: a vertex is not its own neighbour
@@ -186,8 +198,8 @@ class ExactIndex:
             # numpy's argpartition would return an
             # int64 index of the whole block and is ~20x slower.
             top_sims, top = top_k_rows(S, k)
-            indices[lo + rows] = top
-            sims[lo + rows] = top_sims
+            indices[lo : lo + len(block)] = top
+            sims[lo : lo + len(block)] = top_sims
         return indices, sims
 
     def query(self, U, k, device=None):
