@@ -1,10 +1,11 @@
 """The quality report: tune on some objects, report on others (``python -m sklearn_salreg report``).
 
 On the built-in cluttered-instances benchmark, the objects are split in two halves.
-The OS.EGM levers (detector threshold and exponent, aggregation weighting, region
-whitening dimension) are tuned by :class:`~sklearn.model_selection.GridSearchCV` on
-the images of the first half (label protocol); the table is computed on the second
-half only, so that nothing reported was tuned on. Rows: MAC, Uniform, FS.EGM and
+The OS.EGM levers of :data:`TUNING_GRID` (the final detector's exponent and threshold,
+how regions are weighted and pooled, the region whitening) are tuned by
+:class:`~sklearn.model_selection.GridSearchCV` on the images of the first half (label
+protocol, folds of whole objects, each scored as its own database); the table is
+computed on the second half only, so that nothing reported was tuned on. Rows: MAC, Uniform, FS.EGM and
 OS.EGM with the paper's defaults, OS.EGM and OS.EGM-4 tuned, and an oracle that pools
 over the ground-truth object boxes; each by k-NN and by diffusion, with queries
 described from the whole query image or from its box (as in INSTRE).
