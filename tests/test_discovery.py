@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,8 +113,12 @@ def test_graph_from_neighbors_ignores_missing_and_self():
 # -- the exact search --------------------------------------------------------------
 
 
-def test_exact_search_in_small_blocks_matches_full_sort(rng, monkeypatch):
-    monkeypatch.setattr(_search, "_BLOCK_ENTRIES", 50)  # blocks of 64 rows
+def test_exact_search_in_small_blocks_matches_full_sort(rng):
+    with sklearn.config_context(working_memory=0.001):  # blocks of 64 rows
+        _exact_search_matches_full_sort(rng)
+
+
+def _exact_search_matches_full_sort(rng):
     V = _unit(rng.normal(size=(150, 6)))
     U = _unit(rng.normal(size=(200, 6)))
     indices, sims = ExactIndex(V).query(U, 5)
@@ -134,12 +139,12 @@ def _float32_top_k(U, V, k):
 
 @pytest.mark.parametrize("n, d, k, scale", [(1000, 16, 10, 1.0), (130, 8, 5, 3.0),
                                             (40, 4, 39, 0.2), (3000, 64, 1, 1.0)])
-def test_bfloat16_screen_finds_the_float32_neighbours(rng, monkeypatch, n, d, k, scale):
+def test_bfloat16_screen_finds_the_float32_neighbours(rng, n, d, k, scale):
     """The screened search is exact: same neighbours as float32 (norms not 1 included)."""
-    monkeypatch.setattr(_search, "_BLOCK_ENTRIES", 20000)  # several query blocks
     V = (scale * rng.normal(size=(n, d))).astype(np.float32)
     U = rng.normal(size=(700, d)).astype(np.float32)
-    indices, sims = ExactIndex(V, precision="bfloat16").query(U, k)
+    with sklearn.config_context(working_memory=0.001):  # blocks of 64 queries
+        indices, sims = ExactIndex(V, precision="bfloat16").query(U, k)
     expected, expected_sims = _float32_top_k(U, V, k)
     np.testing.assert_array_equal(indices, expected)
     np.testing.assert_allclose(sims, expected_sims, rtol=1e-5, atol=1e-5 * scale)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import torch
 
+from ..utils import rows_per_batch
 from ..utils.topk import top_k_rows
 
 __all__ = ["ExactIndex", "NNDescentIndex", "build_index", "row_similarities"]
@@ -154,7 +155,7 @@ class ExactIndex:
             return self._float32_search(U, k, offset, device)
         indices = np.empty((len(U), k), dtype=np.int64)
         sims = np.empty((len(U), k), dtype=np.float32)
-        step = self._step(n, device)
+        step = self._step(n, len(U), device)
         U_t = _as_tensor(U)
         screen = _BF16Screen(_as_tensor(self.V).to(device), k)
         buffer = torch.empty((min(step, len(U)), len(screen.Vb)), dtype=torch.bfloat16,
@@ -173,16 +174,18 @@ class ExactIndex:
         return indices, sims
 
     @staticmethod
-    def _step(n, device):
-        # At least 64 rows a block: fewer would re-read a large V for too little work.
-        step = max(64, _BLOCK_ENTRIES // max(n, 1))
-        return step * 8 if device.type != "cpu" else step  # a GPU has room for more
+    def _step(n, n_queries, device):
+        """Rows of a block: its similarities (4 bytes each) and the top-k workspace fit
+        in scikit-learn's ``working_memory``; at least 64 rows, since fewer would re-read
+        a large V for too little work; 8x more on a GPU, which has room for them."""
+        step = max(64, rows_per_batch(12 * max(n, 1), max(n_queries, 1)))
+        return step * 8 if device.type != "cpu" else step
 
     def _float32_search(self, U, k, offset, device):
         n = len(self.V)
         indices = np.empty((len(U), k), dtype=np.int64)
         sims = np.empty((len(U), k), dtype=np.float32)
-        step = self._step(n, device)
+        step = self._step(n, len(U), device)
         V, U = _as_tensor(self.V).to(device), _as_tensor(U)
         # One similarity buffer for all blocks: a fresh 128 MiB block each time costs
         # as much in page faults as the product itself (2-3x slower on 2 cores).

@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..discovery._search import ExactIndex
 from ..utils.topk import top_k_rows as _top_k
 from ..utils import rows_per_batch
 from ._base import RetrieverMixin
@@ -213,20 +214,11 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         return (sims, idx) if return_scores else idx
 
     def _brute(self, Q, k, itself):
-        D = self._fit_X
-        n_q, n_db = Q.shape[0], D.shape[0]
-        sims = np.empty((n_q, k), dtype=np.float32)
-        idx = np.empty((n_q, k), dtype=np.intp)
-        # A batch holds its similarities (4 bytes per item, twice while a small batch is
-        # transposed) and the top-k workspace.
-        step = rows_per_batch(12 * n_db, n_q)
-        for lo in range(0, n_q, step):
-            hi = min(n_q, lo + step)
-            S = similarities(Q[lo:hi], D)
-            if itself:
-                S[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
-            sims[lo:hi], idx[lo:hi] = _top_k(S, k)
-        return sims, idx
+        # The exact search shared with the region graph: blocked products, whose size
+        # follows scikit-learn's working_memory, and the shared row-wise top-k.
+        index = ExactIndex(self._fit_X)
+        idx, sims = index.neighbor_graph(k) if itself else index.query(Q, k)
+        return sims, idx.astype(np.intp, copy=False)
 
     def _approximate(self, Q, k, itself):
         params = {**INDEX_DEFAULTS, **(self.index_params or {})}
