@@ -136,7 +136,7 @@ class ExactIndex:
         ``'bfloat16'`` screens the products in bfloat16 and re-ranks the few
         candidates in float32, with a margin that covers the rounding, so the
         neighbours are those of the float32 search (similarities within float32
-        rounding); about 1.7x faster on CPUs with AVX512-BF16 (see
+        rounding); 1.7-2.2x faster on CPUs with AVX512-BF16 (see
         :func:`bfloat16_is_fast`), much slower on CPUs without it. Queries only; the
         self-search of :meth:`neighbor_graph` is always float32.
     device : str or torch.device, default='cpu'

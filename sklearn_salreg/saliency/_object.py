@@ -249,25 +249,26 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     algorithm : {'graph', 'brute', 'nndescent'}, default='graph'
         Search of the ``k`` nearest regions. ``'graph'`` uses the graph's own index
         (exact if the graph used the exact search, NN-descent otherwise); ``'brute'``
-        is always exact (blocked float32 products and top-k); ``'nndescent'`` is
+        is always exact (blocked products and top-k, see ``precision``); ``'nndescent'`` is
         approximate: the graph's NN-descent index, or one built in ``fit`` (with a
         one-off numba compilation of ~40-60 s per process). The exact search costs
         ``n_regions * d`` per patch and every position of every image is a patch, so
         large databases need it (benchmarks/bench_discovery.py measures the
         accuracy: the relative error of the OS maps). Measured on synthetic 32x24x512
-        maps, regions whitened to d=64, two shared cores: against 5,800 regions
-        ``epsilon=0.1`` is 1.4x faster than exact with a median relative error of 9 %
-        (the maximum of the map agrees in 91 % of images), ``epsilon=0.3`` is nearly
-        exact (median error 3e-7) but slower than exact; against 29,000 regions
-        ``epsilon=0.1`` is ~1.7x faster with a 13 % median error. The exact search
-        stays the default.
+        maps, regions whitened to d=64, two shared cores, against the float32 exact
+        search: with 5,800 regions ``epsilon=0.1`` is 1.4x faster with a median
+        relative error of 9 % (the maximum of the map agrees in 91 % of images),
+        ``epsilon=0.3`` is nearly exact (median error 3e-7) but slower; with 29,000
+        regions ``epsilon=0.1`` is ~1.7x faster with a 13 % median error. The
+        bfloat16-screened exact search (``precision``) is about as fast as that, with
+        no error, and stays the default.
     epsilon : float, default=0.1
         Search breadth of NN-descent queries (larger: slower, more accurate).
     precision : {'auto', 'float32', 'bfloat16'}, default='auto'
         Arithmetic of the exact search. ``'bfloat16'`` screens the products in
         bfloat16 and re-ranks the candidates in float32 with a margin that covers the
         rounding: the same neighbours as ``'float32'``, the maps equal within float32
-        rounding, 1.7x faster on CPUs with AVX512-BF16 (and on GPUs) but slower where
+        rounding, 1.7-2.2x faster on CPUs with AVX512-BF16 (and on GPUs) but slower where
         bfloat16 is emulated. ``'auto'`` takes bfloat16 where it is native
         (:func:`~sklearn_salreg.utils.bfloat16_is_fast`).
     device : str or torch.device, default='cpu'
