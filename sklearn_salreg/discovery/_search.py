@@ -42,7 +42,9 @@ def row_similarities(U, V, indices):
 
 def _as_tensor(X):
     """A CPU tensor sharing the memory of a float32 array (read-only arrays included:
-    the search never writes to its inputs)."""
+    the search never writes to its inputs); a tensor is returned as it is."""
+    if isinstance(X, torch.Tensor):
+        return X
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
@@ -91,7 +93,7 @@ class _BF16Screen:
         self.Vb = Vb
 
     def search(self, U, buffer):
-        q, device = len(U), U.device
+        q = len(U)
         S = torch.mm(U.to(torch.bfloat16), self.Vb.T, out=buffer[:q])
         keys = S.view(torch.int16)
         nb, m, k = self.n_blocks, self.m, self.k
@@ -156,8 +158,8 @@ class ExactIndex:
         indices = np.empty((len(U), k), dtype=np.int64)
         sims = np.empty((len(U), k), dtype=np.float32)
         step = self._step(n, len(U), device)
-        U_t = _as_tensor(U)
-        screen = _BF16Screen(_as_tensor(self.V).to(device), k)
+        U_t, V = _as_tensor(U), _as_tensor(self.V).to(device)
+        screen = _BF16Screen(V, k)
         buffer = torch.empty((min(step, len(U)), len(screen.Vb)), dtype=torch.bfloat16,
                              device=device)
         uncertified = []
@@ -170,7 +172,7 @@ class ExactIndex:
         rows = np.concatenate(uncertified)
         if len(rows):
             indices[rows], sims[rows] = self._float32_search(U_t[torch.from_numpy(rows)], k,
-                                                             None, device)
+                                                             None, device, V)
         return indices, sims
 
     @staticmethod
@@ -181,12 +183,14 @@ class ExactIndex:
         step = max(64, rows_per_batch(12 * max(n, 1), max(n_queries, 1)))
         return step * 8 if device.type != "cpu" else step
 
-    def _float32_search(self, U, k, offset, device):
+    def _float32_search(self, U, k, offset, device, V=None):
+        """The float32 search; ``V`` is the database already on ``device``, if at hand."""
         n = len(self.V)
         indices = np.empty((len(U), k), dtype=np.int64)
         sims = np.empty((len(U), k), dtype=np.float32)
         step = self._step(n, len(U), device)
-        V, U = _as_tensor(self.V).to(device), _as_tensor(U)
+        V = _as_tensor(self.V).to(device) if V is None else V
+        U = _as_tensor(U)
         # One similarity buffer for all blocks: a fresh 128 MiB block each time costs
         # as much in page faults as the product itself (2-3x slower on 2 cores).
         buffer = torch.empty((min(step, len(U)), n), dtype=torch.float32, device=device)
