@@ -20,9 +20,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
-from ..collection import check_boxes, check_map
-from ._max_pool import (l2_normalize, region_max_pool, region_mean, region_sum_pool,
-                        saliency_weighted_map)
+from ..collection import check_boxes, check_map, check_saliency_map
+from ._max_pool import (_region_max_pool, _region_sum_pool, _saliency_weighted_map,
+                        l2_normalize, region_mean)
 
 __all__ = ["aggregate_regions", "region_masses", "RegionAggregator"]
 
@@ -110,10 +110,12 @@ def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regi
     if use_pooled:
         Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep]
     else:
+        # Validated once here, naming the image; the kernels below do not check again.
         A = check_map(X[i], index=index, n_channels=n_channels)
         if saliency_exponent and S is not None:
-            A = saliency_weighted_map(A, S, saliency_exponent)
-        pool = region_sum_pool if pooling == "sum" else region_max_pool
+            S = check_saliency_map(S, index=index, shape=A.shape[:2])
+            A = _saliency_weighted_map(A, S, saliency_exponent)
+        pool = _region_sum_pool if pooling == "sum" else _region_max_pool
         Z = pool(A, check_boxes(boxes[keep], A.shape[:2], index=index, name="region"))
     return aggregate_regions(Z, weights)
 
