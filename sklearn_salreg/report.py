@@ -18,15 +18,13 @@ import warnings
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from .collection import MapCollection
 from .evaluation import diffusion_for, saliency_precisions
 from .metrics import label_gnd, mean_average_precision
-from .model_selection import make_map_scorer
+from .model_selection import make_map_scorer, refit_on_database
 from .pipelines import make_configuration, make_mac, make_os_egm
-from .pooling import RegionAggregator
 from .search import KNNRetriever
 from .whitening import LearnedWhitening
 
@@ -65,33 +63,24 @@ def _os_egm_base(**kwargs):
                        random_state=0, **kwargs)
 
 
-def with_trained_whitening(pipe, maps, labels, step="whiten"):
-    """``pipe`` with a whitening learned on labelled images and frozen.
+def with_trained_whitening(pipe, maps, labels):
+    """``pipe`` with its whitening learned on labelled images and frozen.
 
-    ``step`` names either a whitening step (the region whitening of OS.EGM): the steps
-    before it are fitted on ``maps`` to give the training vectors and it is fitted on
-    them with ``labels``; or a :class:`~sklearn_salreg.RegionAggregator` whose
-    ``whitening`` (of the global vector) is learned by fitting the whole pipeline on
-    ``maps`` with ``labels``. Either way the learned whitening is wrapped in
-    :class:`~sklearn.frozen.FrozenEstimator`, so that fitting the returned pipeline on
-    a database (object discovery, detection) leaves it as learned. Distractors have
-    negative labels.
+    ``pipe`` is fitted on ``maps`` with ``labels`` (distractors: negative labels), so
+    that its :class:`~sklearn_salreg.LearnedWhitening` steps, and the whitening of a
+    :class:`~sklearn_salreg.RegionAggregator`, learn from matching images; then
+    :func:`~sklearn_salreg.model_selection.refit_on_database` keeps what they learned
+    from the labels, frozen, in an otherwise unfitted copy, so that fitting it on a
+    database (object discovery, detection) leaves the whitening as learned.
 
     Returns
     -------
     Pipeline
-        A clone of ``pipe``; ``pipe`` itself is not modified.
+        An unfitted copy of ``pipe``; ``pipe`` itself is not modified.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if isinstance(pipe.named_steps[step], RegionAggregator):
-            fitted = clone(pipe).fit(maps, labels).named_steps[step].whitening_
-            return clone(pipe).set_params(**{f"{step}__whitening": FrozenEstimator(fitted)})
-        names = [name for name, _ in pipe.steps]
-        front = clone(pipe[: names.index(step)])
-        vectors = front.fit_transform(maps) if len(front) else maps
-        whitening = clone(pipe.named_steps[step]).fit(vectors, labels)
-    return clone(pipe).set_params(**{step: FrozenEstimator(whitening)})
+        return refit_on_database(clone(pipe).fit(maps, labels))
 
 
 def object_groups(labels):
@@ -224,7 +213,7 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
         # the same labelled training images, used by MAC for a whitening of its own
         "MAC + trained whitening": with_trained_whitening(
             make_mac(whitening=LearnedWhitening(n_components=64, shrinkage=0.1)),
-            maps[train], labels[train], step="agg"),
+            maps[train], labels[train]),
         "Uniform": paper("Uniform"),
         "FS.EGM": paper("FS.EGM"),
         "OS.EGM (paper)": paper("OS.EGM"),

@@ -36,7 +36,7 @@ def test_region_whitening_is_learned_from_labels_and_frozen():
 def test_global_whitening_of_the_aggregator_is_learned_from_labels():
     maps, labels = _data()
     pipe = make_mac(whitening=LearnedWhitening(n_components=4))
-    trained = with_trained_whitening(pipe, maps, labels, step="agg")
+    trained = with_trained_whitening(pipe, maps, labels)
     whitening = trained.named_steps["agg"].whitening
     assert isinstance(whitening, FrozenEstimator) and whitening.estimator.supervised_
     assert trained.fit_transform(maps[:5]).shape == (5, 4)
