@@ -3,7 +3,7 @@
 from sklearn.base import TransformerMixin
 
 from .collection import as_collection
-from .utils import map_images
+from .utils import map_batches, map_images
 
 __all__ = ["MapTransformerMixin"]
 
@@ -14,7 +14,8 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
     Provides :meth:`_validate_collection` (non-empty collection, consistent channel
     count, with the count seen in ``fit`` remembered as ``n_channels_``), the tags
     that tell scikit-learn's checks that ``X`` is not a 2-D array, and
-    :meth:`_map_images` (the per-image loop honouring ``n_jobs`` and ``verbose``).
+    :meth:`_map_images` (the per-image loop honouring ``n_jobs`` and ``verbose``) and
+    :meth:`_map_batches` (the same over batches, for the estimators with a ``device``).
     Put it before :class:`~sklearn.base.BaseEstimator` in the bases. Output wrapping
     by ``set_output`` is off: a collection of maps is not a table.
     """
@@ -73,5 +74,11 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
         return map_images(
             func, X, n_jobs=getattr(self, "n_jobs", None), verbose=getattr(self, "verbose", 0),
             desc=desc or type(self).__name__, **kwargs,
+        )
+
+    def _map_batches(self, func, X, desc=None, **kwargs):
+        return map_batches(
+            func, X, batch_size=self.batch_size, n_jobs=getattr(self, "n_jobs", None),
+            verbose=getattr(self, "verbose", 0), desc=desc or type(self).__name__, **kwargs,
         )
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
@@ -139,3 +140,77 @@ def test_properties(S, rho, tau, sigma):
     # transposing the map transposes the boxes
     transposed = egm_regions(S.T, rho=rho, tau=tau, sigma=sigma)[:, [1, 0, 3, 2]]
     assert sorted(map(tuple, transposed.tolist())) == sorted(map(tuple, boxes.tolist()))
+
+
+# -- the batched torch path ---------------------------------------------------------
+
+from sklearn_salreg import EGMRegionDetector, FeatureSaliency, MapCollection  # noqa: E402
+from sklearn_salreg.detection import egm_regions_batch  # noqa: E402
+from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+
+PARAMS = [dict(), dict(rho=2.0, tau=0.0, sigma=2.0), dict(sigma=0.5, purge=0.3, max_iter=2),
+          dict(max_iter=1)]
+
+
+@pytest.mark.parametrize("params", PARAMS)
+def test_batch_gives_the_per_image_boxes_on_blob_maps(params):
+    # realistic feature saliency maps: the same boxes in the same order, map by map
+    fs = FeatureSaliency().fit_transform(make_blob_maps(40, (24, 32), 32, random_state=5))
+    maps = fs.field("saliency")
+    for S, boxes in zip(maps, egm_regions_batch(maps, **params)):
+        np.testing.assert_array_equal(boxes, egm_regions(S, **params))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.integers(1, 12),
+       st.sampled_from(PARAMS))
+def test_batch_finds_the_per_image_boxes(seed, h, w, params):
+    rng = np.random.default_rng(seed)
+    maps = [rng.random((h, w)) ** 6, (rng.random((h, w)) > 0.8) * 1.0, np.zeros((h, w)),
+            rng.random((h, w)) * (rng.random((h, w)) > 0.5)]
+    for S, boxes in zip(maps, egm_regions_batch(maps, **params)):
+        expected = egm_regions(S, **params)
+        assert boxes.dtype == np.int64 and boxes.shape == expected.shape
+        # equal mixing weights may be ordered either way after float64 rounding
+        assert sorted(map(tuple, boxes.tolist())) == sorted(map(tuple, expected.tolist()))
+
+
+def test_batch_edge_cases():
+    assert egm_regions_batch([]) == []
+    assert egm_regions_batch([np.zeros((0, 5))])[0].shape == (0, 4)
+    S = np.zeros((6, 7))
+    S[2, 3] = 1.0  # one salient cell: one box of one cell
+    assert egm_regions_batch([S, np.zeros((6, 7))])[0].tolist() == [[2, 3, 3, 4]]
+    with pytest.raises(ValueError, match=r"saliency map 1: shape \(3, 3\) differs"):
+        egm_regions_batch([np.ones((2, 2)), np.ones((3, 3))])
+    with pytest.raises(ValueError, match="saliency map 0 .*negative"):
+        egm_regions_batch([-np.ones((3, 3))])
+    with pytest.raises(ValueError, match="not a torch device"):
+        egm_regions_batch([np.ones((3, 3))], device="gpu0")
+
+
+def test_detector_on_a_device_matches_the_numpy_loop():
+    maps = make_blob_maps(30, (24, 32), 16, random_state=1) + make_blob_maps(
+        12, (20, 16), 16, random_state=2)
+    maps[3] = np.zeros_like(maps[3])  # falls back to the whole map on both paths
+    boxes = [[1, 2, 9, 12] if i == 5 else None for i in range(len(maps))]
+    X = FeatureSaliency().fit_transform(MapCollection(maps, boxes=boxes))
+    with pytest.warns(UserWarning, match="images \\[3\\]"):
+        expected = EGMRegionDetector(sub_levels=2).fit_transform(X).field("regions")
+    for n_jobs in (None, 2):
+        with pytest.warns(UserWarning, match="images \\[3\\]"):
+            got = EGMRegionDetector(sub_levels=2, device="cpu", batch_size=8,
+                                    n_jobs=n_jobs).fit_transform(X).field("regions")
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+    assert got[5][0].tolist() == [1, 2, 9, 12]  # the query box replaces detection
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_boxes_equal_cpu_boxes():
+    maps = FeatureSaliency().fit_transform(
+        make_blob_maps(64, (24, 32), 32, random_state=0)).field("saliency")
+    for params in PARAMS[:2]:
+        for a, S in zip(egm_regions_batch(maps, device="cuda", **params), maps):
+            assert sorted(map(tuple, a.tolist())) == sorted(
+                map(tuple, egm_regions(S, **params).tolist()))

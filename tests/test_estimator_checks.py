@@ -7,7 +7,9 @@ from sklearn_salreg.utils.estimator_checks import parametrize_with_checks
 
 MAP_ESTIMATORS = [
     FeatureSaliency(),
+    FeatureSaliency(device="cpu", batch_size=2),
     EGMRegionDetector(),
+    EGMRegionDetector(device="cpu", batch_size=2),
     EGMRegionDetector(rho=2.0, tau=0.0, sigma=2.0, sub_levels=2),
     UniformRegionDetector(),
     WholeMapDetector(),

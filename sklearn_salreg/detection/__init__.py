@@ -3,8 +3,9 @@
 from ._detectors import (EGMRegionDetector, EmptySaliencyWarning, UniformRegionDetector,
                          WholeMapDetector, add_subregions)
 from ._egm import egm_regions, mixture_boxes, prepare_saliency
+from ._egm_batch import egm_regions_batch
 from ._grid import uniform_regions, whole_map_region
 
 __all__ = ["EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector",
-           "WholeMapDetector", "add_subregions", "egm_regions", "mixture_boxes",
+           "WholeMapDetector", "add_subregions", "egm_regions", "egm_regions_batch", "mixture_boxes",
            "prepare_saliency", "uniform_regions", "whole_map_region"]

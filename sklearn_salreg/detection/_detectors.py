@@ -10,13 +10,16 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_saliency_map
+from ..utils import check_device
 from ._egm import egm_regions
+from ._egm_batch import egm_regions_batch
 from ._grid import uniform_regions, whole_map_region
 
 __all__ = [
@@ -70,6 +73,27 @@ def _egm_image(X, i, index, *, source, use_boxes, params, sub_levels):
     return add_subregions(regions, sub_levels) if sub_levels else regions
 
 
+def _egm_batch(X, first, *, source, use_boxes, params, sub_levels, device):
+    """:func:`_egm_image` for the chunk ``X`` (image ``first`` onwards), the maps of one
+    shape detected together by :func:`egm_regions_batch`."""
+    out = [None] * len(X)
+    shapes = {}
+    for i in range(len(X)):
+        regions = _box_region(X, i, use_boxes)
+        if regions is None:
+            S = check_saliency_map(X.field(source)[i], index=first + i, shape=X.map_shape(i)[:2])
+            shapes.setdefault(S.shape, []).append((i, S))
+        else:
+            out[i] = regions
+    for members in shapes.values():
+        found = egm_regions_batch([S for _, S in members], device=device, **params)
+        for (i, _), regions in zip(members, found):
+            out[i] = regions if len(regions) else None
+    if sub_levels:
+        out = [None if r is None else add_subregions(r, sub_levels) for r in out]
+    return out
+
+
 class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
     """Detect salient regions on each image's saliency map by EGM (stages 2 and 7).
 
@@ -99,8 +123,18 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         Which saliency field to detect on.
     use_boxes : bool, default=True
         An image that carries a box gets the box as its only region.
+    device : str, torch.device or None, default=None
+        None runs :func:`egm_regions` image by image with numpy (``n_jobs``
+        workers). A torch device (``"cuda"``, or ``"cpu"``) runs
+        :func:`egm_regions_batch` over ``batch_size`` maps of one shape at a time
+        there: the same boxes up to floating-point ties. On a CPU it is about 1.4x
+        faster than the numpy loop on 24 x 32 maps and on par on 48 x 64
+        (benchmarks/bench_per_image.py).
+    batch_size : int, default=256
+        Maps per batch on ``device``.
     n_jobs : int, default=None
-        Number of joblib workers over images.
+        Number of joblib workers over images (with ``device=None``) or over batches
+        (with a device; keep it at None for one GPU).
     verbose : int, default=0
         Progress messages.
 
@@ -139,13 +173,15 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         "sub_levels": [Interval(Integral, 0, None, closed="left")],
         "source": [StrOptions({"saliency", "feature_saliency"})],
         "use_boxes": ["boolean"],
+        "device": [str, torch.device, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
     def __init__(self, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=float(np.sqrt(3.0)),
-                 max_iter=50, sub_levels=0, source="saliency", use_boxes=True,
-                 n_jobs=None, verbose=0):
+                 max_iter=50, sub_levels=0, source="saliency", use_boxes=True, device=None,
+                 batch_size=256, n_jobs=None, verbose=0):
         self.rho = rho
         self.tau = tau
         self.sigma = sigma
@@ -155,6 +191,8 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         self.sub_levels = sub_levels
         self.source = source
         self.use_boxes = use_boxes
+        self.device = device
+        self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -176,8 +214,15 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         X.field(self.source)  # a clear error now rather than in a worker
         params = dict(rho=self.rho, tau=self.tau, sigma=self.sigma, purge=self.purge,
                       scale=self.scale, max_iter=self.max_iter)
-        regions = self._map_images(_egm_image, X, source=self.source, use_boxes=self.use_boxes,
-                                   params=params, sub_levels=self.sub_levels)
+        if self.device is None:
+            regions = self._map_images(_egm_image, X, source=self.source,
+                                       use_boxes=self.use_boxes, params=params,
+                                       sub_levels=self.sub_levels)
+        else:
+            regions = self._map_batches(_egm_batch, X, source=self.source,
+                                        use_boxes=self.use_boxes, params=params,
+                                        sub_levels=self.sub_levels,
+                                        device=check_device(self.device, type(self).__name__))
         empty = [i for i, r in enumerate(regions) if r is None]
         if empty:
             warnings.warn(

@@ -164,16 +164,23 @@ def _purge(pi, means, covs, threshold):
     overlap = np.zeros(len(pi))  # sum over kept j of <q_k, q_j>, same scale as self_norm
     log_pi = np.log(pi)
     kept = []
-    # Greedy like non-maximum suppression: inherently sequential over components,
-    # with O(1) work per rejected component and one vector update per kept one.
-    for k in range(len(pi)):
-        if self_norm[k] > threshold * (self_norm[k] + overlap[k]):
-            kept.append(k)
-            overlap += np.exp(
-                log_pi + log_pi[k]
-                + _gaussian_log_overlap(means, covs, means[k], covs[k])
-                - log_self.max()
-            )
+    # Greedy like non-maximum suppression, in rounds: overlaps only grow, so every
+    # component between the last kept one and the first one that passes now is
+    # rejected for good. One round per kept component (not per component) gives the
+    # decisions, and the sums, of the sequential loop.
+    start = 0
+    while start < len(pi):
+        passes = self_norm[start:] > threshold * (self_norm[start:] + overlap[start:])
+        if not passes.any():
+            break
+        k = start + int(np.argmax(passes))
+        kept.append(k)
+        overlap += np.exp(
+            log_pi + log_pi[k]
+            + _gaussian_log_overlap(means, covs, means[k], covs[k])
+            - log_self.max()
+        )
+        start = k + 1
     # Back to the incoming order, so that iterations can be compared component-wise.
     return np.sort(order[np.asarray(kept, dtype=np.int64)])
 

@@ -217,7 +217,8 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
     batch_size : int, default=256
         Images per batch on ``device``.
     n_jobs : int, default=None
-        Number of joblib workers over images (with ``device=None``).
+        Number of joblib workers over images (with ``device=None``) or over batches
+        (with a device; keep it at None for one GPU).
     verbose : int, default=0
         Progress messages.
 
@@ -282,12 +283,8 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
                 n_channels=self.n_channels_,
             )
         else:
-            device = check_device(self.device, type(self).__name__)
-            maps = []
-            for start in range(0, len(X), self.batch_size):
-                maps.extend(_batch_feature_saliency(
-                    X[start:start + self.batch_size], start, eps=self.eps,
-                    normalize=self.normalize, n_channels=self.n_channels_, device=device))
-                if self.verbose:
-                    print(f"[{type(self).__name__}] {len(maps)}/{len(X)} images")
+            maps = self._map_batches(
+                _batch_feature_saliency, X, eps=self.eps, normalize=self.normalize,
+                n_channels=self.n_channels_, device=check_device(self.device, type(self).__name__),
+            )
         return X.with_fields(feature_saliency=maps, saliency=maps)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-__all__ = ["map_images"]
+__all__ = ["map_batches", "map_images"]
 
 
 def _run_chunk(func, X, first, kwargs):
@@ -55,3 +55,42 @@ def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
         delayed(_run_chunk)(func, X[lo:hi], lo, kwargs) for lo, hi in zip(bounds[:-1], bounds[1:])
     )
     return [r for chunk in chunks for r in chunk]
+
+
+def _run_batch(func, X, first, kwargs):
+    return func(X, first, **kwargs)
+
+
+def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", **kwargs):
+    """Concatenate ``func(X[lo:hi], lo, **kwargs)`` over batches of ``batch_size`` images.
+
+    For the stages that compute a whole batch at once (in torch, on a device): each
+    call returns one result per image of its batch. Batches go through joblib like
+    :func:`map_images`, so ``n_jobs`` and ``joblib.parallel_config`` apply; on a GPU
+    the default ``n_jobs=None`` runs them one after the other in this process.
+
+    Parameters
+    ----------
+    func : callable ``func(batch, first, **kwargs)``
+        ``batch`` is a slice of ``X`` whose first image is image ``first`` of ``X``.
+    X : MapCollection
+    batch_size : int
+    n_jobs, verbose, desc
+        As in :func:`map_images`.
+    """
+    n = len(X)
+    bounds = list(range(0, n, batch_size)) + [n]
+    pairs = list(zip(bounds[:-1], bounds[1:]))
+    if effective_n_jobs(n_jobs) == 1 or len(pairs) < 2:
+        out = []
+        start = time.perf_counter()
+        for lo, hi in pairs:
+            out.extend(func(X[lo:hi], lo, **kwargs))
+            if verbose:
+                rate = hi / max(time.perf_counter() - start, 1e-9)
+                print(f"[{desc}] {hi}/{n} ({rate:.0f}/s)", file=sys.stderr, flush=True)
+        return out
+    batches = Parallel(n_jobs=n_jobs, verbose=max(0, 10 * int(verbose) - 1))(
+        delayed(_run_batch)(func, X[lo:hi], lo, kwargs) for lo, hi in pairs
+    )
+    return [r for batch in batches for r in batch]
