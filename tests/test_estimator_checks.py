@@ -14,7 +14,9 @@ MAP_ESTIMATORS = [
     UniformRegionDetector(),
     WholeMapDetector(),
     RegionMaxPooler(),
+    RegionMaxPooler(device="cpu", batch_size=2),
     RegionAggregator(),
+    RegionAggregator(pooling="sum", saliency_exponent=1.0, device="cpu", batch_size=2),
     ObjectSaliency(n_neighbors=3),
 ]
 

@@ -15,12 +15,15 @@ the saliency map before pooling, so that clutter inside a box counts less.
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
+from ..utils import check_device
+from ._batch import _by_shape, _region_pool_batch
 from ._max_pool import (_region_max_pool, _region_sum_pool, _saliency_weighted_map,
                         l2_normalize, region_mean)
 
@@ -92,8 +95,9 @@ def aggregate_regions(Z, weights=None):
     return l2_normalize(Z.sum(axis=0))
 
 
-def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regions, pooling,
-                     saliency_exponent):
+def _plan_regions(X, i, index, *, weighting, max_regions):
+    """Which regions of image ``i`` count and with what weight: ``(boxes, weights, S)``,
+    ``S`` its saliency map (None when the collection has none)."""
     boxes = np.asarray(X.field("regions")[i]) if X.has_field("regions") else None
     keep, weights = slice(None), None  # all regions, the plain sum
     S = X.field("saliency")[i] if X.has_field("saliency") else None
@@ -107,17 +111,57 @@ def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regi
             masses = masses[keep]
         if weighting == "mass" and np.any(masses > 0):  # no saliency anywhere: plain sum
             weights = masses
+    return keep, (None if boxes is None else boxes[keep]), weights, S
+
+
+def _checked_inputs(X, i, index, boxes, S, *, n_channels, saliency_exponent):
+    """The map, its boxes and (when it weights the pooling) its saliency map, validated
+    once here, naming the image: the kernels do not check again."""
+    A = check_map(X[i], index=index, n_channels=n_channels)
+    if saliency_exponent and S is not None:
+        S = check_saliency_map(S, index=index, shape=A.shape[:2])
+    else:
+        S = None
+    return A, check_boxes(boxes, A.shape[:2], index=index, name="region"), S
+
+
+def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regions, pooling,
+                     saliency_exponent):
+    keep, boxes, weights, S = _plan_regions(X, i, index, weighting=weighting,
+                                            max_regions=max_regions)
     if use_pooled:
         Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep]
     else:
-        # Validated once here, naming the image; the kernels below do not check again.
-        A = check_map(X[i], index=index, n_channels=n_channels)
-        if saliency_exponent and S is not None:
-            S = check_saliency_map(S, index=index, shape=A.shape[:2])
+        A, boxes, S = _checked_inputs(X, i, index, boxes, S, n_channels=n_channels,
+                                      saliency_exponent=saliency_exponent)
+        if S is not None:
             A = _saliency_weighted_map(A, S, saliency_exponent)
         pool = _region_sum_pool if pooling == "sum" else _region_max_pool
-        Z = pool(A, check_boxes(boxes[keep], A.shape[:2], index=index, name="region"))
+        Z = pool(A, boxes)
     return aggregate_regions(Z, weights)
+
+
+def _aggregate_batch(X, first, *, n_channels, weighting, max_regions, pooling, saliency_exponent,
+                     device):
+    """:func:`_aggregate_image` for the chunk ``X`` (image ``first`` onwards), pooling the
+    maps of one shape together on ``device``."""
+    inputs, all_weights = [], []
+    for i in range(len(X)):
+        _, boxes, weights, S = _plan_regions(X, i, first + i, weighting=weighting,
+                                             max_regions=max_regions)
+        inputs.append(_checked_inputs(X, i, first + i, boxes, S, n_channels=n_channels,
+                                      saliency_exponent=saliency_exponent))
+        all_weights.append(weights)
+    # the collection has a saliency map for every image or for none (grid detectors)
+    exponent = saliency_exponent if all(S is not None for _, _, S in inputs) else 0.0
+    out = [None] * len(X)
+    for members in _by_shape([A for A, _, _ in inputs]).values():
+        maps, boxes, saliency = zip(*(inputs[i] for i in members))
+        pooled = _region_pool_batch(maps, boxes, pooling, saliency if exponent else None,
+                                    exponent, device)
+        for i, Z in zip(members, pooled):
+            out[i] = aggregate_regions(Z, all_weights[i])
+    return out
 
 
 class RegionAggregator(MapTransformerMixin, BaseEstimator):
@@ -153,8 +197,17 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         given to ``fit``: a supervised whitening); ``"region"`` reuses the
         fitted region whitening of the pipeline (``context["whitening"]``, the paper's
         "same kind of map"), without refitting; None: no whitening.
+    device : str, torch.device or None, default=None
+        None pools image by image with numpy (``n_jobs`` workers). A torch device
+        (``"cuda"``, or ``"cpu"``) pools ``batch_size`` maps of one shape at a time
+        with :func:`region_pool_batch` there (descriptors pooled by an earlier
+        stage are reused as on the numpy path). Meant for GPUs: on a CPU the numpy
+        path is faster.
+    batch_size : int, default=256
+        Maps per batch on ``device``.
     n_jobs : int, default=None
-        Number of joblib workers over images.
+        Number of joblib workers over images (with ``device=None``) or over batches
+        (with a device; keep it at None for one GPU).
     verbose : int, default=0
         Progress messages.
 
@@ -184,17 +237,21 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         "pooling": [StrOptions({"max", "sum"})],
         "saliency_exponent": [Interval(Real, 0, None, closed="left")],
         "whitening": [HasMethods(["fit", "transform"]), StrOptions({"region"}), None],
+        "device": [str, torch.device, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
     def __init__(self, weighting="sum", max_regions=None, pooling="max", saliency_exponent=0.0,
-                 whitening=None, n_jobs=None, verbose=0):
+                 whitening=None, device=None, batch_size=256, n_jobs=None, verbose=0):
         self.weighting = weighting
         self.max_regions = max_regions
         self.pooling = pooling
         self.saliency_exponent = saliency_exponent
         self.whitening = whitening
+        self.device = device
+        self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -204,10 +261,14 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
                       and not self.saliency_exponent)
         if not use_pooled:
             X.field("regions")
-        return np.stack(self._map_images(_aggregate_image, X, n_channels=self.n_channels_,
-                                         use_pooled=use_pooled, weighting=self.weighting,
-                                         max_regions=self.max_regions, pooling=self.pooling,
-                                         saliency_exponent=self.saliency_exponent))
+        levers = dict(n_channels=self.n_channels_, weighting=self.weighting,
+                      max_regions=self.max_regions, pooling=self.pooling,
+                      saliency_exponent=self.saliency_exponent)
+        if self.device is not None:
+            device = check_device(self.device, type(self).__name__)
+        if self.device is None or use_pooled:  # pooled descriptors need no device
+            return np.stack(self._map_images(_aggregate_image, X, use_pooled=use_pooled, **levers))
+        return np.stack(self._map_batches(_aggregate_batch, X, device=device, **levers))
 
     def fit(self, X, y=None):
         """Fit the whitening of the summed vectors (if any) on the database.

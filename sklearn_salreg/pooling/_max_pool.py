@@ -6,12 +6,15 @@ METHOD.md section 3; paper section 3.5, equations (9)-(10).
 from numbers import Integral
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
-from ..utils import l2_normalize
+from ..utils import check_device, l2_normalize
+from ._batch import _by_shape, _region_pool_batch
 
 __all__ = ["region_max_pool", "region_sum_pool", "region_mean", "saliency_weighted_map",
            "l2_normalize", "RegionMaxPooler"]
@@ -163,6 +166,23 @@ def _pool_image(X, i, index, *, n_channels, normalize):
     return (l2_normalize(Z) if normalize else Z), region_mean(F, boxes)
 
 
+def _pool_batch(X, first, *, n_channels, normalize, device):
+    """:func:`_pool_image` for the chunk ``X`` (image ``first`` onwards), the maps of one
+    shape pooled together on ``device``."""
+    maps = [check_map(X[i], index=first + i, n_channels=n_channels) for i in range(len(X))]
+    boxes = [check_boxes(X.field("regions")[i], A.shape[:2], index=first + i, name="region")
+             for i, A in enumerate(maps)]
+    out = [None] * len(X)
+    for members in _by_shape(maps).values():
+        pooled = _region_pool_batch([maps[i] for i in members], [boxes[i] for i in members],
+                                    "max", None, 0.0, device)
+        for i, Z in zip(members, pooled):
+            F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
+                                   shape=maps[i].shape[:2])
+            out[i] = (l2_normalize(Z) if normalize else Z), region_mean(F, boxes[i])
+    return out
+
+
 class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
     """Max-pool a descriptor and average the feature saliency over every region (stage 3).
 
@@ -175,8 +195,16 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
     normalize : bool, default=True
         L2-normalise every region descriptor, so that dot products are cosine
         similarities even when no whitening follows.
+    device : str, torch.device or None, default=None
+        None pools image by image with numpy (``n_jobs`` workers). A torch device
+        (``"cuda"``, or ``"cpu"``) pools ``batch_size`` maps of one shape at a time
+        with :func:`region_pool_batch` there. Meant for GPUs: on a CPU the numpy
+        path is faster.
+    batch_size : int, default=256
+        Maps per batch on ``device``.
     n_jobs : int, default=None
-        Number of joblib workers over images.
+        Number of joblib workers over images (with ``device=None``) or over batches
+        (with a device; keep it at None for one GPU).
     verbose : int, default=0
         Progress messages.
 
@@ -201,12 +229,16 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "normalize": ["boolean"],
+        "device": [str, torch.device, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
-    def __init__(self, normalize=True, n_jobs=None, verbose=0):
+    def __init__(self, normalize=True, device=None, batch_size=256, n_jobs=None, verbose=0):
         self.normalize = normalize
+        self.device = device
+        self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -221,7 +253,12 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_collection(X, reset=False)
         X.field("regions"), X.field("feature_saliency")
-        pooled = self._map_images(_pool_image, X, n_channels=self.n_channels_,
-                                  normalize=self.normalize)
+        if self.device is None:
+            pooled = self._map_images(_pool_image, X, n_channels=self.n_channels_,
+                                      normalize=self.normalize)
+        else:
+            pooled = self._map_batches(_pool_batch, X, n_channels=self.n_channels_,
+                                       normalize=self.normalize,
+                                       device=check_device(self.device, type(self).__name__))
         return X.with_fields(region_descriptors=[p[0] for p in pooled],
                              region_saliency=[p[1] for p in pooled])
