@@ -120,3 +120,25 @@ def test_gpu_maps_equal_cpu_maps():
     gpu = FeatureSaliency(device="cuda").fit_transform(maps).field("saliency")
     for a, b in zip(gpu, cpu):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 1200), st.sampled_from([1, 7, 8, 16, 24, 512]), st.integers(0, 2**32 - 1),
+       st.floats(0, 1))
+def test_positive_counts_by_byte_lanes(n, c, seed, density):
+    # the uint64 lane count must equal a plain count, also past 255 rows per lane
+    from sklearn_salreg.saliency._feature import _positive_counts
+
+    rng = np.random.default_rng(seed)
+    A = (rng.random((n, c)) * (rng.random((n, c)) < density)).astype(np.float32)
+    counts = _positive_counts(A)
+    assert counts.dtype == np.int32
+    np.testing.assert_array_equal(counts, np.count_nonzero(A > 0, axis=0))
+
+
+def test_positive_counts_of_a_full_column():
+    from sklearn_salreg.saliency._feature import _positive_counts
+
+    A = np.zeros((1000, 16), np.float32)
+    A[:, 3] = 1.0  # 1000 ones: four lane blocks of at most 255
+    assert _positive_counts(A).tolist() == [0, 0, 0, 1000] + [0] * 12

@@ -4,7 +4,10 @@ Every check raises a ``ValueError`` that names the image index and the shapes
 involved, so that a bad map in a collection of thousands can be found.
 """
 
+import warnings
+
 import numpy as np
+import torch
 
 __all__ = ["check_map", "check_saliency_map", "check_boxes", "as_numpy"]
 
@@ -25,6 +28,16 @@ def _where(index):
     return "" if index is None else f"image {index}: "
 
 
+def _value_range(A):
+    """``(min, max)`` of a float32 array in one pass over memory (numpy needs two
+    reductions: ~20 % of a feature saliency map's cost). NaN propagates to both."""
+    with warnings.catch_warnings():
+        # read-only arrays (memory maps) are only read here
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        lo, hi = torch.aminmax(torch.from_numpy(A))
+    return float(lo), float(hi)
+
+
 def check_map(A, index=None, n_channels=None):
     """Validate one activation map and return it as float32 (h, w, c).
 
@@ -42,6 +55,11 @@ def check_map(A, index=None, n_channels=None):
     A : ndarray of shape (h, w, c), dtype float32
         The input itself when it is already float32; never modified.
     """
+    return _check_map(A, index, n_channels)[0]
+
+
+def _check_map(A, index=None, n_channels=None):
+    """:func:`check_map`, also returning the map's maximum (found by the check anyway)."""
     A = as_numpy(A)
     where = _where(index)
     if A.ndim != 3:
@@ -60,16 +78,16 @@ def check_map(A, index=None, n_channels=None):
         if not np.issubdtype(A.dtype, np.number) or np.iscomplexobj(A):
             raise ValueError(f"{where}activation maps must be real numbers; got dtype {A.dtype}.")
         A = A.astype(np.float32)
-    # One reduction each: min catches negatives and NaN propagates through it.
-    lo = A.min()
-    if not np.isfinite(lo) or not np.isfinite(A.max()):
+    # min catches negatives, max +inf, and NaN propagates through both
+    lo, hi = _value_range(A)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"{where}the activation map of shape {A.shape} contains NaN or inf.")
     if lo < 0:
         raise ValueError(
             f"{where}the activation map of shape {A.shape} has negative values (min {lo:.4g}); "
             "activations must be non-negative (take them after a ReLU)."
         )
-    return A
+    return A, hi
 
 
 def check_saliency_map(S, index=None, shape=None):

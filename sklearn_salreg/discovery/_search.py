@@ -79,7 +79,7 @@ class _BF16Screen:
     in float32, so the result is the float32 search's.
     """
 
-    def __init__(self, V, k, n_extra=20, block=32):
+    def __init__(self, V, k, n_extra=20, block=16):
         n, d = V.shape
         self.n, self.k = n, k
         self.m = min(n, k + n_extra)

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_map
+from ..collection._validation import _check_map
 from ..utils import check_device
 
 __all__ = ["channel_weights", "feature_saliency", "normalize_saliency", "FeatureSaliency"]
@@ -37,11 +38,30 @@ def channel_weights(A, eps=1e-6):
     b : ndarray of shape (c,), dtype float32
     """
     h, w, c = A.shape
-    # the positive entries (A >= 0) counted as uint8 summed in int32: 1.5x faster than
-    # count_nonzero, which sums in intp
-    a = (A.reshape(h * w, c) > 0).view(np.uint8).sum(axis=0, dtype=np.int32) / float(h * w)
+    a = _positive_counts(A.reshape(h * w, c)) / float(h * w)
     a = a + eps
     return np.log(a.sum() / a).astype(np.float32)
+
+
+# Rows summed at once by the byte-lane count below: 255 ones still fit in a byte.
+_LANE_ROWS = 255
+
+
+def _positive_counts(A):
+    """Number of positive entries in each column of a 2-D array, as int32."""
+    positive = A > 0
+    n, c = positive.shape
+    if c % 8:
+        # the 0/1 bytes counted as uint8 summed in int32 (count_nonzero sums in intp)
+        return positive.view(np.uint8).sum(axis=0, dtype=np.int32)
+    # Eight columns at a time: the 0/1 bytes of a row read as uint64 words and summed,
+    # each byte lane counting one column (no carry while a lane stays under 256), ~4x
+    # faster than the per-byte sum. Blocks of 255 rows, then the lanes added up.
+    words = positive.view(np.uint64)
+    counts = np.zeros(c, dtype=np.int32)
+    for lo in range(0, n, _LANE_ROWS):
+        counts += words[lo:lo + _LANE_ROWS].sum(axis=0, dtype=np.uint64).view(np.uint8)
+    return counts
 
 
 def normalize_saliency(F, method="crow"):
@@ -102,18 +122,18 @@ def feature_saliency(A, *, eps=1e-6, normalize="crow"):
     >>> F.shape, float(F[1, 2]), float(F.sum() - F[1, 2])
     ((4, 5), 1.0, 0.0)
     """
-    return _feature_saliency(check_map(A), eps, normalize)
+    return _feature_saliency(*_check_map(A), eps, normalize)
 
 
 # Below this maximum, float32 products lose digits to underflow (subnormal numbers).
 _TINY = 1e-30
 
 
-def _feature_saliency(A, eps, normalize):
-    """:func:`feature_saliency` of a map that :func:`check_map` already validated."""
+def _feature_saliency(A, top, eps, normalize):
+    """:func:`feature_saliency` of a map validated by :func:`check_map`, whose maximum
+    ``top`` the check found."""
     h, w, c = A.shape
     b = channel_weights(A, eps=eps)
-    top = A.max()
     if 0 < top < _TINY and normalize is not None:
         # F is linear in A while b and the normalisation ignore its scale: rescaling a
         # map of tiny values changes nothing but keeps float32 away from underflow.
@@ -191,8 +211,8 @@ def _batch_feature_saliency(X, first, *, eps, normalize, n_channels, device):
 
 
 def _image_feature_saliency(X, i, index, *, eps, normalize, n_channels):
-    A = check_map(X[i], index=index, n_channels=n_channels)
-    return _feature_saliency(A, eps, normalize)
+    A, top = _check_map(X[i], index=index, n_channels=n_channels)
+    return _feature_saliency(A, top, eps, normalize)
 
 
 class FeatureSaliency(MapTransformerMixin, BaseEstimator):
