@@ -87,9 +87,18 @@ def bench_estimators(maps):
         start = time.perf_counter()
         Xe = EGMRegionDetector().fit_transform(Xf)
         out["EGMRegionDetector"] = len(X) / (time.perf_counter() - start)
+        for name, params in (("FS defaults", {}),
+                             ("OS defaults", dict(rho=2.0, tau=0.0, sigma=2.0))):
+            start = time.perf_counter()
+            EGMRegionDetector(device="cpu", **params).fit_transform(Xf)
+            out[f"EGMRegionDetector(device='cpu'), {name}"] = (
+                len(X) / (time.perf_counter() - start))
         start = time.perf_counter()
         RegionMaxPooler().fit_transform(Xe)
         out["RegionMaxPooler"] = len(X) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        RegionMaxPooler(device="cpu").fit_transform(Xe)
+        out["RegionMaxPooler(device='cpu'), torch batches"] = len(X) / (time.perf_counter() - start)
         for name, detector in (("MAC pipeline", WholeMapDetector()),
                                ("R-MAC pipeline", UniformRegionDetector())):
             start = time.perf_counter()
@@ -138,7 +147,7 @@ def bench_streaming(sizes, shape, n_channels, workdir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few maps, small streaming run")
-    parser.add_argument("--n-maps", type=int, default=200, help="maps per throughput test")
+    parser.add_argument("--n-maps", type=int, default=300, help="maps per throughput test")
     parser.add_argument("--stream-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stream_child:

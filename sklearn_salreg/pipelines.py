@@ -33,7 +33,7 @@ from .saliency import FeatureSaliency, ObjectSaliency
 from .whitening import LearnedWhitening
 
 __all__ = ["CONFIGURATIONS", "make_configuration", "make_mac", "make_uniform", "make_fs_egm",
-           "make_os_egm", "make_os_egm4", "make_os_egm_tuned", "make_os_egm4_tuned"]
+           "make_os_egm", "make_os_egm4", "make_os_egm_tuned", "make_os_egm4_tuned", "on_device"]
 
 #: The paper's FS.EGM and OS.EGM detector settings (section 4.2).
 FS_EGM_DEFAULTS = dict(rho=5.0, tau=0.4, sigma=2.5)
@@ -190,3 +190,33 @@ def make_configuration(name, **kwargs):
     except KeyError:
         raise ValueError(f"unknown configuration {name!r}; choose from {list(CONFIGURATIONS)}.")
     return factory(**kwargs)
+
+
+def on_device(pipeline, device):
+    """Set ``device`` on every step of ``pipeline`` that has one, and return it.
+
+    The heavy stages (feature saliency, EGM, pooling, the region graph, object
+    saliency) take a ``device``; this moves them all at once, e.g.
+    ``on_device(make_os_egm(), "cuda")``. The fitted attributes stay NumPy arrays on
+    the CPU, so a pipeline fitted on a GPU loads anywhere; to use it on a machine
+    without one, call ``on_device(pipeline, None)`` (the NumPy per-image loops; the
+    searches, which have no such loop, go to ``"cpu"``).
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+    device : str, torch.device or None
+
+    Returns
+    -------
+    Pipeline
+        ``pipeline`` itself, its steps' parameters changed.
+    """
+    params = {}
+    for name, step in pipeline.steps:
+        if hasattr(step, "get_params") and "device" in step.get_params(deep=False):
+            # the searches have no NumPy loop to fall back on: None means the CPU there
+            none_ok = step._parameter_constraints.get("device", [None])
+            params[f"{name}__device"] = (device if device is not None or None in none_ok
+                                         else "cpu")
+    return pipeline.set_params(**params)

@@ -199,3 +199,23 @@ def test_nndescent_search_is_close_to_exact():
     assert os_.index_ is not None
     assert np.corrcoef(exact, approx)[0, 1] > 0.99
     np.testing.assert_array_equal(exact == 0, approx == 0)
+
+
+def test_whole_pipeline_on_a_torch_device_matches_the_numpy_loops():
+    # every batched stage (FS, both EGMs, pooling, aggregation) on torch's CPU device,
+    # against the default NumPy loops: the same descriptors end to end
+    from sklearn_salreg.pipelines import on_device
+
+    maps, _, _ = make_object_maps(n_objects=4, n_views=4, n_distractors=4, random_state=2)
+    make = lambda: make_os_egm(  # noqa: E731
+        region_whitening=LearnedWhitening(n_components=16), sub_levels=2, random_state=0,
+        aggregation=dict(pooling="sum", saliency_exponent=2.0, weighting="mass"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = make().fit_transform(maps)
+        pipe = on_device(make(), "cpu")
+        assert pipe.get_params()["egm__device"] == "cpu"
+        got = pipe.fit_transform(maps)
+        back = on_device(pipe, None)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert back.get_params()["fs__device"] is None and back.get_params()["graph__device"] == "cpu"
