@@ -4,6 +4,7 @@
     python benchmarks/bench_discovery.py --sizes 500 2000 --n-components 64
     python benchmarks/bench_discovery.py --sizes 2000 --os-algorithm nndescent --accuracy 200
     python benchmarks/bench_discovery.py --stream-sizes 1000 4000 10000   # flat memory
+    python benchmarks/bench_discovery.py --sizes 10000 30000 100000 --lazy --device cuda
 
 Synthetic ReLU-sparse 32x24x512 float32 maps (``make_blob_maps``) are written once with
 :class:`MapWriter` into a temporary folder (``--workdir`` keeps them between runs);
@@ -26,6 +27,11 @@ object-saliency search, a (patches x regions) product, tends to 2.
 search and reports the error of the chosen (approximate) search. ``--stream-sizes``
 runs FS.EGM and OS.EGM ``fit`` then ``transform`` on collections of those sizes and
 reports peak RSS against the size of the data on disk.
+
+``--device cuda`` puts every stage with a ``device`` on the GPU
+(:func:`~sklearn_salreg.pipelines.on_device`); ``--lazy`` makes the maps on access
+(:class:`SyntheticMaps`) for sizes whose maps do not fit on disk, and reports the
+time to make them all once (``make_maps_s``: every stage that reads maps pays it).
 
 Figures only: nothing is asserted. The machine is shared: timings are noisy.
 """
@@ -118,29 +124,74 @@ def _numba_compile_seconds():
 
 def make_pipeline(args):
     from sklearn_salreg import LearnedWhitening
-    from sklearn_salreg.pipelines import make_os_egm
+    from sklearn_salreg.pipelines import make_os_egm, on_device
 
-    return make_os_egm(
+    pipe = make_os_egm(
         region_whitening=LearnedWhitening(n_components=args.n_components),
-        graph=dict(verbose=1, algorithm=args.graph_algorithm, device=args.device),
+        graph=dict(verbose=1, algorithm=args.graph_algorithm),
         object_saliency=dict(algorithm=args.os_algorithm, epsilon=args.epsilon,
-                             precision=args.os_precision, device=args.device,
-                             n_jobs=args.os_jobs, random_state=0),
+                             precision=args.os_precision, n_jobs=args.os_jobs, random_state=0),
         n_jobs=args.n_jobs, random_state=0)
+    # On a GPU every stage with a device goes there; on the CPU the per-image stages
+    # keep their NumPy loops (device=None) and the searches run on "cpu".
+    return on_device(pipe, args.device) if args.device != "cpu" else pipe
+
+
+class SyntheticMaps:
+    """``n`` maps made on access from a bank of blob maps: map ``i`` is bank map
+    ``i % size`` with its channels permuted by a permutation drawn for ``i // size``.
+
+    For sizes whose maps do not fit on disk (100,000 maps are 157 GB): every map is
+    distinct and none is a copy of another (no exact-duplicate regions, which would
+    make every patch a near-tie of the exact search). Making a map costs about as much
+    as reading one from the page cache; ``--lazy`` reports that cost apart.
+    """
+
+    def __init__(self, n, n_blobs, size=1000):
+        from sklearn_salreg.utils.synthetic import make_blob_maps
+
+        self.n = n
+        self.bank = make_blob_maps(min(size, n), MAP_SHAPE, N_CHANNELS, n_blobs=n_blobs,
+                                   random_state=0)
+        self.perms = {}
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        group, base = divmod(int(i), len(self.bank))
+        if group == 0:
+            return self.bank[base]
+        if group not in self.perms:
+            self.perms[group] = np.random.default_rng(group).permutation(N_CHANNELS)
+        return self.bank[base][:, :, self.perms[group]]
+
+
+def open_maps(args):
+    """The first ``n`` maps: from the folder, or made on access with ``--lazy``."""
+    from sklearn_salreg import MapCollection
+
+    if args.lazy:
+        return MapCollection(SyntheticMaps(args.n, tuple(args.n_blobs)))
+    return MapCollection.open(args.folder)[: args.n]
 
 
 def child_fit(args):
     """In a fresh process: the OS.EGM fit of the first ``n`` maps, step by step."""
     import torch
 
-    from sklearn_salreg import MapCollection
     from sklearn_salreg.discovery import BRUTE_MAX_REGIONS
 
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
-    X = MapCollection.open(args.folder)[: args.n]
+    X = open_maps(args)
     pipe = make_pipeline(args)
     out = {"n": len(X), "seconds": {}, "peak_mib": {}}
+    if args.lazy:  # the cost of making (reading) every map once, apart
+        start = time.perf_counter()
+        for i in range(len(X)):
+            X[i]
+        out["make_maps_s"] = time.perf_counter() - start
     total = 0.0
     inputs = {}
     with warnings.catch_warnings():
@@ -218,10 +269,9 @@ def os_accuracy(pipe, X, args):
 
 def child_stream(args):
     """In a fresh process: FS.EGM or OS.EGM fit, then transform, of the first n maps."""
-    from sklearn_salreg import MapCollection
     from sklearn_salreg.pipelines import make_fs_egm
 
-    X = MapCollection.open(args.folder)[: args.n]
+    X = open_maps(args)
     pipe = make_fs_egm() if args.stream_child == "fs" else make_pipeline(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -245,6 +295,7 @@ def run_child(args, n, extra=()):
            "--graph-algorithm", args.graph_algorithm, "--epsilon", str(args.epsilon),
            "--os-precision", args.os_precision, "--device", args.device,
            "--accuracy", str(args.accuracy), "--torch-threads", str(args.torch_threads),
+           "--n-blobs", *map(str, args.n_blobs), *(["--lazy"] if args.lazy else []),
            *(["--n-jobs", str(args.n_jobs)] if args.n_jobs is not None else []),
            *(["--os-jobs", str(args.os_jobs)] if args.os_jobs is not None else []), *extra]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
@@ -276,6 +327,9 @@ def print_fit_table(rows, title=""):
               f"{r['n_positions'] / r['n']:.0f} OS positions per image, graph search "
               f"{r['graph_algorithm']}, {r['cg_iterations']} CG iterations, descriptors "
               f"{tuple(r['descriptor_shape'])}")
+        if "make_maps_s" in r:
+            print(f"  maps made on access: {r['make_maps_s']:.1f} s for one pass over all "
+                  "(paid by every stage that reads maps)")
         if acc:
             print(f"   OS search vs exact on {acc['images']} images: median rel. error "
                   f"{acc['median_rel_error']:.2g}, p99 {acc['p99_rel_error']:.2g}, mean L1 map "
@@ -317,7 +371,10 @@ def main():
                         help="ObjectSaliency(algorithm=...)")
     parser.add_argument("--os-precision", default="auto", choices=["auto", "float32", "bfloat16"],
                         help="ObjectSaliency(precision=...)")
-    parser.add_argument("--device", default="cpu", help="device of the graph and OS searches")
+    parser.add_argument("--device", default="cpu",
+                        help="'cuda': every stage with a device runs there (pipelines.on_device)")
+    parser.add_argument("--lazy", action="store_true",
+                        help="make the maps on access instead of writing them to disk")
     parser.add_argument("--graph-algorithm", default="auto", choices=["auto", "brute", "nndescent"])
     parser.add_argument("--epsilon", type=float, default=0.1, help="NN-descent query breadth")
     parser.add_argument("--n-jobs", type=int, default=None, help="n_jobs of the pipeline")
@@ -355,7 +412,8 @@ def run(args):
           "(shared: timings are noisy)")
     try:
         try:
-            write_maps_folder(args.folder, largest, tuple(args.n_blobs))
+            if not args.lazy:
+                write_maps_folder(args.folder, largest, tuple(args.n_blobs))
         except OSError as exc:
             fits = [n for n in args.sizes
                     if n * MAP_SHAPE[0] * MAP_SHAPE[1] * N_CHANNELS * 4

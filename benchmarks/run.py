@@ -16,7 +16,10 @@ Sections:
   at three database sizes;
 * GPU: when ``torch.cuda.is_available()``, the library's exact top-k of patch
   descriptors against the database regions on the device, float32 and bfloat16
-  (queries/s), next to the CPU figure, and the batched feature saliency; skipped
+  (queries/s), next to the CPU figure; the batched per-image stages (feature
+  saliency, EGM, aggregation) on the device next to their NumPy loops; and the whole
+  OS.EGM fit with every stage on the GPU at three sizes (``bench_discovery.py --lazy
+  --device cuda``: maps made on access, since 100,000 maps are 157 GB); skipped
   otherwise.
 
 Writes ``report.json`` and ``time_vs_size.png`` into ``--out``. Nothing is asserted.
@@ -39,13 +42,14 @@ sys.path.insert(0, str(HERE.parent))
 
 SCALES = {
     "small": {"per_image": [20, 50, 100], "discovery": [200, 500, 1000], "stream": [100, 400, 1000],
-              "search": [2000, 5000, 10000], "gpu_regions": [10_000, 30_000, 100_000]},
+              "search": [2000, 5000, 10000], "gpu_regions": [10_000, 30_000, 100_000],
+              "gpu_fit": [2000, 5000, 10000]},
     "medium": {"per_image": [50, 200, 500], "discovery": [1000, 2000, 5000],
                "stream": [200, 800, 2000], "search": [10000, 30000, 100000],
-               "gpu_regions": [30_000, 100_000, 300_000]},
+               "gpu_regions": [30_000, 100_000, 300_000], "gpu_fit": [5000, 10000, 30000]},
     "large": {"per_image": [200, 500, 2000], "discovery": [2000, 10000, 50000],
               "stream": [1000, 4000, 10000], "search": [30000, 100000, 300000],
-              "gpu_regions": [100_000, 300_000, 1_000_000]},
+              "gpu_regions": [100_000, 300_000, 1_000_000], "gpu_fit": [10000, 30000, 100000]},
 }
 
 
@@ -87,6 +91,7 @@ def discovery_section(sizes, stream, args):
         sizes=sizes, stream_sizes=stream, stream_pipelines=["fs", "os"],
         n_components=args.n_components,
         os_algorithm=args.os_algorithm, graph_algorithm="auto", epsilon=args.epsilon,
+        os_precision="auto", device="cpu", lazy=False,
         n_jobs=None, os_jobs=None, torch_threads=0, accuracy=args.accuracy, n_blobs=[3, 8],
         workdir=args.workdir, json=None)
     return bd.run(parser_args)
@@ -120,9 +125,10 @@ def search_section(sizes):
     return rows
 
 
-def gpu_section(region_sizes, dim=64, n_queries=200_000, k=10):
+def gpu_section(region_sizes, fit_sizes, args, dim=64, n_queries=200_000, k=10):
     """The library's exact search (``ExactIndex(device="cuda")``, float32 and the
-    bfloat16 screen) and the batched feature saliency on the GPU, next to the CPU."""
+    bfloat16 screen), the batched per-image stages on the GPU next to the CPU, and the
+    whole OS.EGM fit with every stage on the GPU (maps made on access)."""
     import numpy as np
     import torch
 
@@ -159,17 +165,36 @@ def gpu_section(region_sizes, dim=64, n_queries=200_000, k=10):
         out["search"][n] = row
         print(f"{n:>9d} regions: GPU float32 {row['gpu_float32_qps']:12,.0f}  bfloat16 "
               f"{row['gpu_bfloat16_qps']:12,.0f} queries/s   CPU {row['cpu_qps']:10,.0f}")
-    maps = [np.maximum(rng.normal(size=(24, 32, 512)), 0).astype(np.float32)
-            for _ in range(2000)]
-    for device in (None, "cuda"):
-        fs = FeatureSaliency(device=device).fit(maps[:10])
-        fs.transform(maps[:300])
-        start = time.perf_counter()
-        fs.transform(maps)
-        rate = len(maps) / (time.perf_counter() - start)
-        out[f"fs_{device or 'numpy'}_maps_per_s"] = rate
-        print(f"feature saliency, {'numpy (one core)' if device is None else device}: "
-              f"{rate:,.0f} maps/s")
+    from sklearn_salreg import EGMRegionDetector, RegionAggregator
+    from sklearn_salreg.utils.synthetic import make_blob_maps
+
+    maps = make_blob_maps(2000, (24, 32), 512, random_state=0)
+    X = FeatureSaliency().fit_transform(maps)
+    Xe = EGMRegionDetector().fit_transform(X)
+    stages = {
+        "feature saliency": (lambda d: FeatureSaliency(device=d), maps),
+        "EGM, FS defaults": (lambda d: EGMRegionDetector(device=d), X),
+        "EGM, OS defaults": (lambda d: EGMRegionDetector(rho=2.0, tau=0.0, sigma=2.0, device=d), X),
+        "aggregation (tuned levers)": (lambda d: RegionAggregator(
+            device=d, pooling="sum", weighting="mass", saliency_exponent=2.0), Xe),
+    }
+    for name, (make, data) in stages.items():
+        for device in (None, "cuda"):
+            stage = make(device).fit(data[:10])
+            stage.transform(data[:300])  # warm-up
+            start = time.perf_counter()
+            stage.transform(data)
+            rate = len(data) / (time.perf_counter() - start)
+            out[f"{name}, {device or 'numpy'} maps/s"] = rate
+            print(f"{name}, {'numpy (one core)' if device is None else device}: "
+                  f"{rate:,.0f} maps/s", flush=True)
+    import bench_discovery as bd
+
+    out["fit"] = bd.run(argparse.Namespace(
+        sizes=fit_sizes, stream_sizes=[], stream_pipelines=[], n_components=args.n_components,
+        os_algorithm="graph", graph_algorithm="brute", epsilon=args.epsilon,
+        os_precision="auto", device="cuda", lazy=True, n_jobs=None, os_jobs=None,
+        torch_threads=0, accuracy=0, n_blobs=[3, 8], workdir=None, json=None))
     return out
 
 
@@ -241,7 +266,7 @@ def main():
     if "search" not in args.skip:
         report["search"] = search_section(scale["search"])
     if "gpu" not in args.skip:
-        report["gpu"] = gpu_section(scale["gpu_regions"])
+        report["gpu"] = gpu_section(scale["gpu_regions"], scale["gpu_fit"], args)
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1, default=str)
     png = os.path.join(args.out, "time_vs_size.png")
