@@ -120,7 +120,9 @@ class _BF16Screen:
         # float32 search's order (the smaller index first).
         ids, _ = torch.sort(ids, dim=1)
         padded = ids >= self.n
-        exact = torch.bmm(self.V[ids.masked_fill(padded, 0)], U[:, :, None])[:, :, 0]
+        # index_select of the flat ids: 2x faster than advanced indexing V[ids]
+        rows = torch.index_select(self.V, 0, ids.masked_fill(padded, 0).view(-1))
+        exact = torch.bmm(rows.view(q, -1, U.shape[1]), U[:, :, None])[:, :, 0]
         exact.masked_fill_(padded, -torch.inf)
         sims, top = top_k_rows(exact, k)
         return (np.take_along_axis(ids.cpu().numpy(), top, axis=1), sims,
