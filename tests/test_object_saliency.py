@@ -219,3 +219,52 @@ def test_whole_pipeline_on_a_torch_device_matches_the_numpy_loops():
         back = on_device(pipe, None)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert back.get_params()["fs__device"] is None and back.get_params()["graph__device"] == "cpu"
+
+
+# -- patch descriptors in torch batches (the GPU path, run here on the CPU) ---------------
+
+from sklearn.decomposition import PCA  # noqa: E402
+
+from sklearn_salreg.saliency import patch_descriptors, patch_descriptors_batch  # noqa: E402
+
+
+@pytest.mark.parametrize("patch_size", [1, 2, 3, 4])
+def test_patch_descriptors_batch_equals_the_numpy_function(patch_size):
+    rng = np.random.default_rng(patch_size)
+    maps = [np.maximum(rng.normal(size=(5, 7, 12)), 0).astype(np.float32) for _ in range(3)]
+    masks = [rng.random((5, 7)) > 0.3 for _ in range(3)]
+    got = patch_descriptors_batch(maps, patch_size, masks)
+    expected = np.concatenate([patch_descriptors(A, patch_size, m) for A, m in zip(maps, masks)])
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    # whitened: a LearnedWhitening in torch, any other transformer through NumPy
+    whitening = LearnedWhitening(n_components=6).fit(expected)
+    np.testing.assert_allclose(patch_descriptors_batch(maps, patch_size, masks, whitening),
+                               whitening.transform(expected), rtol=1e-4, atol=1e-5)
+    pca = PCA(n_components=4).fit(expected)
+    np.testing.assert_allclose(patch_descriptors_batch(maps, patch_size, masks, pca),
+                               pca.transform(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_patch_descriptors_batch_errors():
+    maps = [np.ones((3, 4, 2), np.float32), np.ones((4, 3, 2), np.float32)]
+    with pytest.raises(ValueError, match=r"image 1: map shape \(4, 3, 2\) differs"):
+        patch_descriptors_batch(maps)
+    with pytest.raises(ValueError, match=r"one \(3, 4\) mask per map"):
+        patch_descriptors_batch(maps[:1], masks=[np.ones((4, 3), bool)])
+
+
+def test_torch_patch_path_gives_the_numpy_maps(monkeypatch):
+    # the GPU code path of ObjectSaliency, forced onto the CPU: same maps as NumPy
+    import sklearn_salreg.saliency._object as module
+
+    maps, _, _ = make_object_maps(n_objects=4, n_views=4, n_distractors=4, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_os_egm(region_whitening=LearnedWhitening(n_components=16))
+        pipe.fit(maps)
+        X = pipe[:5].transform(maps + [maps[0][:7, :9]])  # a second shape in the batch
+        expected = pipe.named_steps["os"].transform(X).field("saliency")
+        monkeypatch.setattr(module, "_patch_device", lambda device: device)
+        got = pipe.named_steps["os"].transform(X).field("saliency")
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6 * max(b.max(), 1e-12))
