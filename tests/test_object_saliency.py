@@ -225,7 +225,7 @@ def test_whole_pipeline_on_a_torch_device_matches_the_numpy_loops():
 
 from sklearn.decomposition import PCA  # noqa: E402
 
-from sklearn_salreg.saliency import patch_descriptors, patch_descriptors_batch  # noqa: E402
+from sklearn_salreg.saliency import patch_descriptors_batch  # noqa: E402
 
 
 @pytest.mark.parametrize("patch_size", [1, 2, 3, 4])
