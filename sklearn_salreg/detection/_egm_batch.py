@@ -241,8 +241,11 @@ def egm_regions_batch(maps, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.
     cells = cells[:, :max(int(count.max()), 1) if len(ids) else 1]
     samples = positions[cells]  # (b, n_s, 2)
     sample_mass = torch.gather(mass, 1, cells)
-    pi = mass / mass_sum[:, None]
-    means = positions.expand(len(ids), -1, -1).clone()
+    on_support = lambda T: torch.gather(  # noqa: E731  the grid's values, in sample order
+        T, 1, cells if T.dim() == 2 else cells[..., None].expand(-1, -1, T.shape[2]))
+    valid = sample_mass > 0
+    pi = sample_mass / mass_sum[:, None]
+    means = samples.clone()
     covs = torch.full_like(means, sigma2)
     boxes = _boxes(means, covs, shape, scale)
     out = [np.zeros((0, 4), dtype=np.int64)] * n_maps
@@ -255,8 +258,8 @@ def egm_regions_batch(maps, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.
     for iteration in range(max_iter):
         if not len(ids):
             break
-        if iteration == 0:
-            new = _first_step(P, mass_sum, sigma2)
+        if iteration == 0:  # computed on the grid, kept on the support (numpy's order)
+            new = [on_support(T) for T in _first_step(P, mass_sum, sigma2)]
         else:
             new = _em_step(samples, samples**2, sample_mass, pi, means, covs, valid, sigma2)
         kept = _purge(*new, purge)
