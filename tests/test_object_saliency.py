@@ -268,3 +268,23 @@ def test_torch_patch_path_gives_the_numpy_maps(monkeypatch):
         got = pipe.named_steps["os"].transform(X).field("saliency")
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6 * max(b.max(), 1e-12))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_pipeline_equals_cpu_pipeline():
+    from sklearn_salreg.pipelines import on_device
+
+    maps, _, _ = make_object_maps(n_objects=4, n_views=4, n_distractors=4, random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu = make_os_egm(region_whitening=LearnedWhitening(n_components=16), random_state=0)
+        gpu = on_device(make_os_egm(region_whitening=LearnedWhitening(n_components=16),
+                                    random_state=0), "cuda")
+        np.testing.assert_allclose(gpu.fit_transform(maps), cpu.fit_transform(maps),
+                                   rtol=1e-3, atol=1e-4)
+        # fitted on the GPU, used on the CPU after a pickle round trip
+        import pickle
+
+        back = on_device(pickle.loads(pickle.dumps(gpu)), None)
+        np.testing.assert_allclose(back.transform(maps[:4]), cpu.transform(maps[:4]),
+                                   rtol=1e-3, atol=1e-4)
