@@ -181,7 +181,7 @@ def test_batch_edge_cases():
     S = np.zeros((6, 7))
     S[2, 3] = 1.0  # one salient cell: one box of one cell
     assert egm_regions_batch([S, np.zeros((6, 7))])[0].tolist() == [[2, 3, 3, 4]]
-    with pytest.raises(ValueError, match=r"saliency map 1: shape \(3, 3\) differs"):
+    with pytest.raises(ValueError, match=r"image 1: saliency map shape \(3, 3\) differs"):
         egm_regions_batch([np.ones((2, 2)), np.ones((3, 3))])
     with pytest.raises(ValueError, match="saliency map 0 .*negative"):
         egm_regions_batch([-np.ones((3, 3))])

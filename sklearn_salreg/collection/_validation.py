@@ -79,6 +79,17 @@ def _check_map(A, index=None, n_channels=None):
     return A, hi
 
 
+def check_same_shape(arrays, what="map"):
+    """Raise a ValueError naming the first array whose shape differs from the first's
+    (the batched torch stages stack the arrays of a batch)."""
+    for i, A in enumerate(arrays):
+        if A.shape != arrays[0].shape:
+            raise ValueError(
+                f"image {i}: {what} shape {A.shape} differs from the batch's first {what} "
+                f"{arrays[0].shape}; batch the arrays of one shape together."
+            )
+
+
 def check_saliency_map(S, index=None, shape=None):
     """Validate one 2-D saliency map and return it as a float array (h, w)."""
     S = as_numpy(S)

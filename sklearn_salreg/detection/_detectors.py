@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import MapTransformerMixin
 from ..collection import check_saliency_map
 from ..utils import check_device
+from ..utils._parallel import group_by_shape
 from ._egm import egm_regions
 from ._egm_batch import egm_regions_batch
 from ._grid import uniform_regions, whole_map_region
@@ -77,18 +78,17 @@ def _egm_batch(X, first, *, source, use_boxes, params, sub_levels, device):
     """:func:`_egm_image` for the chunk ``X`` (image ``first`` onwards), the maps of one
     shape detected together by :func:`egm_regions_batch`."""
     out = [None] * len(X)
-    shapes = {}
+    detect = {}  # image -> its saliency map, for the images without a box
     for i in range(len(X)):
-        regions = _box_region(X, i, use_boxes)
-        if regions is None:
-            S = check_saliency_map(X.field(source)[i], index=first + i, shape=X.map_shape(i)[:2])
-            shapes.setdefault(S.shape, []).append((i, S))
-        else:
-            out[i] = regions
-    for members in shapes.values():
-        found = egm_regions_batch([S for _, S in members], device=device, **params)
-        for (i, _), regions in zip(members, found):
-            out[i] = regions if len(regions) else None
+        out[i] = _box_region(X, i, use_boxes)
+        if out[i] is None:
+            detect[i] = check_saliency_map(X.field(source)[i], index=first + i,
+                                           shape=X.map_shape(i)[:2])
+    images, maps = list(detect), list(detect.values())
+    for members in group_by_shape(maps).values():
+        found = egm_regions_batch([maps[j] for j in members], device=device, **params)
+        for j, regions in zip(members, found):
+            out[images[j]] = regions if len(regions) else None
     if sub_levels:
         out = [None if r is None else add_subregions(r, sub_levels) for r in out]
     return out

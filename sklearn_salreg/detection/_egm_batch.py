@@ -19,6 +19,7 @@ operation runs once for the whole batch.
 import numpy as np
 import torch
 
+from ..collection._validation import check_same_shape
 from ..utils import check_device
 from ._egm import _CELL_VAR, _LOG_2PI
 
@@ -163,12 +164,10 @@ def _check_batch(maps):
     for index, S in enumerate(maps):
         if S.ndim != 2:
             raise ValueError(f"saliency map {index}: must be 2-D (h, w); got shape {S.shape}.")
-        if S.shape != maps[0].shape:
-            raise ValueError(f"saliency map {index}: shape {S.shape} differs from the batch's "
-                             f"first map {maps[0].shape}; batch maps of one shape together.")
         if S.size and (not np.isfinite(S).all() or S.min() < 0):
             raise ValueError(f"saliency map {index} of shape {S.shape} has NaN, inf or negative "
                              "values.")
+    check_same_shape(maps, "saliency map")
     return maps
 
 

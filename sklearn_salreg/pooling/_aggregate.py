@@ -23,7 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
 from ..utils import check_device
-from ._batch import _by_shape, _region_pool_batch
+from ..utils._parallel import group_by_shape
+from ._batch import _region_pool_batch
 from ._max_pool import (_region_max_pool, _region_sum_pool, _saliency_weighted_map,
                         l2_normalize, region_mean)
 
@@ -155,7 +156,7 @@ def _aggregate_batch(X, first, *, n_channels, weighting, max_regions, pooling, s
     # the collection has a saliency map for every image or for none (grid detectors)
     exponent = saliency_exponent if all(S is not None for _, _, S in inputs) else 0.0
     out = [None] * len(X)
-    for members in _by_shape([A for A, _, _ in inputs]).values():
+    for members in group_by_shape([A for A, _, _ in inputs]).values():
         maps, boxes, saliency = zip(*(inputs[i] for i in members))
         pooled = _region_pool_batch(maps, boxes, pooling, saliency if exponent else None,
                                     exponent, device)

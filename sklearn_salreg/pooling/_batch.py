@@ -9,17 +9,10 @@ import numpy as np
 import torch
 
 from ..collection import check_boxes, check_map, check_saliency_map
+from ..collection._validation import check_same_shape
 from ..utils import check_device
 
 __all__ = ["region_pool_batch"]
-
-
-def _by_shape(maps):
-    """Indices of the maps grouped by shape, in order of first appearance."""
-    groups = {}
-    for i, A in enumerate(maps):
-        groups.setdefault(A.shape, []).append(i)
-    return groups
 
 
 def _box_masks(regions, h, w, device):
@@ -84,11 +77,8 @@ def region_pool_batch(maps, regions, *, pooling="max", saliency=None, exponent=0
     maps = [check_map(A, index=i) for i, A in enumerate(maps)]
     if not maps:
         return []
+    check_same_shape(maps)
     shape = maps[0].shape
-    for i, A in enumerate(maps):
-        if A.shape != shape:
-            raise ValueError(f"image {i}: map shape {A.shape} differs from the batch's first "
-                             f"map {shape}; batch maps of one shape together.")
     regions = [check_boxes(b, shape[:2], index=i, name="region") for i, b in enumerate(regions)]
     weights = None
     if exponent:

@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
 from ..utils import check_device, l2_normalize
-from ._batch import _by_shape, _region_pool_batch
+from ..utils._parallel import group_by_shape
+from ._batch import _region_pool_batch
 
 __all__ = ["region_max_pool", "region_sum_pool", "region_mean", "saliency_weighted_map",
            "l2_normalize", "RegionMaxPooler"]
@@ -173,7 +174,7 @@ def _pool_batch(X, first, *, n_channels, normalize, device):
     boxes = [check_boxes(X.field("regions")[i], A.shape[:2], index=first + i, name="region")
              for i, A in enumerate(maps)]
     out = [None] * len(X)
-    for members in _by_shape(maps).values():
+    for members in group_by_shape(maps).values():
         pooled = _region_pool_batch([maps[i] for i in members], [boxes[i] for i in members],
                                     "max", None, 0.0, device)
         for i, Z in zip(members, pooled):

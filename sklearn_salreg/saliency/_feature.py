@@ -13,8 +13,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_map
-from ..collection._validation import _check_map
+from ..collection._validation import _check_map, check_same_shape
 from ..utils import check_device
+from ..utils._parallel import group_by_shape
 
 __all__ = ["channel_weights", "feature_saliency", "normalize_saliency", "FeatureSaliency"]
 
@@ -172,6 +173,7 @@ def feature_saliency_batch(maps, *, eps=1e-6, normalize="crow", device="cpu"):
     """
     if not len(maps):
         return []
+    check_same_shape(maps)
     A = torch.from_numpy(np.stack(maps)).to(device)
     n, h, w, c = A.shape
     flat = A.reshape(n, h * w, c)
@@ -199,10 +201,7 @@ def _batch_feature_saliency(X, first, *, eps, normalize, n_channels, device):
     """Feature saliency of the chunk ``X`` (image ``first`` onwards), same shapes together."""
     maps = [check_map(X[i], index=first + i, n_channels=n_channels) for i in range(len(X))]
     out = [None] * len(maps)
-    shapes = {}
-    for i, A in enumerate(maps):
-        shapes.setdefault(A.shape, []).append(i)
-    for members in shapes.values():
+    for members in group_by_shape(maps).values():
         batch = feature_saliency_batch([maps[i] for i in members], eps=eps, normalize=normalize,
                                        device=device)
         for i, F in zip(members, batch):

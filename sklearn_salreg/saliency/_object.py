@@ -24,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_map, check_saliency_map
-from ..collection._validation import as_numpy
+from ..collection._validation import as_numpy, check_same_shape
+from ..utils._parallel import group_by_shape
 from ..discovery._search import ExactIndex, NNDescentIndex
 from ..utils import bfloat16_is_fast, check_device
 from ..pooling import l2_normalize
@@ -160,10 +161,7 @@ def patch_descriptors_batch(maps, patch_size=3, masks=None, whitening=None, devi
     maps = [check_map(A, index=i) for i, A in enumerate(maps)]
     if not maps:
         return np.zeros((0, 0), dtype=np.float32)
-    for i, A in enumerate(maps):
-        if A.shape != maps[0].shape:
-            raise ValueError(f"image {i}: map shape {A.shape} differs from the batch's first "
-                             f"map {maps[0].shape}; batch maps of one shape together.")
+    check_same_shape(maps)
     h, w = maps[0].shape[:2]
     if masks is None:
         masks = [np.ones((h, w), dtype=bool)] * len(maps)
@@ -337,11 +335,8 @@ def _batch_saliency_torch(X, first, *, search, whitening, n_dims, k, n_channels,
         maps.append(A)
         features.append(check_saliency_map(X.field("feature_saliency")[i], index=first + i,
                                            shape=A.shape[:2]))
-    groups = {}
-    for i, A in enumerate(maps):
-        groups.setdefault(A.shape, []).append(i)
     out = [None] * len(maps)
-    for members in groups.values():
+    for members in group_by_shape(maps).values():
         masks = [features[i] > 0 for i in members]
         counts = [int(m.sum()) for m in masks]
         values = np.zeros(0)

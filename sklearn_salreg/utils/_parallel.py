@@ -12,7 +12,7 @@ import time
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-__all__ = ["map_batches", "map_images"]
+__all__ = ["group_by_shape", "map_batches", "map_images"]
 
 
 def _run_chunk(func, X, first, kwargs):
@@ -55,6 +55,15 @@ def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
         delayed(_run_chunk)(func, X[lo:hi], lo, kwargs) for lo, hi in zip(bounds[:-1], bounds[1:])
     )
     return [r for chunk in chunks for r in chunk]
+
+
+def group_by_shape(arrays):
+    """``{shape: [indices]}`` of the arrays, in order of first appearance: the batched
+    stages compute each group of one shape as one stacked tensor."""
+    groups = {}
+    for i, A in enumerate(arrays):
+        groups.setdefault(A.shape, []).append(i)
+    return groups
 
 
 def _run_batch(func, X, first, kwargs):
