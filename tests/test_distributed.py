@@ -77,3 +77,18 @@ def test_os_egm_on_dask_equals_sequential(client, maps):
     got = _fit_transform(pipeline(2), X, backend="dask")
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
     assert np.isfinite(expected).all()
+
+
+def test_batched_stages_on_dask_equal_the_numpy_loops(client, maps):
+    # the device paths send batches (map_batches), not images, through joblib
+    from sklearn_salreg.pipelines import on_device
+
+    X = MapCollection(maps)
+    expected = _fit_transform(make_fs_egm(), X)
+    pipe = on_device(make_fs_egm(n_jobs=2), "cpu").set_params(
+        fs__batch_size=5, egm__batch_size=5, pool__batch_size=5, agg__batch_size=5)
+    with distributed.get_task_stream(client) as tasks:
+        got = _fit_transform(pipe, X, backend="dask")
+    # the batches went through the cluster (joblib may group several into one task)
+    assert sum("_run_batch" in task["key"] for task in tasks.data) >= 4
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
