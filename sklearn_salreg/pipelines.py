@@ -216,7 +216,7 @@ def on_device(pipeline, device):
     for name, step in pipeline.steps:
         if hasattr(step, "get_params") and "device" in step.get_params(deep=False):
             # the searches have no NumPy loop to fall back on: None means the CPU there
-            none_ok = step._parameter_constraints.get("device", [None])
+            none_ok = getattr(step, "_parameter_constraints", {}).get("device", [None])
             params[f"{name}__device"] = (device if device is not None or None in none_ok
                                          else "cpu")
     return pipeline.set_params(**params)
