@@ -19,8 +19,8 @@ from ..utils.topk import top_k_rows
 
 __all__ = ["ExactIndex", "NNDescentIndex", "build_index", "row_similarities"]
 
-# Entries of the similarity block held at once by the exact search (float32: 128 MiB;
-# more for databases over 500,000 rows, which take blocks of 64 rows).
+# Entries of the gathered (rows x k x d) block held at once by row_similarities
+# (float32: 128 MiB). The exact search sizes its blocks by working_memory instead.
 _BLOCK_ENTRIES = 1 << 25
 
 

@@ -78,7 +78,12 @@ def patch_descriptors(A, patch_size=3, mask=None):
     >>> patch_descriptors(A, 3)[[0, 4, 8]].astype(float).round(3).tolist()
     [[0.6, 0.8], [0.6, 0.8], [0.0, 0.0]]
     """
-    A = check_map(A)
+    return _patch_descriptors(check_map(A), patch_size, mask)
+
+
+def _patch_descriptors(A, patch_size, mask):
+    """:func:`patch_descriptors` of a map already validated (object saliency checks
+    each map once, naming the image, and does not check it again here)."""
     # Separable: a max over rows, then over columns; cost a * h * w * c.
     pooled = _sliding_max(_sliding_max(A, patch_size, 0), patch_size, 1)
     U = pooled.reshape(-1, A.shape[2]) if mask is None else pooled[mask]
@@ -272,7 +277,7 @@ def _image_patches(X, i, index, *, n_channels, patch_size, whitening=None):
     A = check_map(X[i], index=index, n_channels=n_channels)
     F = check_saliency_map(X.field("feature_saliency")[i], index=index, shape=A.shape[:2])
     mask = F > 0
-    U = patch_descriptors(A, patch_size, mask)
+    U = _patch_descriptors(A, patch_size, mask)
     if whitening is not None and len(U):
         # Whitened image by image: only the short whitened vectors of a batch are
         # ever stacked (a batch of raw patch descriptors is 100 MB of fresh pages).
@@ -501,11 +506,11 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         index.prepare()
         return index
 
-    def _search(self, graph):
-        """``search(U, k) -> (indices, similarities)`` for the chosen algorithm."""
+    def _search(self, graph, device):
+        """``search(U, k) -> (indices, similarities)`` for the chosen algorithm; the
+        exact search runs on ``device`` (checked by the caller)."""
         if self.algorithm == "brute" or (self.algorithm == "graph"
                                          and not isinstance(graph.index_, NNDescentIndex)):
-            device = check_device(self.device, "ObjectSaliency")
             precision = self.precision
             if precision == "auto":
                 precision = "bfloat16" if bfloat16_is_fast(device) else "float32"
@@ -552,7 +557,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         weight = _region_weights(graph.region_saliency_, graph.centrality_,
                                  self.region_exponent)
         device = check_device(self.device, type(self).__name__)
-        kwargs = dict(search=self._search(graph), whitening=whitening,
+        kwargs = dict(search=self._search(graph, device), whitening=whitening,
                       patch_device=_patch_device(device),
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,
