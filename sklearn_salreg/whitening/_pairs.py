@@ -14,18 +14,12 @@ they show no common object and match nothing, not even each other.
 
 import numpy as np
 
+from ..metrics._average_precision import _is_distractor  # the one definition of a distractor
+
 __all__ = ["pairs_from_labels", "region_pairs_from_labels"]
 
 # Rows of the similarity matrix of one label group computed at a time.
 _SIM_BLOCK = 2048
-
-
-def _is_distractor(labels):
-    """Negative numeric labels (distractors); no label of another kind is one."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind in "iuf":
-        return labels < 0
-    return np.zeros(labels.shape, dtype=bool)
 
 
 def _subsample(pairs, max_pairs, rng):
