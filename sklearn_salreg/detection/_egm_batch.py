@@ -19,6 +19,7 @@ operation runs once for the whole batch.
 import numpy as np
 import torch
 
+from ..collection import check_saliency_map
 from ..collection._validation import check_same_shape
 from ..utils import check_device
 from ._egm import _CELL_VAR, _LOG_2PI
@@ -160,13 +161,7 @@ def _compact(kept, *tensors):
 
 
 def _check_batch(maps):
-    maps = [np.asarray(S) for S in maps]
-    for index, S in enumerate(maps):
-        if S.ndim != 2:
-            raise ValueError(f"saliency map {index}: must be 2-D (h, w); got shape {S.shape}.")
-        if S.size and (not np.isfinite(S).all() or S.min() < 0):
-            raise ValueError(f"saliency map {index} of shape {S.shape} has NaN, inf or negative "
-                             "values.")
+    maps = [check_saliency_map(S, index=i) for i, S in enumerate(maps)]
     check_same_shape(maps, "saliency map")
     return maps
 
