@@ -150,6 +150,25 @@ def test_bfloat16_screen_finds_the_float32_neighbours(rng, n, d, k, scale):
     np.testing.assert_allclose(sims, expected_sims, rtol=1e-5, atol=1e-5 * scale)
 
 
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3000), k=st.integers(1, 12), seed=st.integers(0, 2**31 - 1),
+       levels=st.sampled_from([3, 50, 30000]))
+def test_bfloat16_screen_top_blocks_are_the_largest_block_maxima(n, k, seed, levels):
+    """The two-level selection (top groups, then their blocks) returns the m largest
+    block maxima, ties and negative keys included, with indices that hold them."""
+    k = min(k, n)
+    screen = _search._BF16Screen(torch.zeros((n, 2)), k)
+    rng = np.random.default_rng(seed)
+    block_max = torch.from_numpy(
+        rng.integers(-levels, levels, size=(7, screen.n_blocks)).astype(np.int16))
+    values, indices = screen._top_blocks(block_max)
+    m = min(screen.m, screen.n_blocks)
+    expected = torch.topk(block_max, m, dim=1).values
+    np.testing.assert_array_equal(values.numpy(), expected.numpy())
+    np.testing.assert_array_equal(torch.gather(block_max, 1, indices).numpy(), values.numpy())
+    assert all(len(set(row)) == m for row in indices.tolist())
+
+
 def test_bfloat16_screen_falls_back_on_near_ties(rng):
     """Many database rows within the rounding margin of the k-th: the rows cannot be
     certified by the screen and are searched again in float32, with the same result."""

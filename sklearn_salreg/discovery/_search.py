@@ -79,18 +79,39 @@ class _BF16Screen:
     in float32, so the result is the float32 search's.
     """
 
-    def __init__(self, V, k, n_extra=20, block=16):
+    def __init__(self, V, k, n_extra=20, block=16, group=16):
         n, d = V.shape
         self.n, self.k = n, k
         self.m = min(n, k + n_extra)
-        self.block = block
-        self.n_blocks = -(-n // block)
+        self.block, self.group = block, group
+        # Whole groups of whole blocks: the top blocks are found among the blocks of the
+        # top groups (a topk over 1/16 of the block maxima, then over m * group of them:
+        # 10 % faster than one topk over all the block maxima).
+        self.n_groups = -(-n // (block * group))
+        self.n_blocks = self.n_groups * group
         self.V = V
         self.v_norm = float(torch.linalg.vector_norm(V, dim=1).max()) if n else 0.0
         # Rows padded to whole blocks with zeros (screened value 0, below any cut).
         Vb = torch.zeros((self.n_blocks * block, d), dtype=torch.bfloat16, device=V.device)
         Vb[:n] = V
         self.Vb = Vb
+
+    def _top_blocks(self, block_max):
+        """Values and indices of the ``m`` largest block maxima of each row.
+
+        Group g holds blocks g, g + n_groups, ...; the ``m`` largest maxima lie in the
+        ``m`` groups of largest maxima (any block outside them is at most the ``m``-th
+        group maximum, itself the maximum of a chosen block), so the values returned
+        are exactly the ``m`` largest and every block left out is at most the last.
+        """
+        q, ng = len(block_max), self.n_groups
+        groups = block_max.view(q, self.group, ng)
+        top_groups = torch.topk(groups.amax(1), min(self.m, ng), dim=1).indices
+        chosen = top_groups[:, None, :]
+        members = groups.gather(2, chosen.expand(q, self.group, chosen.shape[2])).view(q, -1)
+        values, pos = torch.topk(members, min(self.m, self.n_blocks), dim=1)
+        width = chosen.shape[2]
+        return values, torch.gather(top_groups, 1, pos % width) + ng * (pos // width)
 
     def search(self, U, buffer):
         q = len(U)
@@ -99,14 +120,13 @@ class _BF16Screen:
         nb, m, k = self.n_blocks, self.m, self.k
         # Block j holds columns j, j + nb, j + 2 nb, ...: a reduction over contiguous rows.
         blocks = keys.view(q, self.block, nb)
-        block_max = blocks.amax(1)
-        top_blocks = torch.topk(block_max, min(m, nb), dim=1)
+        top_values, top_blocks = self._top_blocks(blocks.amax(1))
         # The columns of the chosen blocks, (q, block, m), through an expanded index.
-        chosen = top_blocks.indices[:, None, :]
+        chosen = top_blocks[:, None, :]
         cand_keys, pos = torch.topk(
             blocks.gather(2, chosen.expand(q, self.block, chosen.shape[2])).view(q, -1), m, dim=1)
         row, slot = pos // chosen.shape[2], pos % chosen.shape[2]
-        ids = torch.gather(top_blocks.indices, 1, slot) + nb * row
+        ids = torch.gather(top_blocks, 1, slot) + nb * row
         as_value = lambda x: x.contiguous().view(torch.bfloat16).float()  # noqa: E731
         cand = as_value(cand_keys)
         r = torch.linalg.vector_norm(U, dim=1) * self.v_norm
@@ -115,7 +135,7 @@ class _BF16Screen:
         if m < self.n:
             certified &= cand[:, -1] < cut
         if m < nb:  # blocks left out must not hold a value above the cut
-            certified &= as_value(top_blocks.values[:, -1:])[:, 0] < cut
+            certified &= as_value(top_values[:, -1:])[:, 0] < cut
         # Float32 re-ranking of the candidates, ordered by index so ties keep the
         # float32 search's order (the smaller index first).
         ids, _ = torch.sort(ids, dim=1)
