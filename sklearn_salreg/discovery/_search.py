@@ -10,6 +10,7 @@ million regions never need an n x n array.
 """
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ class _BF16Screen:
     in float32, so the result is the float32 search's.
     """
 
-    def __init__(self, V, k, n_extra=20, block=16, group=16):
+    def __init__(self, V, k, n_extra=20, block=16, group=16, kernel=None):
         n, d = V.shape
         self.n, self.k = n, k
         self.m = min(n, k + n_extra)
@@ -95,6 +96,13 @@ class _BF16Screen:
         Vb = torch.zeros((self.n_blocks * block, d), dtype=torch.bfloat16, device=V.device)
         Vb[:n] = V
         self.Vb = Vb
+        # On the CPU, everything after the product runs in one compiled pass per row
+        # (_screen_kernel); the torch operations below serve GPUs.
+        self.kernel = V.device.type == "cpu" if kernel is None else kernel
+        if self.kernel:
+            from ._screen_kernel import screen_rows  # numba: compiled (or loaded) on first use
+
+            self._screen_rows = screen_rows
 
     def _top_blocks(self, block_max):
         """Values and indices of the ``m`` largest block maxima of each row.
@@ -118,6 +126,14 @@ class _BF16Screen:
         S = torch.mm(U.to(torch.bfloat16), self.Vb.T, out=buffer[:q])
         keys = S.view(torch.int16)
         nb, m, k = self.n_blocks, self.m, self.k
+        if self.kernel:
+            ids = np.empty((q, k), dtype=np.int64)
+            sims = np.empty((q, k), dtype=np.float32)
+            certified = np.empty(q, dtype=bool)
+            self._screen_rows(keys.numpy().reshape(q, self.block, nb), U.numpy(),
+                              self.V.numpy(), self.v_norm, k, m, self.n, 0, q, _BF16_INPUT,
+                              _BF16_OUTPUT, ids, sims, certified)
+            return ids, sims, certified
         # Block j holds columns j, j + nb, j + 2 nb, ...: a reduction over contiguous rows.
         blocks = keys.view(q, self.block, nb)
         top_values, top_blocks = self._top_blocks(blocks.amax(1))
@@ -179,17 +195,33 @@ class ExactIndex:
             return self._float32_search(U, k, offset, device)
         indices = np.empty((len(U), k), dtype=np.int64)
         sims = np.empty((len(U), k), dtype=np.float32)
-        step = self._step(n, len(U), device)
         U_t, V = _as_tensor(U), _as_tensor(self.V).to(device)
         screen = _BF16Screen(V, k)
-        buffer = torch.empty((min(step, len(U)), len(screen.Vb)), dtype=torch.bfloat16,
-                             device=device)
-        uncertified = []
-        for lo in range(0, len(U), step):
-            block = U_t[lo : lo + step].to(device)
-            top, top_sims, certified = screen.search(block, buffer)
-            indices[lo : lo + len(block)], sims[lo : lo + len(block)] = top, top_sims
-            uncertified.append(lo + np.flatnonzero(~certified))
+        # With the CPU kernel, blocks go to torch.get_num_threads() threads, each doing
+        # its product then its kernel pass: one product on all cores followed by the
+        # kernel on all cores is 25 % slower, the idle OpenMP threads spinning for some
+        # milliseconds after each product, on the cores the kernel needs.
+        workers = max(1, torch.get_num_threads()) if screen.kernel else 1
+        step = min(self._step(n, len(U), device), max(64, -(-len(U) // workers)))
+        starts = range(0, len(U), step)
+        uncertified = [np.zeros(0, dtype=np.intp)] * len(starts)
+
+        def run(worker):
+            buffer = torch.empty((min(step, len(U)), len(screen.Vb)), dtype=torch.bfloat16,
+                                 device=device)
+            for b in range(worker, len(starts), workers):
+                lo = starts[b]
+                block = U_t[lo : lo + step].to(device)
+                top, top_sims, certified = screen.search(block, buffer)
+                indices[lo : lo + len(block)], sims[lo : lo + len(block)] = top, top_sims
+                uncertified[b] = lo + np.flatnonzero(~certified)
+
+        if workers == 1 or len(starts) == 1:
+            workers = 1
+            run(0)
+        else:
+            with ThreadPoolExecutor(workers) as executor:
+                list(executor.map(run, range(workers)))
         # The few rows the screen could not certify: one float32 search for them all.
         rows = np.concatenate(uncertified)
         if len(rows):
