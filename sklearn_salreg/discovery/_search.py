@@ -203,6 +203,11 @@ class ExactIndex:
         # milliseconds after each product, on the cores the kernel needs.
         workers = max(1, torch.get_num_threads()) if screen.kernel else 1
         step = min(self._step(n, len(U), device), max(64, -(-len(U) // workers)))
+        if screen.kernel:
+            # Blocks of 128 queries: their products are still in cache when the kernel
+            # reads them. 1.2-1.4x faster than blocks of ~3,000 rows from 5,800 to
+            # 146,000 regions; 64 rows is slower again (more, smaller products).
+            step = min(step, 128)
         starts = range(0, len(U), step)
         uncertified = [np.zeros(0, dtype=np.intp)] * len(starts)
 
