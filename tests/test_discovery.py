@@ -194,6 +194,13 @@ def test_bfloat16_screen_kernel_and_torch_operations_certify_exact_rows(rng, n, 
                                    atol=1e-5 * scale)
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_exact_index_answers_no_queries(rng, precision):
+    V = _unit(rng.normal(size=(100, 8)))
+    indices, sims = ExactIndex(V, precision).query(np.zeros((0, 8), np.float32), 5)
+    assert indices.shape == sims.shape == (0, 5)
+
+
 def test_bfloat16_screen_falls_back_on_near_ties(rng):
     """Many database rows within the rounding margin of the k-th: the rows cannot be
     certified by the screen and are searched again in float32, with the same result."""

@@ -232,7 +232,7 @@ class ExactIndex:
             with ThreadPoolExecutor(workers) as executor:
                 list(executor.map(run, range(workers)))
         # The few rows the screen could not certify: one float32 search for them all.
-        rows = np.concatenate(uncertified)
+        rows = np.concatenate([np.zeros(0, dtype=np.intp), *uncertified])
         if len(rows):
             indices[rows], sims[rows] = self._float32_search(U_t[torch.from_numpy(rows)], k,
                                                              None, device, V)
