@@ -17,7 +17,7 @@ descriptors), the graph is split into k-NN / graph / CG, and the peak resident m
 of each step is the high-water mark of the process reset before the step (the
 ``peak`` column of the whole fit is the process's ``ru_maxrss``). pynndescent's numba
 compilation (once per process) is timed apart, on a tiny index, when NN-descent is
-used (the graph of more than 50,000 regions, or ``--os-algorithm nndescent``).
+used (a graph too large for the exact search, or ``--os-algorithm nndescent``).
 
 The growth exponent is the slope of log(time) against log(n) over the sizes run:
 1 is linear, n log n between 1,000 and 50,000 reads as about 1.1-1.2, and the exact
@@ -180,7 +180,7 @@ def child_fit(args):
     """In a fresh process: the OS.EGM fit of the first ``n`` maps, step by step."""
     import torch
 
-    from sklearn_salreg.discovery import BRUTE_MAX_REGIONS
+    from sklearn_salreg.discovery._centrality import _auto_algorithm
 
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
@@ -200,8 +200,9 @@ def child_fit(args):
             if name == "graph":
                 n_regions = sum(len(z) for z in X.field("region_descriptors"))
                 out["n_regions"] = n_regions
+                auto = _auto_algorithm(n_regions, args.n_components)
                 uses_nnd = (args.os_algorithm == "nndescent" or args.graph_algorithm == "nndescent"
-                            or (args.graph_algorithm == "auto" and n_regions > BRUTE_MAX_REGIONS))
+                            or (args.graph_algorithm == "auto" and auto == "nndescent"))
                 if uses_nnd:
                     out["seconds"]["numba"] = _numba_compile_seconds()
             inputs[name] = X

@@ -411,3 +411,13 @@ def test_pipeline_whitening_then_graph_serves_object_saliency(rng):
     patches = rng.random((30, 24)).astype(np.float32)
     indices, sims = graph.query(whitening.transform(patches), k=5)
     assert indices.shape == (30, 5) and (np.diff(sims, axis=1) <= 0).all()
+
+
+def test_auto_algorithm_keeps_the_exact_work_of_50000_regions_in_512_dimensions():
+    from sklearn_salreg.discovery._centrality import _auto_algorithm
+
+    assert _auto_algorithm(50_000, 512) == "brute"
+    assert _auto_algorithm(50_001, 512) == "nndescent"
+    assert _auto_algorithm(141_000, 64) == "brute"  # 50,000 * sqrt(8) = 141,421
+    assert _auto_algorithm(142_000, 64) == "nndescent"
+    assert _auto_algorithm(35_000, 1280) == "nndescent"

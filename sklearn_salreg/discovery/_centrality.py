@@ -20,12 +20,22 @@ from ._search import ExactIndex, build_index
 
 __all__ = ["CentralityGraph", "BRUTE_MAX_REGIONS"]
 
-#: With ``algorithm='auto'``, databases up to this many regions use the exact
-#: search. The exact self-graph costs n^2 d operations, NN-descent about n log n
-#: plus a one-off numba compilation (~40-60 s per process). On two shared cores at
-#: d = 512 and 20,000 regions: 7.8 s exact, 9.0 s NN-descent (benchmarks/bench_graph.py),
-#: so the exact search wins up to a few tens of thousands of regions.
+#: With ``algorithm='auto'``, databases of dimension 512 up to this many regions use
+#: the exact search; in dimension ``d`` the limit is ``BRUTE_MAX_REGIONS * sqrt(512 / d)``
+#: (the same ``n^2 d`` work: about 140,000 regions whitened to 64 dimensions). The exact
+#: self-graph costs n^2 d operations, NN-descent about n log n plus a one-off numba
+#: compilation (25-60 s per process). On two shared cores at d = 512 and 20,000
+#: regions: 7.8 s exact, 9.0 s NN-descent (benchmarks/bench_graph.py); at d = 64, 8.5 s
+#: exact for 58,000 regions and 49 s for 146,000 (k = 20). Staying exact also keeps
+#: object saliency's ``algorithm='graph'`` exact, which with its bfloat16 screen was
+#: faster than NN-descent queries at 58,000 regions.
 BRUTE_MAX_REGIONS = 50_000
+
+
+def _auto_algorithm(n_regions, n_features):
+    """``'brute'`` or ``'nndescent'``: the choice of ``algorithm='auto'``."""
+    limit = BRUTE_MAX_REGIONS * np.sqrt(512 / max(n_features, 1))
+    return "brute" if n_regions <= limit else "nndescent"
 
 
 def _regions_of(X):
@@ -73,7 +83,8 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         k-NN search: exact (blocked float32 products, memory bounded by a block of
         2^25 similarities), approximate NN-descent (pynndescent, compiled by numba
         at its first use in a process, which takes about half a minute), or
-        ``'auto'``: exact up to :data:`BRUTE_MAX_REGIONS` regions.
+        ``'auto'``: exact up to :data:`BRUTE_MAX_REGIONS` regions in dimension 512,
+        ``BRUTE_MAX_REGIONS * sqrt(512 / d)`` in dimension ``d``.
     device : str or torch.device, default='cpu'
         Where the exact search runs (``'cuda'`` for a GPU); the fitted attributes stay
         on the CPU, so a graph fitted on a GPU loads on a machine without one.
@@ -197,7 +208,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             )
         self.algorithm_ = self.algorithm
         if self.algorithm == "auto":
-            self.algorithm_ = "brute" if n <= BRUTE_MAX_REGIONS else "nndescent"
+            self.algorithm_ = _auto_algorithm(n, V.shape[1])
         if n < 3:
             self.algorithm_ = "brute"  # NN-descent needs a few points to start from
 
