@@ -20,6 +20,9 @@ from ..utils.topk import top_k_rows
 
 __all__ = ["ExactIndex", "NNDescentIndex", "build_index", "row_similarities"]
 
+# Most neighbours screened in bfloat16 on the CPU (more: the float32 search).
+_KERNEL_MAX_K = 64
+
 # Entries of the gathered (rows x k x d) block held at once by row_similarities
 # (float32: 128 MiB). The exact search sizes its blocks by working_memory instead.
 _BLOCK_ENTRIES = 1 << 25
@@ -180,7 +183,8 @@ class ExactIndex:
         neighbours are those of the float32 search (similarities within float32
         rounding); 3.9-4.8x faster on CPUs with AVX512-BF16 (see
         :func:`bfloat16_is_fast`; measured from 5,800 to 29,000 rows of d=64 on two
-        cores), much slower on CPUs without it. On the CPU the steps after the product
+        cores), much slower on CPUs without it. On the CPU it applies up to ``k = 64``
+        (larger ``k``: float32). On the CPU the steps after the product
         are one compiled pass per row (``_screen_kernel``). Queries only; the
         self-search of :meth:`neighbor_graph` is always float32.
     device : str or torch.device, default='cpu'
@@ -195,7 +199,9 @@ class ExactIndex:
     def _search(self, U, k, offset=None, device=None):
         n = len(self.V)  # callers ensure 1 <= k <= n (n - 1 for the self-graph)
         device = torch.device(self.device if device is None else device)
-        if not (self.precision == "bfloat16" and offset is None and k < n):
+        # The CPU kernel keeps the k best block maxima by insertion: k up to 64.
+        screened = k <= _KERNEL_MAX_K or device.type != "cpu"
+        if not (self.precision == "bfloat16" and offset is None and k < n and screened):
             return self._float32_search(U, k, offset, device)
         indices = np.empty((len(U), k), dtype=np.int64)
         sims = np.empty((len(U), k), dtype=np.float32)
