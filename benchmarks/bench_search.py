@@ -9,8 +9,7 @@ dimension ``--dim``; the queries are fresh points of the same curves. For each
 database size it measures
 
 * exact k-NN (``KNNRetriever(algorithm='brute')``): top-10 per query, batched and one
-  query at a time; mAP@1000 of same-cluster retrieval; the same with
-  ``precision='bfloat16'`` (its recall@10 against float32 is a check: it must be 1);
+  query at a time; mAP@1000 of same-cluster retrieval;
 * approximate k-NN (``algorithm='nndescent'``): index build, top-10 latency, recall@10
   against the exact top-10 (pynndescent's one-off numba compilation is timed apart,
   on a tiny index);
@@ -116,13 +115,6 @@ def bench_size(n, args, rows):
     truth = exact.rank(Q)
     m_knn = label_map(exact.rank(Q, n_results=depth), labels, q_labels)
     rows.append((n, "exact k-NN", mem.seconds, mem.extra_mb, batched, single, None, m_knn))
-
-    # The same search screened in bfloat16 (the object-saliency search): its recall
-    # against the float32 top-10 is 1 by construction; printed as a check.
-    screened = KNNRetriever(n_neighbors=10, algorithm="brute", precision="bfloat16").fit(X)
-    batched, single = per_query_ms(screened.rank, Q, args.single)
-    recall = np.mean([np.intersect1d(a, b).size / 10 for a, b in zip(screened.rank(Q), truth)])
-    rows.append((n, "exact k-NN, bf16 screen", None, None, batched, single, recall, None))
 
     if args.nndescent:
         with PeakMemory() as mem:

@@ -52,7 +52,6 @@ def label_map(ranks, labels, queries):
     [
         KNNRetriever(),
         KNNRetriever(n_neighbors=3),
-        KNNRetriever(n_neighbors=3, precision="bfloat16"),
         Diffusion(n_neighbors=5),
         Diffusion(n_neighbors=5, n_query_neighbors=3, truncate=12),
     ]
@@ -74,19 +73,6 @@ def test_brute_force_matches_a_full_sort():
     assert np.array_equal(idx, expected[:, :9])
     np.testing.assert_allclose(sims, np.take_along_axis(S, idx, axis=1), rtol=1e-6)
     assert knn.predict(Q).shape == (37, X.shape[0])
-
-
-@pytest.mark.parametrize("n_neighbors", [10, 80])
-def test_bfloat16_precision_gives_the_float32_results(n_neighbors):
-    """The bfloat16 screen (up to 64 results on the CPU, float32 beyond) returns the
-    float32 search's neighbours; near-ties may differ in order only."""
-    X, _ = clusters()
-    Q = normalized(np.random.default_rng(3).normal(size=(200, X.shape[1])))
-    sims, idx = KNNRetriever(n_neighbors).fit(X).kneighbors(Q)
-    for precision in ("bfloat16", "auto"):
-        sims_b, idx_b = KNNRetriever(n_neighbors, precision=precision).fit(X).kneighbors(Q)
-        np.testing.assert_array_equal(np.sort(idx_b, axis=1), np.sort(idx, axis=1))
-        np.testing.assert_allclose(sims_b, sims, rtol=1e-6, atol=1e-6)
 
 
 def test_batches_do_not_change_results():

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..discovery._search import ExactIndex
 from ..utils.topk import top_k_rows as _top_k
-from ..utils import bfloat16_is_fast, rows_per_batch
+from ..utils import rows_per_batch
 from ._base import RetrieverMixin
 
 __all__ = ["KNNRetriever"]
@@ -65,14 +65,6 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         dimensions), pynndescent's own (30 and 0.1) gave a recall@10 of 0.86 at
         10,000 items; with a 60-neighbour index at 100,000 items, epsilon 0.3, 0.6
         and 1.0 gave 0.43, 0.84 and 1.0 (1.3 ms per query in a batch).
-    precision : {'float32', 'bfloat16', 'auto'}, default='float32'
-        Arithmetic of the exact search for queries. ``'bfloat16'`` screens the
-        products in bfloat16 and re-ranks the candidates in float32 with a margin
-        that covers the rounding (the search of :class:`ObjectSaliency`): the same
-        results as ``'float32'``, similarities within float32 rounding, faster on CPUs
-        with AVX512-BF16 and slower where bfloat16 is emulated. It applies to at most
-        64 results per query (more: float32). ``'auto'`` takes bfloat16 where it is
-        native (:func:`~sklearn_salreg.utils.bfloat16_is_fast`).
     n_jobs : int, default=None
         Threads of pynndescent's index construction. The exact search is a matrix
         product: its threads are those of the BLAS library (set them with
@@ -118,17 +110,15 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "algorithm": [StrOptions({"auto", "brute", "nndescent"})],
         "index_params": [dict, None],
-        "precision": [StrOptions({"float32", "bfloat16", "auto"})],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, n_neighbors=None, *, algorithm="auto", index_params=None,
-                 precision="float32", n_jobs=None, random_state=None):
+    def __init__(self, n_neighbors=None, *, algorithm="auto", index_params=None, n_jobs=None,
+                 random_state=None):
         self.n_neighbors = n_neighbors
         self.algorithm = algorithm
         self.index_params = index_params
-        self.precision = precision
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -226,10 +216,7 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
     def _brute(self, Q, k, itself):
         # The exact search shared with the region graph: blocked products, whose size
         # follows scikit-learn's working_memory, and the shared row-wise top-k.
-        precision = self.precision
-        if precision == "auto":
-            precision = "bfloat16" if bfloat16_is_fast("cpu") else "float32"
-        index = ExactIndex(self._fit_X, precision)
+        index = ExactIndex(self._fit_X)
         idx, sims = index.neighbor_graph(k) if itself else index.query(Q, k)
         return sims, idx.astype(np.intp, copy=False)
 
