@@ -421,3 +421,14 @@ def test_auto_algorithm_keeps_the_exact_work_of_50000_regions_in_512_dimensions(
     assert _auto_algorithm(141_000, 64) == "brute"  # 50,000 * sqrt(8) = 141,421
     assert _auto_algorithm(142_000, 64) == "nndescent"
     assert _auto_algorithm(35_000, 1280) == "nndescent"
+
+
+def test_bfloat16_beyond_the_kernel_limit_is_the_float32_search(rng):
+    """More neighbours than the CPU kernel screens: the float32 search answers."""
+    V = _unit(rng.normal(size=(500, 16)))
+    U = _unit(rng.normal(size=(50, 16)))
+    k = _search._KERNEL_MAX_K + 6
+    indices, sims = ExactIndex(V, precision="bfloat16").query(U, k)
+    expected, expected_sims = ExactIndex(V).query(U, k)
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_array_equal(sims, expected_sims)
