@@ -72,7 +72,8 @@ class _BF16Screen:
     The products are computed in bfloat16 (twice the float32 rate on CPUs with
     AVX512-BF16, more on GPUs). What follows describes the torch operations, used on
     GPUs; on the CPU, ``_screen_kernel.screen_rows`` does the same in one compiled
-    pass per row, with a cut taken from the block maxima (also proven exact there). Positive bfloat16 values sort like their bit patterns
+    pass per row, with a cut taken from the block maxima (also proven exact there).
+    Positive bfloat16 values sort like their bit patterns
     read as int16 (negative ones all sort below them), so the maxima of column blocks
     and the top-k are integer reductions. Candidates are the ``m`` best screened
     values in the ``m`` blocks of largest maxima; their similarities are recomputed in
@@ -184,8 +185,8 @@ class ExactIndex:
         rounding); 3.9-4.8x faster on CPUs with AVX512-BF16 (see
         :func:`bfloat16_is_fast`; measured from 5,800 to 29,000 rows of d=64 on two
         cores), much slower on CPUs without it. On the CPU it applies up to ``k = 64``
-        (larger ``k``: float32). On the CPU the steps after the product
-        are one compiled pass per row (``_screen_kernel``). Queries only; the
+        (larger ``k``: float32), and the steps after the product are one compiled
+        pass per row (``_screen_kernel``). Queries only; the
         self-search of :meth:`neighbor_graph` is always float32.
     device : str or torch.device, default='cpu'
         Where the products and the top-k run; results come back to the CPU.
