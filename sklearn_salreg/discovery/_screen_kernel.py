@@ -4,8 +4,10 @@ with numba.
 After the bfloat16 product, the torch version runs a dozen whole-block operations
 (maxima, two top-k selections, gathers, a sort, the re-ranking product): on two
 cores they take as long as the product itself. Here one pass per row does it all
-with small sorted buffers that stay in cache, and releases the GIL, so that the
-rows of a block are shared between threads. It computes the same thing, and the
+with small sorted buffers that stay in cache, and releases the GIL, so that threads
+can run it on different blocks of queries at once. It takes its cut from the block
+maxima and gathers every entry above it (see :func:`screen_rows`) instead of the
+torch version's top-m selections; both are exact on the rows they certify, and the
 torch version stays for GPUs.
 
 The bfloat16 values arrive as their bit patterns read as int16: positive values
@@ -70,9 +72,9 @@ def _dot(a, b):
 
 
 @njit(cache=True, nogil=True)
-def screen_rows(keys, U, V, v_norm, k, m, n, start, stop, b_input, b_output,
-                out_ids, out_sims, out_certified):
-    """Rows ``start:stop`` of the screen, written into the three outputs.
+def screen_rows(keys, U, V, v_norm, k, m, n, b_input, b_output, out_ids, out_sims,
+                out_certified):
+    """Every row of the screen, written into the three outputs.
 
     Per row: the block maxima; ``t``, the ``k``-th largest of them, which is at most
     the ``k``-th largest screened value ``x_k`` (the ``k`` largest block maxima are
@@ -113,7 +115,7 @@ def screen_rows(keys, U, V, v_norm, k, m, n, start, stop, b_input, b_output,
     cand = np.empty(m, np.int64)
     exact = np.empty(m, np.float32)
     ranked = np.empty(m, np.int64)
-    for i in range(start, stop):
+    for i in range(keys.shape[0]):
         out_certified[i] = False
         for t in range(k):
             out_ids[i, t] = -1

@@ -137,7 +137,7 @@ class _BF16Screen:
             sims = np.empty((q, k), dtype=np.float32)
             certified = np.empty(q, dtype=bool)
             self._screen_rows(keys.numpy().reshape(q, self.block, nb), U.numpy(),
-                              self.V.numpy(), self.v_norm, k, m, self.n, 0, q, _BF16_INPUT,
+                              self.V.numpy(), self.v_norm, k, m, self.n, _BF16_INPUT,
                               _BF16_OUTPUT, ids, sims, certified)
             return ids, sims, certified
         # Block j holds columns j, j + nb, j + 2 nb, ...: a reduction over contiguous rows.
