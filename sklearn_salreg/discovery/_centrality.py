@@ -90,7 +90,10 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         on the CPU, so a graph fitted on a GPU loads on a machine without one.
         NN-descent and the CG always run on the CPU.
     n_jobs : int, default=None
-        Threads of NN-descent (the exact search uses torch's CPU threads).
+        Threads of NN-descent. The exact search uses torch's CPU threads; with
+        ``n_jobs`` other than 1 its rows are also split into blocks that go through
+        joblib (threads by default), so that ``joblib.parallel_config(backend="dask")``
+        spreads the graph over the workers of a cluster.
     random_state : int, RandomState instance or None, default=None
         Seed of NN-descent.
     verbose : int, default=0
@@ -215,7 +218,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             n_jobs=self.n_jobs, verbose=self.verbose,
         )
         if k > 0:
-            indices, sims = (self.index_.neighbor_graph(k, device=device)
+            indices, sims = (self.index_.neighbor_graph(k, device=device, n_jobs=self.n_jobs)
                              if isinstance(self.index_, ExactIndex)
                              else self.index_.neighbor_graph(k))
         else:
