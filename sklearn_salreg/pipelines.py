@@ -33,7 +33,8 @@ from .saliency import FeatureSaliency, ObjectSaliency
 from .whitening import LearnedWhitening
 
 __all__ = ["CONFIGURATIONS", "make_configuration", "make_mac", "make_uniform", "make_fs_egm",
-           "make_os_egm", "make_os_egm4", "make_os_egm_tuned", "make_os_egm4_tuned", "on_device"]
+           "make_os_egm", "make_os_egm4", "make_os_egm_tuned", "make_os_egm4_tuned", "on_device",
+           "add_images"]
 
 #: The paper's FS.EGM and OS.EGM detector settings (section 4.2).
 FS_EGM_DEFAULTS = dict(rho=5.0, tau=0.4, sigma=2.5)
@@ -220,3 +221,38 @@ def on_device(pipeline, device):
             params[f"{name}__device"] = (device if device is not None or None in none_ok
                                          else "cpu")
     return pipeline.set_params(**params)
+
+
+def add_images(pipeline, X):
+    """Grow the database of a fitted object-discovery pipeline without refitting it.
+
+    The steps before the :class:`CentralityGraph` transform the new images with what
+    they learned (the region whitening is not refitted), and the graph takes their
+    regions in with :meth:`CentralityGraph.partial_fit`: their k-NN lists, the old
+    regions' lists updated, the mutual graph rebuilt and the centrality solved again
+    from the previous solution. Object saliency has no fitted state of its own: from
+    now on ``pipeline.transform`` computes every image's object saliency against the
+    grown graph. The descriptors of images described before the call are the user's
+    to recompute where they need the new centrality.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        A fitted pipeline with a :class:`CentralityGraph` step (OS.EGM and its
+        variants).
+    X : list of array-like of shape (h, w, c) or MapCollection
+        The new database images.
+
+    Returns
+    -------
+    Pipeline
+        ``pipeline`` itself, its graph grown.
+    """
+    positions = [i for i, (_, step) in enumerate(pipeline.steps)
+                 if isinstance(step, CentralityGraph)]
+    if not positions:
+        raise ValueError("add_images needs a pipeline with a CentralityGraph step "
+                         f"(OS.EGM); the steps are {[name for name, _ in pipeline.steps]}.")
+    graph = pipeline.steps[positions[0]][1]
+    graph.partial_fit(pipeline[:positions[0]].transform(X))
+    return pipeline

@@ -432,3 +432,118 @@ def test_bfloat16_beyond_the_kernel_limit_is_the_float32_search(rng):
     expected, expected_sims = ExactIndex(V).query(U, k)
     np.testing.assert_array_equal(indices, expected)
     np.testing.assert_array_equal(sims, expected_sims)
+
+
+# --- growing databases: CentralityGraph.partial_fit and pipelines.add_images -------------
+
+def _unit_rows(rng, n, d=12, centres=4):
+    C = rng.normal(size=(centres, d))
+    V = C[rng.integers(0, centres, n)] + 0.4 * rng.normal(size=(n, d))
+    return (V / np.linalg.norm(V, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("n_old, n_new", [(200, 2), (200, 30), (50, 120), (4, 10)])
+def test_partial_fit_equals_a_fit_on_all_regions(n_old, n_new):
+    rng = np.random.default_rng(n_old + n_new)
+    V = _unit_rows(rng, n_old + n_new)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_neighbors clipped for the smallest case
+        full = CentralityGraph(n_neighbors=8, algorithm="brute", tol=1e-10).fit(V)
+        grown = CentralityGraph(n_neighbors=8, algorithm="brute", tol=1e-10).fit(V[:n_old])
+        grown.partial_fit(V[n_old:])
+    np.testing.assert_array_equal(grown.neighbors_, full.neighbors_)
+    np.testing.assert_allclose(grown.neighbor_similarities_, full.neighbor_similarities_,
+                               atol=1e-6)
+    # the same edges; weights and centrality within float32 rounding of the similarities
+    # (products of blocks of other shapes may round the last bit otherwise)
+    np.testing.assert_array_equal(grown.graph_.indices, full.graph_.indices)
+    np.testing.assert_array_equal(grown.graph_.indptr, full.graph_.indptr)
+    np.testing.assert_allclose(grown.graph_.data, full.graph_.data, rtol=1e-5)
+    np.testing.assert_allclose(grown.centrality_, full.centrality_, rtol=1e-5)
+    np.testing.assert_array_equal(grown.descriptors_, V)
+    np.testing.assert_array_equal(grown.image_index_, np.arange(n_old + n_new))
+    assert grown.n_images_ == n_old + n_new
+    np.testing.assert_array_equal(grown.query(V[:5], 3)[0], full.query(V[:5], 3)[0])
+
+
+def test_partial_fit_warm_start_saves_iterations():
+    rng = np.random.default_rng(3)
+    V = _unit_rows(rng, 2000, d=16, centres=20)
+    full = CentralityGraph(n_neighbors=10, algorithm="brute").fit(V)
+    grown = CentralityGraph(n_neighbors=10, algorithm="brute").fit(V[:1980]).partial_fit(V[1980:])
+    assert grown.n_iter_ < full.n_iter_
+    np.testing.assert_allclose(grown.centrality_, full.centrality_, rtol=1e-4)
+
+
+def test_partial_fit_refuses_what_it_cannot_grow():
+    V = _unit_rows(np.random.default_rng(4), 40)
+    graph = CentralityGraph(n_neighbors=4, algorithm="brute").fit(V)
+    with pytest.raises(ValueError, match="features"):
+        graph.partial_fit(V[:3, :5])
+    with pytest.raises(ValueError, match="NaN"):
+        graph.partial_fit(np.full((2, V.shape[1]), np.nan, np.float32))
+    graph.algorithm_ = "nndescent"
+    with pytest.raises(ValueError, match="exact search"):
+        graph.partial_fit(V[:3])
+    # unfitted: partial_fit is fit
+    np.testing.assert_array_equal(
+        CentralityGraph(n_neighbors=4).partial_fit(V).centrality_,
+        CentralityGraph(n_neighbors=4).fit(V).centrality_)
+
+
+def test_add_images_grows_an_os_egm_pipeline_like_a_refit_with_the_same_whitening():
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_salreg.pipelines import add_images, make_os_egm
+    from sklearn_salreg.utils.synthetic import make_object_maps
+    from sklearn_salreg.whitening import LearnedWhitening
+
+    maps, _, _ = make_object_maps(n_objects=5, n_views=5, n_distractors=5, random_state=6)
+    old, new = maps[:27], maps[27:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grown = make_os_egm(region_whitening=LearnedWhitening(n_components=16),
+                            graph=dict(n_neighbors=5, algorithm="brute", tol=1e-10))
+        grown.fit(old)
+        add_images(grown, new)
+        # the reference: the same fitted whitening, frozen, and every other step refitted
+        whitening = FrozenEstimator(grown.named_steps["whiten"])
+        refit = make_os_egm(region_whitening=whitening,
+                            graph=dict(n_neighbors=5, algorithm="brute", tol=1e-10)).fit(maps)
+        D_grown, D_refit = grown.transform(maps), refit.transform(maps)
+    g_grown, g_refit = grown.named_steps["graph"], refit.named_steps["graph"]
+    np.testing.assert_array_equal(g_grown.neighbors_, g_refit.neighbors_)
+    np.testing.assert_allclose(g_grown.centrality_, g_refit.centrality_, rtol=1e-6)
+    np.testing.assert_allclose(D_grown, D_refit, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="CentralityGraph"):
+        add_images(clone(grown)[:3], new)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 6), k1=st.integers(1, 5), k2=st.integers(1, 5), seed=st.integers(0, 999))
+def test_merge_neighbors_is_the_top_k_of_both_lists(n, k1, k2, seed):
+    from sklearn_salreg.discovery import merge_neighbors
+
+    rng = np.random.default_rng(seed)
+    sims_all = rng.integers(0, 4, size=(n, k1 + k2)).astype(np.float32) / 4  # ties on purpose
+    ids = np.stack([rng.permutation(50)[: k1 + k2] for _ in range(n)])
+    k = int(rng.integers(1, k1 + k2 + 1))
+    idx, sims = merge_neighbors(ids[:, :k1], sims_all[:, :k1], ids[:, k1:], sims_all[:, k1:], k)
+    for r in range(n):  # by hand: decreasing similarity, ties by increasing index
+        expected = sorted(zip(-sims_all[r], ids[r]))[:k]
+        assert idx[r].tolist() == [int(i) for _, i in expected]
+        np.testing.assert_array_equal(sims[r], [-s for s, _ in expected])
+
+
+def test_katz_centrality_warm_start_gives_the_same_solution():
+    from sklearn_salreg.discovery import katz_centrality
+
+    V = _unit_rows(np.random.default_rng(8), 300)
+    Wn = CentralityGraph(n_neighbors=6, algorithm="brute").fit(V).graph_
+    cold, cold_info = katz_centrality(Wn, tol=1e-10)
+    warm, warm_info = katz_centrality(Wn, tol=1e-10, x0=cold * (1 + 1e-4))
+    np.testing.assert_allclose(warm, cold, rtol=1e-8)
+    assert warm_info["n_iter"] < cold_info["n_iter"]
+    with pytest.raises(ValueError, match="x0"):
+        katz_centrality(Wn, x0=np.ones(3))

@@ -92,3 +92,19 @@ def test_batched_stages_on_dask_equal_the_numpy_loops(client, maps):
     # the batches went through the cluster (joblib may group several into one task)
     assert sum("_run_batch" in task["key"] for task in tasks.data) >= 4
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_region_graph_blocks_on_dask_equal_one_search(client):
+    from sklearn_salreg.discovery import CentralityGraph
+
+    rng = np.random.default_rng(0)
+    V = rng.normal(size=(300, 16)).astype(np.float32)
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    expected = CentralityGraph(n_neighbors=6, algorithm="brute").fit(V)
+    with distributed.get_task_stream(client) as tasks:
+        with parallel_config(backend="dask"):
+            got = CentralityGraph(n_neighbors=6, algorithm="brute", n_jobs=2).fit(V)
+    assert len(tasks.data) >= 2  # the blocks went through the cluster
+    np.testing.assert_array_equal(got.neighbors_, expected.neighbors_)
+    np.testing.assert_array_equal(got.neighbor_similarities_, expected.neighbor_similarities_)
+    np.testing.assert_array_equal(got.centrality_, expected.centrality_)

@@ -142,3 +142,14 @@ def test_positive_counts_of_a_full_column():
     A = np.zeros((1000, 16), np.float32)
     A[:, 3] = 1.0  # 1000 ones: four lane blocks of at most 255
     assert _positive_counts(A).tolist() == [0, 0, 0, 1000] + [0] * 12
+
+
+@pytest.mark.parametrize("layout", ["fortran", "permuted channels", "strided"])
+def test_any_memory_layout_gives_the_same_map(layout):
+    rng = np.random.default_rng(5)
+    A = np.maximum(rng.normal(size=(6, 7, 16)), 0).astype(np.float32)
+    view = {"fortran": lambda: np.asfortranarray(A),
+            "permuted channels": lambda: A[:, :, np.arange(16)],
+            "strided": lambda: np.repeat(A, 2, axis=2)[:, :, ::2]}[layout]()
+    # equal up to the order of float32 sums (BLAS takes other paths for other layouts)
+    np.testing.assert_allclose(feature_saliency(view), feature_saliency(A), rtol=1e-6)

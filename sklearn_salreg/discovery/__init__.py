@@ -1,7 +1,8 @@
 """Object discovery: the region graph of a database, its Katz centrality (METHOD.md 5)."""
 
 from ._centrality import BRUTE_MAX_REGIONS, CentralityGraph
-from ._graph import katz_centrality, mutual_graph_from_neighbors, mutual_knn_graph, normalize_graph
+from ._graph import (katz_centrality, merge_neighbors, mutual_graph_from_neighbors,
+                     mutual_knn_graph, normalize_graph)
 from ._search import ExactIndex, NNDescentIndex, build_index
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "NNDescentIndex",
     "build_index",
     "katz_centrality",
+    "merge_neighbors",
     "mutual_graph_from_neighbors",
     "mutual_knn_graph",
     "normalize_graph",

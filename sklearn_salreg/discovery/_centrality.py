@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..collection import MapCollection
-from ._graph import katz_centrality, mutual_graph_from_neighbors, normalize_graph
+from ._graph import katz_centrality, merge_neighbors, mutual_graph_from_neighbors, normalize_graph
 from ..utils import check_device
 from ._search import ExactIndex, build_index
 
@@ -90,7 +90,10 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         on the CPU, so a graph fitted on a GPU loads on a machine without one.
         NN-descent and the CG always run on the CPU.
     n_jobs : int, default=None
-        Threads of NN-descent (the exact search uses torch's CPU threads).
+        Threads of NN-descent. The exact search uses torch's CPU threads; with
+        ``n_jobs`` other than 1 its rows are also split into blocks that go through
+        joblib (threads by default), so that ``joblib.parallel_config(backend="dask")``
+        spreads the graph over the workers of a cluster.
     random_state : int, RandomState instance or None, default=None
         Seed of NN-descent.
     verbose : int, default=0
@@ -109,6 +112,14 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         all-zero descriptor, whose similarities are all 0) gets ``1 - alpha``.
     graph_ : scipy.sparse.csr_array of shape (n_regions, n_regions), float32
         Normalised graph ``Wn``.
+    neighbors_ : ndarray of shape (n_regions, n_neighbors_), int64
+        The k-NN list of every region (most similar first), from which the mutual
+        graph was built; :meth:`partial_fit` updates it.
+    neighbor_similarities_ : ndarray of shape (n_regions, n_neighbors_), float32
+        Their similarities ``v_i . v_j``.
+    n_images_ : int
+        Images seen (rows for array input); regions of images added by
+        :meth:`partial_fit` get the next image numbers.
     index_ : ExactIndex or NNDescentIndex
         Search index over ``descriptors_``, used by :meth:`query`.
     algorithm_ : str
@@ -186,19 +197,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         -------
         self : object
         """
-        if isinstance(X, MapCollection):
-            V, f, image_index = _regions_of(X)
-            if len(V) == 0:
-                raise ValueError(f"the {len(X)} images of the collection have no regions at all.")
-            V = np.ascontiguousarray(V)
-            self.n_features_in_ = V.shape[1]
-        else:
-            V = validate_data(self, X, dtype=np.float32, order="C")
-            f, image_index = np.ones(len(V), dtype=np.float32), np.arange(len(V))
-        if not np.isfinite(V).all():
-            raise ValueError(f"the region descriptors of shape {V.shape} contain NaN or inf.")
-        if not (np.isfinite(f).all() and (f >= 0).all()):
-            raise ValueError("region saliency must be finite and non-negative.")
+        V, f, image_index = self._validate_regions(X, reset=True)
         n = len(V)
         k = min(self.n_neighbors, n - 1)
         if k < self.n_neighbors:
@@ -219,20 +218,46 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             n_jobs=self.n_jobs, verbose=self.verbose,
         )
         if k > 0:
-            indices, sims = (self.index_.neighbor_graph(k, device=device)
+            indices, sims = (self.index_.neighbor_graph(k, device=device, n_jobs=self.n_jobs)
                              if isinstance(self.index_, ExactIndex)
                              else self.index_.neighbor_graph(k))
         else:
             indices, sims = np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=np.float32)
         self._log("k-NN", start)
+        self.n_images_ = int(image_index[-1]) + 1 if not isinstance(X, MapCollection) else len(X)
+        return self._fit_graph(V, f, image_index, indices, sims)
 
+    def _validate_regions(self, X, reset):
+        """Descriptors, saliency and image index of the regions of ``X``, checked."""
+        if isinstance(X, MapCollection):
+            V, f, image_index = _regions_of(X)
+            if len(V) == 0 and reset:
+                raise ValueError(f"the {len(X)} images of the collection have no regions at all.")
+            V = np.ascontiguousarray(V)
+            if reset:
+                self.n_features_in_ = V.shape[1]
+            elif len(V) and V.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"the new region descriptors have dimension {V.shape[1]}; the graph was "
+                    f"fitted on dimension {self.n_features_in_}.")
+        else:
+            V = validate_data(self, X, dtype=np.float32, order="C", reset=reset)
+            f, image_index = np.ones(len(V), dtype=np.float32), np.arange(len(V))
+        if not np.isfinite(V).all():
+            raise ValueError(f"the region descriptors of shape {V.shape} contain NaN or inf.")
+        if not (np.isfinite(f).all() and (f >= 0).all()):
+            raise ValueError("region saliency must be finite and non-negative.")
+        return V, f, image_index
+
+    def _fit_graph(self, V, f, image_index, indices, sims, x0=None):
+        """The mutual graph of the k-NN lists, its normalisation and centrality."""
         start = time.perf_counter()
         self.graph_ = normalize_graph(mutual_graph_from_neighbors(indices, sims, beta=self.beta))
         self._log("graph", start)
 
         start = time.perf_counter()
         g, info = katz_centrality(
-            self.graph_, alpha=self.alpha, tol=self.tol, max_iter=self.max_iter
+            self.graph_, alpha=self.alpha, tol=self.tol, max_iter=self.max_iter, x0=x0
         )
         self._log(f"CG ({info['n_iter']} iterations)", start)
         if not info["converged"]:
@@ -243,8 +268,70 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             )
         self.descriptors_, self.region_saliency_, self.image_index_ = V, f, image_index
         self.centrality_, self.n_iter_, self.residual_ = g, info["n_iter"], info["residual"]
-        self.n_neighbors_ = k
+        self.neighbors_, self.neighbor_similarities_ = indices, sims
+        self.n_neighbors_ = indices.shape[1]
         return self
+
+    def partial_fit(self, X, y=None):
+        """Add the regions of new database images to a fitted graph.
+
+        The new regions' k-NN lists are searched among all regions, every old region's
+        list is merged with its most similar new regions (:func:`merge_neighbors`),
+        the mutual graph is rebuilt from the lists, and the centrality is solved again
+        by CG started from the previous solution. With the exact search the graph is
+        the one :meth:`fit` gives on all the regions at once, up to the order of
+        float32 near-ties; the centrality agrees within the CG tolerance. Unfitted, it
+        is :meth:`fit`.
+
+        Parameters
+        ----------
+        X : MapCollection or array-like of shape (n_new_regions, d)
+            The new images (fields ``region_descriptors`` and ``region_saliency``), or
+            new descriptors.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        if not hasattr(self, "centrality_"):
+            return self.fit(X)
+        self._validate_params()
+        if self.algorithm_ != "brute":
+            raise ValueError(
+                f"partial_fit needs the exact search; this graph was fitted with "
+                f"algorithm_={self.algorithm_!r}: fit it again on all the regions.")
+        V_new, f_new, image_new = self._validate_regions(X, reset=False)
+        if len(V_new) == 0:
+            return self
+        start = time.perf_counter()
+        device = check_device(self.device, "CentralityGraph")
+        n_old = len(self.descriptors_)
+        V = np.concatenate([self.descriptors_, V_new])
+        n = len(V)
+        k = min(self.n_neighbors, n - 1)
+        # The new regions among all regions (one more, then themselves left out) ...
+        self.index_ = ExactIndex(V)
+        idx, sims = self.index_.query(V_new, min(k + 1, n), device=device)
+        own = idx == (n_old + np.arange(len(V_new)))[:, None]
+        keep = ~own
+        keep[~own.any(axis=1), -1] = False  # rows that did not list themselves: drop the last
+        new_idx = idx[keep].reshape(len(V_new), -1)[:, :k]
+        new_sims = sims[keep].reshape(len(V_new), -1)[:, :k]
+        # ... and the old regions' lists merged with their most similar new regions.
+        old_idx, old_sims = ExactIndex(V_new).query(self.descriptors_, min(k, len(V_new)),
+                                                    device=device)
+        old_idx, old_sims = merge_neighbors(self.neighbors_, self.neighbor_similarities_,
+                                            old_idx + n_old, old_sims, k)
+        self._log("k-NN update", start)
+        indices = np.concatenate([old_idx, new_idx])
+        sims = np.concatenate([old_sims, new_sims]).astype(np.float32)
+        x0 = np.concatenate([self.centrality_, np.full(len(V_new), 1.0 - self.alpha)])
+        image_index = np.concatenate([self.image_index_, image_new + self.n_images_])
+        self.n_images_ += len(X) if isinstance(X, MapCollection) else len(V_new)
+        return self._fit_graph(V, np.concatenate([self.region_saliency_, f_new]), image_index,
+                               indices, sims, x0=x0)
 
     def transform(self, X):
         """Return the collection with ``context['graph'] = self``; nothing is refitted.

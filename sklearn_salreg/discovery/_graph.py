@@ -7,7 +7,8 @@ from scipy.sparse.linalg import LinearOperator, cg
 from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
 from ._search import build_index
 
-__all__ = ["mutual_knn_graph", "mutual_graph_from_neighbors", "normalize_graph", "katz_centrality"]
+__all__ = ["mutual_knn_graph", "mutual_graph_from_neighbors", "normalize_graph", "katz_centrality",
+           "merge_neighbors"]
 
 
 def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=None, n_jobs=None):
@@ -52,7 +53,49 @@ def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=Non
     return mutual_graph_from_neighbors(*index.neighbor_graph(n_neighbors), beta=beta)
 
 
-def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
+def merge_neighbors(indices, sims, new_indices, new_sims, k):
+    """The ``k`` best of two neighbour lists per row, ordered as the exact search orders
+    them (decreasing similarity, ties by increasing index).
+
+    Used when vertices join a k-NN graph: each old vertex's list is merged with its
+    most similar new vertices, which gives the list the exact search over all vertices
+    would give (up to float32 rounding of the similarities).
+
+    Parameters
+    ----------
+    indices, sims : ndarray of shape (n, k1)
+        First lists (entries below 0 are ignored).
+    new_indices, new_sims : ndarray of shape (n, k2)
+        Second lists, of other vertices than the first.
+    k : int
+        Length of the merged lists; at most ``k1 + k2``.
+
+    Returns
+    -------
+    indices : ndarray of shape (n, k), int64
+    sims : ndarray of shape (n, k), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.discovery import merge_neighbors
+    >>> idx, sims = merge_neighbors(np.array([[3, 1]]), np.array([[0.9, 0.5]]),
+    ...                             np.array([[7]]), np.array([[0.6]]), k=2)
+    >>> idx.tolist(), sims.round(2).tolist()
+    ([[3, 7]], [[0.9, 0.6]])
+    """
+    indices = np.concatenate([np.asarray(indices, np.int64), np.asarray(new_indices, np.int64)],
+                             axis=1)
+    sims = np.concatenate([np.asarray(sims, np.float32), np.asarray(new_sims, np.float32)],
+                          axis=1)
+    if not 1 <= k <= indices.shape[1]:
+        raise ValueError(f"k={k} must be in [1, {indices.shape[1]}] (the merged list length).")
+    sims = np.where(indices >= 0, sims, -np.inf).astype(np.float32)
+    order = np.lexsort((indices, -sims), axis=-1)[:, :k]
+    return np.take_along_axis(indices, order, axis=1), np.take_along_axis(sims, order, axis=1)
+
+
+def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100, x0=None):
     """Solve ``(I - alpha Wn) g = (1 - alpha) 1`` by conjugate gradients, in float64.
 
     ``I - alpha Wn`` is symmetric positive definite for a normalised ``Wn`` (its
@@ -68,6 +111,9 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
     tol : float, default=1e-6
         Relative residual ``||b - A g|| / ||b||`` at which CG stops.
     max_iter : int, default=100
+    x0 : ndarray of shape (n,) or None, default=None
+        Starting point of CG (e.g. the centrality before a few vertices joined the
+        graph); ``(1 - alpha) 1``, the exact answer on isolated vertices, when None.
 
     Returns
     -------
@@ -101,8 +147,14 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
         nonlocal n_iter
         n_iter += 1
 
-    # b itself is the exact answer on isolated vertices and a fair start elsewhere.
-    g, code = cg(A, b, x0=b.copy(), rtol=tol, atol=0.0, maxiter=max_iter, callback=count)
+    if x0 is None:
+        # b itself is the exact answer on isolated vertices and a fair start elsewhere.
+        x0 = b.copy()
+    else:
+        x0 = np.array(x0, dtype=np.float64)
+        if x0.shape != (n,) or not np.isfinite(x0).all():
+            raise ValueError(f"x0 must be a finite vector of shape ({n},); got {x0.shape}.")
+    g, code = cg(A, b, x0=x0, rtol=tol, atol=0.0, maxiter=max_iter, callback=count)
     b_norm = np.linalg.norm(b)
     residual = float(np.linalg.norm(b - matvec(g)) / b_norm) if b_norm > 0 else 0.0
     return g, {"converged": code == 0, "n_iter": n_iter, "residual": residual}

@@ -13,6 +13,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 import torch
 
 from ..utils import rows_per_batch
@@ -284,9 +285,29 @@ class ExactIndex:
         (on ``device``, by default the index's)."""
         return self._search(U, k, device=device)
 
-    def neighbor_graph(self, k, device=None):
-        """The ``k`` nearest other rows of every row of V (self excluded)."""
-        return self._search(self.V, k, offset=0, device=device)
+    def neighbor_graph(self, k, device=None, n_jobs=None):
+        """The ``k`` nearest other rows of every row of V (self excluded).
+
+        With ``n_jobs`` other than 1, the rows are split into blocks that go through
+        joblib (each block a search of its rows against all of V), so that a
+        ``joblib.parallel_config(backend="dask")`` spreads the graph over a cluster;
+        the lists are those of one search.
+        """
+        if effective_n_jobs(n_jobs) == 1:
+            return self._search(self.V, k, offset=0, device=device)
+        n_blocks = 4 * effective_n_jobs(n_jobs)
+        bounds = np.linspace(0, len(self.V), n_blocks + 1).astype(int)
+        parts = Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_neighbor_block)(self.V, lo, hi, k, self.device if device is None
+                                     else device)
+            for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo)
+        return (np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]))
+
+
+def _neighbor_block(V, lo, hi, k, device):
+    """Rows ``lo:hi`` of the exact self-graph of ``V`` (a joblib task)."""
+    return ExactIndex(V, device=device)._search(V[lo:hi], k, offset=lo, device=device)
 
 
 class NNDescentIndex:

@@ -50,7 +50,9 @@ _LANE_ROWS = 255
 
 def _positive_counts(A):
     """Number of positive entries in each column of a 2-D array, as int32."""
-    positive = A > 0
+    # C order for the word view below: a comparison keeps the layout of its input,
+    # and a channel-permuted or Fortran-ordered map is valid input.
+    positive = np.ascontiguousarray(A > 0)
     n, c = positive.shape
     if c % 8:
         # the 0/1 bytes counted as uint8 summed in int32 (count_nonzero sums in intp)

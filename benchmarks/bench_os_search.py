@@ -1,0 +1,142 @@
+"""Object saliency's exact search against an approximate one, on recurring objects.
+
+    python benchmarks/bench_os_search.py --sizes 2000 10000
+    python benchmarks/bench_os_search.py --sizes 10000 --epsilon 0.1 0.3
+
+The maps look like a collection: 32x24x512 ReLU-sparse clutter that does not recur,
+and in every other image one view of an object that does (about ten views per
+object: ``n / 20`` objects). They are made on access (:class:`ObjectMaps`), so
+large sizes need no disk. The tuned OS.EGM (``make_os_egm_tuned``) is fitted once up
+to the graph; then object saliency, the final detector and the aggregation run once
+with ``ObjectSaliency(algorithm='brute')`` (exact) and once per ``--epsilon`` with
+``algorithm='nndescent'`` (its one-off numba compilation is timed apart). Printed per size and search: seconds of the object
+saliency stage and of the whole fit, the OS maps' mean relative L1 error against the
+exact maps, and the mAP of the object images as queries against the whole database
+(label protocol: every other view of the same object is a positive), with its
+difference from the exact search.
+
+Figures only: nothing is asserted. The machine may be shared: say so with the figures.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MAP_SHAPE, N_CHANNELS = (24, 32), 512
+
+
+class ObjectMaps:
+    """``n`` maps made on access: clutter from a bank of ``bank`` maps (channels permuted
+    per pass over the bank, so no map repeats), and in every even-numbered image one
+    noisy view of object ``(i // 2) % n_objects`` pasted at a random place."""
+
+    def __init__(self, n, n_objects=None, bank=500, random_state=0):
+        from sklearn_salreg.utils.synthetic import _pattern, make_object_maps
+
+        self.n = n
+        self.n_objects = n_objects or max(n // 20, 2)
+        rng = np.random.default_rng(random_state)
+        self.objects = [_pattern(rng, int(rng.integers(4, 6)), N_CHANNELS, 0.15)
+                        for _ in range(self.n_objects)]
+        self.bank = make_object_maps(n_objects=0, n_views=0, n_distractors=min(bank, n),
+                                     shape=MAP_SHAPE, n_channels=N_CHANNELS,
+                                     random_state=random_state)[0]
+        self.labels = np.where(np.arange(n) % 2 == 0, (np.arange(n) // 2) % self.n_objects, -1)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        i = int(i)
+        group, base = divmod(i, len(self.bank))
+        A = self.bank[base]
+        A = (A[:, :, np.random.default_rng(group).permutation(N_CHANNELS)] if group
+             else A.copy())
+        label = self.labels[i]
+        if label >= 0:
+            rng = np.random.default_rng(10**9 + i)
+            obj = self.objects[label]
+            P = obj * rng.lognormal(0.0, 0.15, obj.shape).astype(np.float32)
+            s = P.shape[0]
+            y, x = rng.integers(0, MAP_SHAPE[0] - s + 1), rng.integers(0, MAP_SHAPE[1] - s + 1)
+            A[y:y + s, x:x + s] = P + 0.1 * A[y:y + s, x:x + s]
+        return A
+
+
+def label_map(D, labels, n_queries=500):
+    from sklearn_salreg.metrics import label_gnd, mean_average_precision
+
+    queries = np.flatnonzero(labels >= 0)[:n_queries]
+    ranks = np.argsort(-(D[queries] @ D.T), axis=1, kind="stable")
+    return 100 * mean_average_precision(ranks, label_gnd(labels, queries))
+
+
+def run_size(n, epsilons, n_components):
+    from sklearn.base import clone
+    from sklearn_salreg import LearnedWhitening, MapCollection
+    from sklearn_salreg.pipelines import TUNED_REGION_WHITENING, make_os_egm_tuned
+
+    if epsilons:  # pynndescent's numba compilation, once per process, timed apart
+        from pynndescent import NNDescent
+
+        start = time.perf_counter()
+        V = np.random.default_rng(0).standard_normal((300, 8)).astype(np.float32)
+        NNDescent(V, metric="dot", n_neighbors=10, random_state=0).query(V[:5], k=5)
+        print(f"numba compilation of NN-descent: {time.perf_counter() - start:.1f} s")
+
+    maps = ObjectMaps(n)
+    X = MapCollection(maps)
+    pipe = make_os_egm_tuned(region_whitening=LearnedWhitening(
+        **{**TUNED_REGION_WHITENING, "n_components": n_components}))
+    front, back = pipe[:5], pipe[5:]
+    start = time.perf_counter()
+    Xg = front.fit_transform(X)
+    front_s = time.perf_counter() - start
+    n_regions = len(pipe.named_steps["graph"].descriptors_)
+    print(f"n={n}: {n_regions} regions, front (fs .. graph) {front_s:.1f} s", flush=True)
+    exact_maps = None
+    rows = []
+    for algorithm, eps in [("brute", None)] + [("nndescent", e) for e in epsilons]:
+        stages = clone(back)
+        stages.set_params(os__algorithm=algorithm, **({"os__epsilon": eps} if eps else {}))
+        start = time.perf_counter()
+        Xo = stages[0].fit_transform(Xg)
+        os_s = time.perf_counter() - start
+        D = stages[1:].fit_transform(Xo)
+        back_s = time.perf_counter() - start
+        S = [np.asarray(s, np.float64) for s in Xo.field("saliency")]
+        if exact_maps is None:
+            exact_maps, err = S, 0.0
+        else:
+            err = float(np.mean([np.abs(a - b).sum() / max(np.abs(b).sum(), 1e-12)
+                                 for a, b in zip(S, exact_maps)]))
+        rows.append((algorithm if eps is None else f"nndescent, epsilon {eps}", os_s,
+                     front_s + back_s, err, label_map(np.asarray(D), maps.labels)))
+    exact_map = rows[0][4]
+    print(f"{'search':26s} {'OS s':>8s} {'fit s':>8s} {'OS L1 err':>10s} {'mAP':>6s} {'diff':>6s}")
+    for name, os_s, fit_s, err, m in rows:
+        print(f"{name:26s} {os_s:8.1f} {fit_s:8.1f} {err:10.4f} {m:6.2f} {m - exact_map:+6.2f}",
+              flush=True)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
+    parser.add_argument("--epsilon", type=float, nargs="*", default=[0.1])
+    parser.add_argument("--n-components", type=int, default=64)
+    args = parser.parse_args()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n in args.sizes:
+            run_size(n, args.epsilon, args.n_components)
+
+
+if __name__ == "__main__":
+    main()
