@@ -57,8 +57,8 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
     """Mutual k-NN graph of all database regions and their Katz centrality.
 
     Regions that recur across the database (objects) sit in densely connected parts
-    of the graph and get a high centrality ``g``; clutter gets little (METHOD.md
-    section 5). Object saliency later looks up the nearest database regions of
+    of the graph and get a high centrality ``g``; clutter gets little (paper
+    sections 3.6-3.7). Object saliency later looks up the nearest database regions of
     every patch with :meth:`query` and weighs them by ``f^theta g``.
 
     ``fit`` takes a :class:`~sklearn_salreg.MapCollection` whose

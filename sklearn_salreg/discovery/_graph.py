@@ -1,4 +1,4 @@
-"""The region graph and its Katz centrality (METHOD.md section 5), as plain functions."""
+"""The region graph and its Katz centrality (paper sections 3.6-3.7), as plain functions."""
 
 import numpy as np
 import scipy.sparse as sp

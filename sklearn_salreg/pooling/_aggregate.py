@@ -1,11 +1,11 @@
 """Aggregation of region descriptors into one global descriptor per image (stage 7).
 
-METHOD.md section 7; paper section 3.9: per-region max pooling and L2
+Paper section 3.9 (docs/method.rst): per-region max pooling and L2
 normalisation, sum over regions, whitening of the sum, L2 normalisation.
 
 Beyond the paper's plain sum (the default), two levers decide how much each region
-counts (METHOD.md section 11: with many weak clutter regions the plain sum drowns the
-object): ``weighting="mass"`` weights each region by its share of the saliency mass
+counts (with many weak clutter regions the plain sum drowns the object; see
+docs/method.rst): ``weighting="mass"`` weights each region by its share of the saliency mass
 of the map it was detected on, and ``max_regions`` keeps only the strongest regions.
 Two more decide how a region is pooled: ``pooling="sum"`` sums its activations
 instead of taking their maximum, and ``saliency_exponent`` weights every position by

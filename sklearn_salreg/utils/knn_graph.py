@@ -1,6 +1,5 @@
 """Mutual k-NN graphs and their symmetric normalisation: the one implementation that
-the region graph (discovery, METHOD.md section 5) and diffusion (search, section 8)
-share."""
+the region graph (discovery) and diffusion (search) share."""
 
 import numpy as np
 import scipy.sparse as sp
