@@ -150,8 +150,9 @@ def plot_egm_iterations(image, saliency, path=None, max_panels=8, true_box=None,
         boxes = history[it]["boxes"]
         # the initial state has one tiny box per position: draw only a sample of them
         sample = boxes if len(boxes) <= 60 else boxes[::max(1, len(boxes) // 60)]
-        mappable = _overlay(ax, image, saliency, sample, f"iteration {it}: {len(boxes)} regions",
-                            true_box)
+        plural = "" if len(boxes) == 1 else "s"
+        mappable = _overlay(ax, image, saliency, sample,
+                            f"iteration {it}: {len(boxes)} region{plural}", true_box)
     for ax in axes[n:]:
         ax.set_axis_off()
     _colorbar(fig, mappable, axes)
