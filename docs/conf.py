@@ -3,6 +3,7 @@ sphinx-gallery of examples/ (run at every build), figures from matplotlib's plot
 directive. Build: ``python -m sphinx -W --keep-going -b html docs docs/_build/html``."""
 
 import os
+import re
 import sys
 import warnings
 
@@ -75,3 +76,18 @@ html_show_sourcelink = False
 # the examples' own warnings (all-zero saliency fallbacks and the like) are theirs
 warnings.filterwarnings("ignore", category=UserWarning, message=".*saliency.*")
 warnings.filterwarnings("ignore", message="Matplotlib is currently using agg")
+
+
+_FITTED_NAME = re.compile(r"(?<=[(, ])([A-Za-z][A-Za-z0-9_]*[A-Za-z0-9])_(?=[,)])")
+
+
+def _escape_fitted_names(app, what, name, obj, options, lines):
+    """``shape (n_features_in_,)`` in a type line would read as a reST reference
+    (``name_``): escape the trailing underscore of such names outside literals."""
+    for k, line in enumerate(lines):
+        if "shape (" in line and "``" not in line:
+            lines[k] = _FITTED_NAME.sub(r"\1\\_", line)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _escape_fitted_names, priority=100)

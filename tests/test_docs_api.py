@@ -40,6 +40,9 @@ def _documented():
         m = re.match(r"\.\. currentmodule:: (\S+)", line)
         if m:
             current = m.group(1)
+        m = re.match(r"\.\. py:data:: (\S+)", line)  # constants, described by hand
+        if m:
+            entries.append(m.group(1))
         if line.startswith(".. autosummary::"):
             in_table = True
             continue
@@ -50,6 +53,8 @@ def _documented():
                 entries.append(f"{current}.{line.strip()}")
     resolved = {}
     for entry in entries:
+        if entry.startswith("sklearn_salreg.sklearn_salreg."):
+            entry = entry[len("sklearn_salreg."):]
         module_name, _, attr = entry.rpartition(".")
         module = importlib.import_module(module_name)
         resolved[entry] = getattr(module, attr)

@@ -8,7 +8,7 @@ __all__ = ["mutual_graph_from_neighbors", "normalize_graph"]
 
 
 def mutual_graph_from_neighbors(indices, sims, beta=3):
-    """Sparse symmetric ``W`` from k-NN lists: ``W_ij = max(v_i . v_j, 0)^beta`` if mutual.
+    """Sparse symmetric ``W`` from k-NN lists: ``W_ij = max(v_i^T v_j, 0)^beta`` if mutual.
 
     Parameters
     ----------
