@@ -25,12 +25,13 @@ from sklearn_salreg.pipelines import make_fs_egm
 from sklearn_salreg.utils.synthetic import make_object_maps
 
 warnings.simplefilter("ignore")  # all-zero saliency fallbacks at extreme tau
-maps, labels, _ = make_object_maps(n_objects=12, n_views=6, n_distractors=0, random_state=0)
+maps, labels, _ = make_object_maps(n_objects=8, n_views=4, n_distractors=0, shape=(16, 20),
+                                   n_channels=64, object_size=(3, 5), random_state=0)
 
 grids = {
-    "egm__rho": [0.5, 1.0, 2.0, 3.0, 5.0, 8.0],
-    "egm__tau": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6],
-    "egm__sigma": [0.5, 1.0, 1.5, 2.0, 2.5, 3.5],
+    "egm__rho": [0.5, 1.0, 2.0, 5.0, 8.0],
+    "egm__tau": [0.0, 0.2, 0.4, 0.6],
+    "egm__sigma": [0.5, 1.0, 2.5, 3.5],
 }
 paper = {"egm__rho": 5.0, "egm__tau": 0.4, "egm__sigma": 2.5}
 

@@ -107,10 +107,11 @@ def demo(args):
                            [Xf.field("feature_saliency")[i] for i in shown],
                            [Xf.field("regions")[i] for i in shown],
                            [X.field("saliency")[i] for i in shown],
-                           [X.field("regions")[i] for i in shown], path=fig9)
+                           [X.field("regions")[i] for i in shown], path=fig9,
+                           true_boxes=[data.boxes[i] for i in shown])
     fig3 = os.path.join(args.out, "figure3_egm_iterations.png")
     plot_egm_iterations(data.images[shown[0]], Xf.field("feature_saliency")[shown[0]], path=fig3,
-                        rho=5.0, tau=0.4, sigma=2.5)
+                        true_box=data.boxes[shown[0]], rho=5.0, tau=0.4, sigma=2.5)
     print(f"\nfigures: {fig9}, {fig3}")
 
 

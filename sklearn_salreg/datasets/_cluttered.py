@@ -455,6 +455,7 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
         object_sources : list of (str, tuple)
             The photo and pixel region ``(y0, x0, y1, x1)`` each object was cut from.
         DESCR : str
+            A description of the benchmark.
 
     Examples
     --------

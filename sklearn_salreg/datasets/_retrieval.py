@@ -83,6 +83,7 @@ def load_retrieval_dataset(name, root, *, missing="raise"):
         name, folder : str
             The benchmark and the folder it was read from.
         DESCR : str
+            A description of the dataset.
 
     Examples
     --------

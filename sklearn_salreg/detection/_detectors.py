@@ -127,10 +127,8 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         None runs :func:`egm_regions` image by image with numpy (``n_jobs``
         workers). A torch device (``"cuda"``, or ``"cpu"``) runs
         :func:`egm_regions_batch` over ``batch_size`` maps of one shape at a time
-        there: the same boxes up to floating-point ties. On a 2-core CPU it was 2.3x
-        faster than the numpy loop with the FS.EGM settings on 24 x 32 maps (1.3x
-        on 48 x 64) and 1.5x with the OS.EGM settings on 24 x 32 (0.7x on 48 x 64)
-        (benchmarks/bench_per_image.py).
+        there: the same boxes up to floating-point ties. Its speed against the numpy
+        loop is on the docs' benchmarks page.
     batch_size : int, default=256
         Maps per batch on ``device``.
     n_jobs : int, default=None

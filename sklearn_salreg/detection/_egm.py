@@ -1,6 +1,6 @@
 """Region detection by Expanding Gaussian Mixtures (EGM) on a 2-D saliency map.
 
-METHOD.md section 2; paper section 3.4 (after Avrithis & Kalantidis, ECCV 2012).
+Paper section 3.4 (after Avrithis & Kalantidis, ECCV 2012).
 
 The map is a *function*: sample ``i`` sits at position ``p_i`` with mass ``S_i`` and
 is the Gaussian ``S_i N(x | p_i, sigma^2 I)``. Components are
@@ -20,7 +20,7 @@ Two choices the paper leaves open, made here and documented in the docs:
 * ``sigma`` enters through the samples (in the E-step), not through ``Sigma_k``. The
   scatter is floored at ``1/12`` per axis, the variance of one map cell, so that a
   component never degenerates and its box covers at least one cell. (Adding
-  ``sigma^2`` to ``Sigma_k`` instead, as METHOD.md suggests as a floor, inflates the
+  ``sigma^2`` to ``Sigma_k`` instead, an obvious floor, inflates the
   box of a small object by ``sigma`` on every side.)
 * A component is kept when its ratio is strictly above ``purge`` (default 0.7,
   see :func:`egm_regions`): two identical components then never both survive.

@@ -1,6 +1,6 @@
 """Regions that ignore the content: the R-MAC grid and the whole map (MAC).
 
-METHOD.md section 3 (Tolias, Sicre, Jegou, ICLR 2016).
+R-MAC regions (Tolias, Sicre, Jegou, ICLR 2016).
 """
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Object discovery: the region graph of a database, its Katz centrality (METHOD.md 5)."""
+"""Object discovery: the region graph of a database, its Katz centrality (paper 3.6-3.7)."""
 
 from ._centrality import BRUTE_MAX_REGIONS, CentralityGraph
 from ._graph import (katz_centrality, merge_neighbors, mutual_graph_from_neighbors,

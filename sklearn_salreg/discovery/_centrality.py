@@ -20,15 +20,12 @@ from ._search import ExactIndex, build_index
 
 __all__ = ["CentralityGraph", "BRUTE_MAX_REGIONS"]
 
-#: With ``algorithm='auto'``, databases of dimension 512 up to this many regions use
-#: the exact search; in dimension ``d`` the limit is ``BRUTE_MAX_REGIONS * sqrt(512 / d)``
-#: (the same ``n^2 d`` work: about 140,000 regions whitened to 64 dimensions). The exact
+#: Regions up to which ``algorithm='auto'`` uses the exact search, at dimension 512.
+#: In dimension ``d`` the limit is ``BRUTE_MAX_REGIONS * sqrt(512 / d)`` (the same
+#: ``n^2 d`` work: about 140,000 regions whitened to 64 dimensions). The exact
 #: self-graph costs n^2 d operations, NN-descent about n log n plus a one-off numba
-#: compilation (25-60 s per process). On two shared cores at d = 512 and 20,000
-#: regions: 7.8 s exact, 9.0 s NN-descent (benchmarks/bench_graph.py); at d = 64, 8.5 s
-#: exact for 58,000 regions and 49 s for 146,000 (k = 20). Staying exact also keeps
-#: object saliency's ``algorithm='graph'`` exact, which with its bfloat16 screen was
-#: faster than NN-descent queries at 58,000 regions.
+#: compilation per process; measured times are on the docs' benchmarks page. Staying
+#: exact also keeps object saliency's ``algorithm='graph'`` exact.
 BRUTE_MAX_REGIONS = 50_000
 
 
@@ -57,8 +54,8 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
     """Mutual k-NN graph of all database regions and their Katz centrality.
 
     Regions that recur across the database (objects) sit in densely connected parts
-    of the graph and get a high centrality ``g``; clutter gets little (METHOD.md
-    section 5). Object saliency later looks up the nearest database regions of
+    of the graph and get a high centrality ``g``; clutter gets little (paper
+    sections 3.6-3.7). Object saliency later looks up the nearest database regions of
     every patch with :meth:`query` and weighs them by ``f^theta g``.
 
     ``fit`` takes a :class:`~sklearn_salreg.MapCollection` whose

@@ -1,4 +1,4 @@
-"""The region graph and its Katz centrality (METHOD.md section 5), as plain functions."""
+"""The region graph and its Katz centrality (paper sections 3.6-3.7), as plain functions."""
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,7 +12,7 @@ __all__ = ["mutual_knn_graph", "mutual_graph_from_neighbors", "normalize_graph",
 
 
 def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=None, n_jobs=None):
-    """Mutual k-NN graph of the rows of ``V`` with weights ``max(v_i . v_j, 0)^beta``.
+    """Mutual k-NN graph of the rows of ``V`` with weights ``max(v_i^T v_j, 0)^beta``.
 
     Parameters
     ----------

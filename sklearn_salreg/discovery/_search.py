@@ -183,9 +183,9 @@ class ExactIndex:
         ``'bfloat16'`` screens the products in bfloat16 and re-ranks the few
         candidates in float32, with a margin that covers the rounding, so the
         neighbours are those of the float32 search (similarities within float32
-        rounding); 3.9-4.8x faster on CPUs with AVX512-BF16 (see
-        :func:`bfloat16_is_fast`; measured from 5,800 to 29,000 rows of d=64 on two
-        cores), much slower on CPUs without it. On the CPU it applies up to ``k = 64``
+        rounding); several times faster on CPUs with AVX512-BF16 (see
+        :func:`bfloat16_is_fast` and the docs' benchmarks page), much slower on CPUs
+        without it. On the CPU it applies up to ``k = 64``
         (larger ``k``: float32), and the steps after the product are one compiled
         pass per row (``_screen_kernel``). Queries only; the
         self-search of :meth:`neighbor_graph` is always float32.

@@ -1,6 +1,6 @@
 """Average precision of rankings under the Oxford/Paris and INSTRE protocols.
 
-The arithmetic (METHOD.md section 8) lives in :func:`_ap_from_masks`, which works on
+The arithmetic (docs/user_guide/evaluation.rst) lives in :func:`_ap_from_masks`, which works on
 boolean masks "is a positive" / "is junk" laid out along ranking positions for a
 block of queries at once; every public function only builds those masks.
 

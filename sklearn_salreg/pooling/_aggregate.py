@@ -1,11 +1,11 @@
 """Aggregation of region descriptors into one global descriptor per image (stage 7).
 
-METHOD.md section 7; paper section 3.9: per-region max pooling and L2
+Paper section 3.9 (docs/method.rst): per-region max pooling and L2
 normalisation, sum over regions, whitening of the sum, L2 normalisation.
 
 Beyond the paper's plain sum (the default), two levers decide how much each region
-counts (METHOD.md section 11: with many weak clutter regions the plain sum drowns the
-object): ``weighting="mass"`` weights each region by its share of the saliency mass
+counts (with many weak clutter regions the plain sum drowns the object; see
+docs/method.rst): ``weighting="mass"`` weights each region by its share of the saliency mass
 of the map it was detected on, and ``max_regions`` keeps only the strongest regions.
 Two more decide how a region is pooled: ``pooling="sum"`` sums its activations
 instead of taking their maximum, and ``saliency_exponent`` weights every position by
@@ -324,3 +324,35 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         check_is_fitted(self, "whitening_")
         X = self._validate_collection(X, reset=False)
         return self._finish(self._aggregate(X))
+
+    def explain_match(self, X_query, X_database, query=0, database=0):
+        """Split the similarity of a query and a database image into region-pair terms.
+
+        Parameters
+        ----------
+        X_query, X_database : MapCollection
+            Collections as this step receives them (in a pipeline,
+            ``pipeline[:-1].transform(maps)``).
+        query, database : int, default=0
+            The image of each collection.
+
+        Returns
+        -------
+        explanation : Bunch
+            As :func:`~sklearn_salreg.pooling.explain_match`, with the regions' boxes
+            (``query_boxes``, ``database_boxes``, map coordinates) and the maps' shapes
+            (``query_map_shape``, ``database_map_shape``); ``score`` equals the dot
+            product of the two rows that :meth:`transform` returns for them.
+        """
+        from ._explain import aggregated_regions, explain_match
+
+        check_is_fitted(self, "whitening_")
+        X_query = self._validate_collection(X_query, reset=False)
+        X_database = self._validate_collection(X_database, reset=False)
+        bq, Zq, wq = aggregated_regions(self, X_query, query)
+        bx, Zx, wx = aggregated_regions(self, X_database, database)
+        result = explain_match(Zq, Zx, query_weights=wq, database_weights=wx,
+                               whitening=self.whitening_, query_boxes=bq, database_boxes=bx)
+        result.query_map_shape = X_query.map_shape(query)[:2]
+        result.database_map_shape = X_database.map_shape(database)[:2]
+        return result

@@ -1,6 +1,6 @@
 """Region pooling: max-pooled descriptors and mean saliency of boxes (stage 3).
 
-METHOD.md section 3; paper section 3.5, equations (9)-(10).
+Paper section 3.5, equations (9)-(10); see docs/method.rst.
 """
 
 from numbers import Integral

@@ -1,6 +1,6 @@
 """Feature saliency (FS): a CroW-style channel-weighted sum of one activation map.
 
-METHOD.md section 1; paper section 3.3, equations (1)-(2).
+Paper section 3.3, equations (1)-(2); see docs/method.rst.
 """
 
 from numbers import Integral, Real
@@ -234,7 +234,7 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
         workers). A torch device (``"cuda"``, or ``"cpu"``) computes the maps of
         ``batch_size`` images at a time with :func:`feature_saliency_batch` there;
         the maps come back to the CPU. Meant for GPUs: on a CPU the numpy path is
-        about 10x faster (benchmarks/bench_per_image.py).
+        faster (see the docs' benchmarks page).
     batch_size : int, default=256
         Images per batch on ``device``.
     n_jobs : int, default=None

@@ -1,6 +1,6 @@
 """Object saliency (OS): how much each position looks like the objects that recur.
 
-METHOD.md section 6; paper section 3.8, equation (14)::
+Paper section 3.8, equation (14)::
 
     S_p = F_p^Theta * sum_{i in N_p} s(v_i, u_p) f_i^theta g_i
 
@@ -287,8 +287,7 @@ def _image_patches(X, i, index, *, n_channels, patch_size, whitening=None):
 
 def _patch_device(device):
     """Where the patch descriptors are computed: on a GPU in torch batches; None (NumPy,
-    image by image) on the CPU, where the torch batches took twice as long (2.7 s
-    more for 1,000 images of 32x24x512 on two cores)."""
+    image by image) on the CPU, where the torch batches were slower."""
     return None if device.type == "cpu" else device
 
 
@@ -383,33 +382,26 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     graph : CentralityGraph or None, default=None
         A fitted graph to use instead of the one in the collection's context.
     batch_size : int, default=256
-        Images whose patches are searched together (4-5 % faster than 64 at 5,000
-        images: fewer calls, each allocating the search's similarity buffer).
+        Images whose patches are searched together (fewer, larger calls, each
+        allocating the search's similarity buffer).
     algorithm : {'graph', 'brute', 'nndescent'}, default='graph'
         Search of the ``k`` nearest regions. ``'graph'`` uses the graph's own index
         (exact if the graph used the exact search, NN-descent otherwise); ``'brute'``
         is always exact (blocked products and top-k, see ``precision``); ``'nndescent'`` is
         approximate: the graph's NN-descent index, or one built in ``fit`` (with a
-        one-off numba compilation of ~40-60 s per process). The exact search costs
+        one-off numba compilation per process). The exact search costs
         ``n_regions * d`` per patch and every position of every image is a patch, so
-        large databases need it (benchmarks/bench_discovery.py measures the
-        accuracy: the relative error of the OS maps). Measured on synthetic 32x24x512
-        maps, regions whitened to d=64, two shared cores, against the float32 exact
-        search: with 5,800 regions ``epsilon=0.1`` is 1.4x faster with a median
-        relative error of 9 % (the maximum of the map agrees in 91 % of images),
-        ``epsilon=0.3`` is nearly exact (median error 3e-7) but slower; with 29,000
-        regions ``epsilon=0.1`` is ~1.7x faster with a 13 % median error. The
-        bfloat16-screened exact search (``precision``) is about 4x faster than float32
-        there, with no error, and stays the default.
+        large databases need it; its speed and the error of the OS maps it gives are
+        on the docs' benchmarks page. The bfloat16-screened exact search
+        (``precision``) has no error and stays the default.
     epsilon : float, default=0.1
         Search breadth of NN-descent queries (larger: slower, more accurate).
     precision : {'auto', 'float32', 'bfloat16'}, default='auto'
         Arithmetic of the exact search. ``'bfloat16'`` screens the products in
         bfloat16 and re-ranks the candidates in float32 with a margin that covers the
         rounding: the same neighbours as ``'float32'``, the maps equal within float32
-        rounding; on CPUs with AVX512-BF16 3.9-4.8x faster from 5,800 to 29,000 regions
-        (d=64, two cores, with its compiled CPU kernel), also faster on GPUs, but slower
-        where bfloat16 is emulated. ``'auto'`` takes bfloat16 where it is native
+        rounding; several times faster on CPUs with AVX512-BF16 (docs' benchmarks
+        page), also faster on GPUs, but slower where bfloat16 is emulated. ``'auto'`` takes bfloat16 where it is native
         (:func:`~sklearn_salreg.utils.bfloat16_is_fast`).
     device : str or torch.device, default='cpu'
         Where the exact search runs (``'cuda'`` for a GPU). On a GPU the patch

@@ -1,4 +1,4 @@
-"""The diffusion mathematics (METHOD.md sections 5 and 8), as plain functions.
+"""The diffusion mathematics (Iscen et al., CVPR 2017), as plain functions.
 
 The graph itself (mutual k-NN affinities, symmetric normalisation) comes from
 :mod:`sklearn_salreg.utils.knn_graph`, shared with the region graph of discovery.
@@ -64,7 +64,7 @@ def diffuse(graph, Y, *, alpha=0.99, tol=1e-6, max_iter=20, return_info=False):
         Relative residual ``||y - (I - alpha graph) f|| / ||y||`` at which a column
         stops.
     max_iter : int, default=20
-        At most this many iterations (METHOD.md: about 20 suffice for ranking, even
+        At most this many iterations (about 20 suffice for ranking, even
         when the residual has not reached ``tol``).
     return_info : bool, default=False
         Also return the final relative residual of each column and the number of

@@ -61,10 +61,8 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         Keyword arguments of :class:`pynndescent.NNDescent`, plus ``"epsilon"``, the
         search parameter of ``NNDescent.query`` (larger is slower and more
         accurate). Our defaults are ``{"n_neighbors": 60, "epsilon": 1.0}``; given
-        keys replace them. On the curves of ``benchmarks/bench_search.py`` (512
-        dimensions), pynndescent's own (30 and 0.1) gave a recall@10 of 0.86 at
-        10,000 items; with a 60-neighbour index at 100,000 items, epsilon 0.3, 0.6
-        and 1.0 gave 0.43, 0.84 and 1.0 (1.3 ms per query in a batch).
+        keys replace them (pynndescent's own, 30 and 0.1, gave a lower recall; the
+        measured curves are on the docs' benchmarks page).
     n_jobs : int, default=None
         Threads of pynndescent's index construction. The exact search is a matrix
         product: its threads are those of the BLAS library (set them with

@@ -1,6 +1,5 @@
 """Mutual k-NN graphs and their symmetric normalisation: the one implementation that
-the region graph (discovery, METHOD.md section 5) and diffusion (search, section 8)
-share."""
+the region graph (discovery) and diffusion (search) share."""
 
 import numpy as np
 import scipy.sparse as sp
@@ -9,7 +8,7 @@ __all__ = ["mutual_graph_from_neighbors", "normalize_graph"]
 
 
 def mutual_graph_from_neighbors(indices, sims, beta=3):
-    """Sparse symmetric ``W`` from k-NN lists: ``W_ij = max(v_i . v_j, 0)^beta`` if mutual.
+    """Sparse symmetric ``W`` from k-NN lists: ``W_ij = max(v_i^T v_j, 0)^beta`` if mutual.
 
     Parameters
     ----------

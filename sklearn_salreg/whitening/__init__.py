@@ -1,4 +1,4 @@
-"""Whitening of region and global descriptors (METHOD.md section 4)."""
+"""Whitening of region and global descriptors (paper section 3.5)."""
 
 from ._estimator import LearnedWhitening
 from ._functions import apply_whitening, l2_normalize, learn_whitening, pca_whitening

@@ -41,7 +41,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     """Whiten descriptors: L2-normalise, centre, whiten, project, L2-normalise.
 
     Supervised learned whitening (Radenovic et al.) when matching pairs are known,
-    unsupervised PCA whitening otherwise (METHOD.md section 4). ``X`` is either a
+    unsupervised PCA whitening otherwise (paper section 3.5). ``X`` is either a
     2-D array of descriptors or, inside a descriptor pipeline, a
     :class:`~sklearn_salreg.MapCollection` whose ``region_descriptors`` are whitened
     (all regions of all images are the training vectors).

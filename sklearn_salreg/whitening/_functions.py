@@ -1,4 +1,4 @@
-"""The mathematics of whitening (METHOD.md section 4), as plain functions.
+"""The mathematics of whitening (paper section 3.5), as plain functions.
 
 Both learners return ``(mean, projection)`` in float64: a vector ``x`` is whitened
 to ``d`` dimensions as ``projection[:d] @ (x - mean)``, rows of ``projection``
