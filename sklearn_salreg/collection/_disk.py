@@ -116,9 +116,8 @@ class MapFile:
         if record is None:
             raise FileNotFoundError(f"{self.path!r} is not a map folder: {MANIFEST} is missing.")
         shapes = record["shapes"]
-        sizes = np.prod(shapes, axis=1) if len(shapes) else np.zeros(0, np.int64)
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.index = np.column_stack([offsets, shapes]).astype(np.int64).reshape(-1, 4)
+        sizes = np.prod(shapes, axis=1, dtype=np.int64)
+        self.index = np.column_stack([np.cumsum(sizes) - sizes, shapes]).astype(np.int64)
         self.boxes = record["boxes"]
         self.names = list(record["names"])
         self.dtype = np.dtype(record["dtype"])
@@ -301,8 +300,13 @@ def _take_lock(folder):
             f"the map folder {folder!r} is open for writing by {holder}: a folder has a single "
             "writer. Close that MapWriter (or wait for its extraction to end) first; readers "
             "(MapCollection.open) need no lock.") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"process {os.getpid()}, thread {threading.current_thread().name}".encode(), 0)
+    try:  # who holds it, for the message a second writer gets
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()}, thread {threading.current_thread().name}"
+                  .encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 
