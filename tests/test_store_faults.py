@@ -115,14 +115,14 @@ def _check_committed(folder, maps):
 
 
 def _resume(folder, maps):
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _faults():  # _faults(): no fsync, for speed
         warnings.simplefilter("ignore")  # "dropping ... bytes after the last committed map"
         writer = MapWriter(folder, flush_every=2, settings=SETTINGS)
-    done = len(writer)
-    assert writer.names == NAMES[:done]
-    for k in range(done, N):
-        writer.append(maps[k], name=NAMES[k], box=_box(k))
-    writer.close()
+        done = len(writer)
+        assert writer.names == NAMES[:done]
+        for k in range(done, N):
+            writer.append(maps[k], name=NAMES[k], box=_box(k))
+        writer.close()
 
 
 def _snapshot(folder):
@@ -384,18 +384,32 @@ for k in range(5):
 """
 
 
-def _python(*args, **kwargs):
-    """Run a child interpreter that imports this checkout's package."""
+def _python(*args):
+    """Start a child interpreter that imports this checkout's package."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([root, os.path.join(root, "tests")])}
-    return subprocess.run([sys.executable, "-c", *args], cwd=root, env=env, timeout=300,
-                          **kwargs)
+    return subprocess.Popen([sys.executable, "-c", *args], cwd=root, env=env)
 
 
-def test_unclosed_writer_commits_at_interpreter_exit(tmp_path):
-    _python(_UNCLOSED, str(tmp_path / "m"), check=True)
-    X = MapCollection.open(tmp_path / "m")
+@pytest.fixture(scope="module", autouse=True)
+def children(tmp_path_factory):
+    """The two child interpreters of this module, started first (their imports take seconds:
+    they overlap with the other tests)."""
+    folder = tmp_path_factory.mktemp("children")
+    started = {"unclosed": (_python(_UNCLOSED, str(folder / "unclosed")), folder / "unclosed"),
+               "extract": (_python(_EXTRACT, str(folder / "extract"), "5"), folder / "extract")}
+    yield started
+    for child, _ in started.values():
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_unclosed_writer_commits_at_interpreter_exit(children):
+    child, folder = children["unclosed"]
+    assert child.wait(timeout=300) == 0
+    X = MapCollection.open(folder)
     assert X._source.names == NAMES[:5]
     assert [float(A[0, 0, 0]) for A in X] == [1.0, 2.0, 3.0, 4.0, 5.0]
 
@@ -486,7 +500,7 @@ def test_extraction_crash_at_every_file_operation_then_resume(tmp_path):
         extractor.set_params(output=tmp_path / f"k{k}")
         with pytest.raises(_Crash), _faults(k, partial=True):
             extractor.transform(images, names=names)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _faults():
             warnings.simplefilter("ignore")
             again = extractor.transform(images, names=names)
         for a, b in zip(again, expected, strict=True):
@@ -511,11 +525,10 @@ _extractor(sys.argv[1], batch_size=2).transform(_images(6), names=[f"i{k}" for k
 """
 
 
-def test_kill_9_of_an_extraction_then_resume(tmp_path):
+def test_kill_9_of_an_extraction_then_resume(children, tmp_path):
     images, names = _images(6), [f"i{k}" for k in range(6)]
-    folder = tmp_path / "m"
-    child = _python(_EXTRACT, str(folder), "5")
-    assert child.returncode == -signal.SIGKILL
+    child, folder = children["extract"]
+    assert child.wait(timeout=300) == -signal.SIGKILL
     assert MapFile(folder).names == names[:4]  # the commits after maps 2 and 4
     with pytest.warns(UserWarning, match="dropping .* bytes"):  # map 5, never committed
         resumed = _extractor(folder, batch_size=2).transform(images, names=names)
@@ -523,3 +536,67 @@ def test_kill_9_of_an_extraction_then_resume(tmp_path):
     for a, b in zip(resumed, expected, strict=True):
         np.testing.assert_array_equal(a, b)
     assert _snapshot(folder) == _snapshot(tmp_path / "reference")
+
+
+# -- float16 storage -------------------------------------------------------------------------
+def test_float16_round_trip_takes_half_the_disk(tmp_path):
+    from sklearn_salreg.utils.synthetic import make_blob_maps
+
+    maps = make_blob_maps(4, (6, 8), 32, random_state=0)
+    half = MapCollection(maps, boxes=[None, [0, 0, 2, 2], None, None]).save(
+        tmp_path / "f16", dtype="float16")
+    full = MapCollection(maps).save(tmp_path / "f32")
+    assert os.path.getsize(tmp_path / "f16" / "data.f16") * 2 == os.path.getsize(
+        tmp_path / "f32" / "data.f32")
+    assert half._source.dtype == np.float16 and half.box(1).tolist() == [0, 0, 2, 2]
+    for A, B in zip(maps, half):
+        assert B.dtype == np.float32 and not B.flags.writeable
+        np.testing.assert_array_equal(B, A.astype(np.float16).astype(np.float32))
+    half._source.verify()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(half))[3], half[3])
+    del full
+
+
+@pytest.mark.parametrize("value, message", [(7e4, "values up to 7e\\+04"),
+                                            (np.inf, "values that are not finite"),
+                                            (np.nan, "values that are not finite")])
+def test_float16_refuses_values_out_of_its_range(tmp_path, value, message):
+    with MapWriter(tmp_path / "m", dtype="float16") as writer:
+        writer.append(np.ones((2, 3, 4), np.float32), name="a")
+        A = np.ones((2, 3, 4), np.float32)
+        A[1, 2, 3] = value
+        with pytest.raises(ValueError, match=f"image 1: the map holds {message}.*65504"):
+            writer.append(A, name="b")
+        assert writer.names == ["a"]
+    X = MapCollection.open(tmp_path / "m")
+    assert len(X) == 1 and np.isfinite(X[0]).all()
+
+
+def test_float16_changes_descriptors_negligibly(tmp_path):
+    from sklearn_salreg.pipelines import make_fs_egm, make_mac
+    from sklearn_salreg.utils.synthetic import make_blob_maps
+
+    maps = make_blob_maps(12, (24, 32), 512, random_state=0)
+    X32 = MapCollection(maps)
+    X16 = X32.save(tmp_path / "f16", dtype="float16")
+    for make in (make_mac, make_fs_egm):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            D32 = make().fit_transform(X32)
+            D16 = make().fit_transform(X16)
+        cosine = np.sum(D32 * D16, axis=1) / (np.linalg.norm(D32, axis=1)
+                                               * np.linalg.norm(D16, axis=1))
+        assert cosine.min() >= 0.999, (make.__name__, cosine.min())
+
+
+def test_extraction_in_float16_is_the_same_in_memory_and_on_disk(tmp_path):
+    images, names = _images(3), ["a", "b", "c"]
+    on_disk = _extractor(tmp_path / "m", dtype="float16").transform(images, names=names)
+    in_memory = _extractor(None, dtype="float16").transform(images)
+    full = _extractor(None).transform(images)
+    assert os.path.exists(tmp_path / "m" / "data.f16")
+    for a, b, c in zip(on_disk, in_memory, full, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(b, c.astype(np.float16).astype(np.float32))
+    with pytest.raises(ValueError, match="dtype='float16'; resuming it with dtype='float32'"):
+        _extractor(tmp_path / "m").transform(images, names=names)
