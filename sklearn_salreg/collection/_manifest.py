@@ -62,6 +62,12 @@ def _int_rows(value, n, width, path, key, allow_none):
     if not isinstance(value, list) or len(value) != n:
         got = f"{len(value)} entries" if isinstance(value, list) else type(value).__name__
         _fail(path, f"{key!r} must be a list of {n} entries (n_maps); got {got}.")
+    try:  # the common case, vectorised: n rows of ints
+        rows = np.array(value)
+        if rows.shape == (n, width) and rows.dtype.kind == "i":
+            return rows.astype(np.int64, copy=False)
+    except (ValueError, TypeError, OverflowError):
+        pass
     rows = np.full((n, width), -1, dtype=np.int64)
     for i, row in enumerate(value):
         if row is None and allow_none:
