@@ -486,6 +486,12 @@ def test_extraction_resume_refuses_other_settings_and_unnamed_maps(tmp_path):
     with pytest.raises(ValueError, match="maps without a name"), \
             pytest.warns(UserWarning, match="does not record what made them"):
         _extractor(tmp_path / "unnamed").transform(images, names=names)
+    with MapWriter(tmp_path / "twice") as writer:
+        writer.append(np.ones((2, 2, 6), np.float32), name="a")
+        writer.append(np.ones((2, 2, 6), np.float32), name="a")
+    with pytest.raises(ValueError, match="the name 'a' twice"), pytest.warns(UserWarning):
+        _extractor(tmp_path / "twice").transform(images, names=names)
+    assert len(MapCollection.open(tmp_path / "twice")) == 2  # refused before writing
 
 
 def test_extraction_crash_at_every_file_operation_then_resume(tmp_path):
