@@ -447,6 +447,9 @@ class MapWriter:
         record["uuid"] = record["uuid"] or uuid.uuid4().hex
         state = _State(path, record, lock_fd)
         data_path = os.path.join(path, state.data)
+        if state.data_bytes and not os.path.exists(data_path):
+            raise CorruptStoreError(f"the data file {data_path!r} of {len(state.shapes)} "
+                                    "committed maps is missing.")
         state.fd = os.open(data_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             size = os.fstat(state.fd).st_size
