@@ -97,13 +97,14 @@ class MapFile:
     -----
     Only the committed record (``manifest.json``) is read: maps a writer appended but
     has not committed yet are not seen. A damaged folder raises
-    :class:`CorruptStoreError` naming the file.
+    :class:`~sklearn_salreg.CorruptStoreError` naming the file.
 
     Pickling stores the path and the index, not the data: a ``MapFile`` sent to a
     joblib worker, or hashed by ``Pipeline(memory=...)``, costs a few bytes per image.
     The folder's identity and committed state are part of the pickled state, and the
     first read (after unpickling, or after opening) checks them: a folder replaced by
-    other maps since then raises :class:`StaleStoreError` instead of being read.
+    other maps since then raises :class:`~sklearn_salreg.StaleStoreError` instead of
+    being read.
     Maps committed later by a writer that appends to the same folder are fine.
     """
 
@@ -164,7 +165,8 @@ class MapFile:
             raise StaleStoreError(
                 f"the map folder {self.path!r} changed since this collection was opened or "
                 f"pickled: {problem}. Open it again with MapCollection.open.")
-        self._stamp = now  # maps were only appended: what we describe is intact
+        # maps were only appended: what this object describes is intact. The stamp stays
+        # as it was, so that hashing the object (Pipeline(memory=...)) gives the same key.
 
     def _open_data(self, i):
         with self._lock:
@@ -367,7 +369,8 @@ def _commit_unclosed(state):
 class MapWriter:
     """Append activation maps to a map folder; reopening it resumes where it stopped.
 
-    A folder has one writer at a time (a second gets :class:`StoreLockedError`) and
+    A folder has one writer at a time (a second gets
+    :class:`~sklearn_salreg.StoreLockedError`) and
     any number of readers, which see the maps of the last commit. A commit syncs the
     data, then atomically replaces the record (``manifest.json``): a crash at any
     point leaves the folder as it was at one commit or the next. Commits happen every
