@@ -592,7 +592,7 @@ def test_float16_changes_descriptors_negligibly(tmp_path):
             D16 = make().fit_transform(X16)
         cosine = np.sum(D32 * D16, axis=1) / (np.linalg.norm(D32, axis=1)
                                                * np.linalg.norm(D16, axis=1))
-        assert cosine.min() >= 0.999, (make.__name__, cosine.min())
+        assert cosine.min() >= 0.9999, (make.__name__, cosine.min())  # measured: 0.9999999
 
 
 def test_extraction_in_float16_is_the_same_in_memory_and_on_disk(tmp_path):
