@@ -373,6 +373,21 @@ def test_unclosed_writer_commits_when_collected(maps, tmp_path):
     assert len(MapCollection.open(tmp_path / "m")) == 3
 
 
+def test_a_forked_copy_of_an_unclosed_writer_does_not_commit(maps, tmp_path):
+    writer = MapWriter(tmp_path / "m", flush_every=100)
+    writer.append(maps[0], name="a")
+    pid = os.fork()
+    if pid == 0:  # e.g. a multiprocessing worker, which inherits the parent's objects
+        try:
+            del writer
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert len(MapCollection.open(tmp_path / "m")) == 0  # only the parent commits
+    writer.close()
+    assert len(MapCollection.open(tmp_path / "m")) == 1
+
+
 _UNCLOSED = """
 import sys
 import numpy as np

@@ -317,6 +317,7 @@ class _State:
 
     def __init__(self, path, record, lock_fd):
         self.path, self.lock_fd, self.fd = path, lock_fd, None
+        self.pid = os.getpid()
         self.uuid, self.dtype, self.data = record["uuid"], record["dtype"], record["data"]
         self.n_channels, self.settings = record["n_channels"], record["settings"]
         self.names = list(record["names"])
@@ -352,8 +353,8 @@ class _State:
 
 def _commit_unclosed(state):
     """weakref.finalize callback: a writer collected or alive at exit without close()."""
-    if state.closed:
-        return
+    if state.closed or state.pid != os.getpid():
+        return  # closed; or a forked child's copy, which must not write its parent's folder
     try:
         if state.fd is not None:
             state.commit()
