@@ -10,7 +10,8 @@ recognition", WACV 2018).
 
 __version__ = "0.1.0.dev0"
 
-from .collection import FIELDS, MapCollection, MapFile, MapWriter, write_maps
+from .collection import (FIELDS, CorruptStoreError, MapCollection, MapFile, MapWriter,
+                         StaleStoreError, StoreLockedError, write_maps)
 from .detection import (EGMRegionDetector, EmptySaliencyWarning, UniformRegionDetector,
                         WholeMapDetector, add_subregions, egm_regions, uniform_regions)
 from .pooling import (RegionAggregator, RegionMaxPooler, aggregate_regions, region_max_pool,
@@ -26,6 +27,9 @@ __all__ = [
     "MapFile",
     "MapWriter",
     "write_maps",
+    "CorruptStoreError",
+    "StaleStoreError",
+    "StoreLockedError",
     # stage 1: feature saliency
     "FeatureSaliency",
     "feature_saliency",

@@ -2,13 +2,17 @@
 
 from ._collection import FIELDS, MapCollection, as_collection
 from ._disk import MapFile, MapWriter, write_maps
+from ._manifest import CorruptStoreError, StaleStoreError, StoreLockedError
 from ._validation import check_boxes, check_map, check_saliency_map
 
 __all__ = [
+    "CorruptStoreError",
     "FIELDS",
     "MapCollection",
     "MapFile",
     "MapWriter",
+    "StaleStoreError",
+    "StoreLockedError",
     "as_collection",
     "check_boxes",
     "check_map",

@@ -103,12 +103,15 @@ class MapCollection:
         """A collection backed by the map folder at ``path`` (see :class:`MapWriter`)."""
         return cls(MapFile(path))
 
-    def save(self, path):
-        """Write the maps and boxes to a new map folder; return the disk-backed collection."""
+    def save(self, path, dtype="float32"):
+        """Write the maps and boxes to a new map folder; return the disk-backed collection.
+
+        ``dtype="float16"`` stores the maps in half the space (see :class:`MapWriter`).
+        """
         names = None
         if isinstance(self._source, MapFile) and self._source.names is not None:
             names = [self._source.names[r] for r in self._rows]
-        write_maps(path, iter(self), boxes=self.boxes, names=names)
+        write_maps(path, iter(self), boxes=self.boxes, names=names, dtype=dtype)
         return type(self).open(path)
 
     def _copy(self):

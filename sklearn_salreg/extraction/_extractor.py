@@ -1,6 +1,7 @@
 """ActivationExtractor: images in, a MapCollection of CNN activation maps out."""
 
 import copy
+import hashlib
 import os
 import sys
 import time
@@ -79,8 +80,14 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
     output : str, path-like or None, default=None
         Map folder (see :class:`~sklearn_salreg.MapWriter`) that maps are appended to
         as they are computed. Images whose name is already in it are not recomputed,
-        so an interrupted extraction resumes where it stopped. None keeps the maps in
-        memory.
+        so an interrupted extraction resumes where it stopped. The folder records the
+        settings that change the maps (backbone, layer, a digest of the weights,
+        ``max_side``, ``upscale``, normalization, channels, ``dtype``): resuming it
+        with others is an error that names both values. None keeps the maps in memory.
+    dtype : {"float32", "float16"}, default="float32"
+        Precision the maps are kept at: float16 takes half the disk in ``output``
+        (maps are read back as float32). Maps are rounded to float16 in memory too, so
+        that results do not depend on ``output``; values beyond +-65504 are refused.
     verbose : int, default=0
         Progress messages on stderr when >= 1.
 
@@ -94,6 +101,8 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         Per-channel RGB statistics in [0, 1] units.
     n_channels_ : int
         Number of channels ``c`` of the maps.
+    weights_digest_ : str
+        SHA-256 (first 16 hex digits) of the network's weights, recorded in ``output``.
     stride_ : int
         Pixels of the resized image per map cell (16 for VGG16 conv5_3, 32 for
         EfficientNet-Lite0 and ResNet layer4). Images with a side shorter than this
@@ -128,11 +137,13 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "output": [str, os.PathLike, None],
+        "dtype": [StrOptions({"float32", "float16"})],
         "verbose": ["verbose"],
     }
 
     def __init__(self, backbone=EMBEDDED, layer=None, weights=None, max_side=1024, upscale=True,
-                 normalization="auto", batch_size=1, device="cpu", output=None, verbose=0):
+                 normalization="auto", batch_size=1, device="cpu", output=None, dtype="float32",
+                 verbose=0):
         self.backbone = backbone
         self.layer = layer
         self.weights = weights
@@ -142,6 +153,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
         self.output = output
+        self.dtype = dtype
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -178,6 +190,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         check_loaded(model, used, state, self.weights or "the packaged weights")
         self.n_channels_ = int(out.shape[1])
         self.stride_ = int(round(_PROBE_SIDE / out.shape[2]))
+        self.weights_digest_ = _weights_digest(model)
         self.model_ = model.to(device)
         self.device_ = device
         return self
@@ -278,7 +291,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         boxes = self._check_boxes(boxes, len(images))
         names = self._check_names(images, names)
         self.skipped_ = []
-        writer = MapWriter(self.output) if self.output is not None else None
+        writer = self._open_output()
         done = set(writer.names) if writer is not None else set()
         todo = [i for i in range(len(images)) if names[i] not in done]
         results = {}
@@ -315,6 +328,39 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
     def fit_transform(self, X, y=None, boxes=None, names=None):
         """``fit`` then ``transform``; see :meth:`transform` for ``boxes`` and ``names``."""
         return self.fit(X, y).transform(X, boxes=boxes, names=names)
+
+    def store_settings(self):
+        """What the maps depend on, as recorded in (and checked against) ``output``.
+
+        Returns
+        -------
+        settings : dict
+            Backbone, layer, weights digest, ``max_side``, ``upscale``, normalization,
+            channels and stride: JSON values.
+        """
+        check_is_fitted(self, "model_")
+        backbone = self.backbone if isinstance(self.backbone, str) else type(self.backbone).__name__
+        return {"extractor": "ActivationExtractor", "backbone": backbone, "layer": self.layer_,
+                "weights": self.weights_digest_, "max_side": self.max_side,
+                "upscale": bool(self.upscale),
+                "normalization": [list(part) for part in self.normalization_],
+                "n_channels": self.n_channels_, "stride": self.stride_}
+
+    def _open_output(self):
+        """The writer on ``output`` (None without one), refusing a folder it cannot resume."""
+        if self.output is None:
+            return None
+        writer = MapWriter(self.output, dtype=self.dtype, settings=self.store_settings())
+        names = writer.names
+        if None in names or len(set(names)) != len(names):
+            writer.close()
+            what = ("maps without a name" if None in names
+                    else f"the name {next(n for n in names if names.count(n) > 1)!r} twice")
+            raise ValueError(
+                f"the map folder {os.fspath(self.output)!r} holds {what}: an extraction can "
+                "only resume a folder whose maps have unique names (the images they came "
+                "from). Write to another folder.")
+        return writer
 
     def _check_images(self, X):
         if isinstance(X, (str, os.PathLike)):
@@ -373,8 +419,16 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
     def _run_batch(self, batch, boxes, names, writer, results):
         x = torch.stack([item[1] for item in batch]).to(self.device_)
         out = self._forward(self.model_, x).relu().permute(0, 2, 3, 1).float().cpu().numpy()
+        if self.dtype == "float16":
+            # the precision of a float16 folder, in memory too (values > 65504 become inf:
+            # refused below, with the image named)
+            out = torch.from_numpy(out).half().float().numpy()
         for (i, _, image_shape), A in zip(batch, out):
             A = np.ascontiguousarray(A)
+            if self.dtype == "float16" and not np.isfinite(A).all():
+                raise ValueError(
+                    f"image {i} ({names[i]}): its activations exceed the range of "
+                    f"dtype={self.dtype!r} (at most 65504 for float16); use dtype='float32'.")
             cells = None
             if boxes[i] is not None:
                 cells = box_to_activation(boxes[i], image_shape, A.shape[:2])
@@ -382,3 +436,12 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
                 writer.append(A, name=names[i], box=cells)
             else:
                 results[i] = (A, cells)
+
+
+def _weights_digest(model):
+    """SHA-256 (16 hex digits) of a network's parameters and buffers, in name order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:16]
