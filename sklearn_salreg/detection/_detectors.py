@@ -7,21 +7,21 @@ grid detectors lay their grid inside it.
 """
 
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
-from ..collection import check_saliency_map
+from ..collection import check_boxes, check_saliency_map
 from ..utils import check_device
 from ..utils._parallel import group_by_shape
-from ._egm import egm_regions
+from ..utils._param_validation import NonNegativeInt, PositiveInt, StrOptions, check_params
+from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
-from ._grid import uniform_regions, whole_map_region
+from ._grid import GRID_PARAMETERS, uniform_regions, whole_map_region
 
 __all__ = [
     "EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector", "WholeMapDetector",
@@ -38,8 +38,9 @@ def add_subregions(boxes, levels=2):
 
     Parameters
     ----------
-    boxes : ndarray of shape (m, 4)
-    levels : int, default=2
+    boxes : array-like of int, shape (m, 4)
+        Non-empty boxes ``[y0, x0, y1, x1)`` with non-negative corners.
+    levels : int >= 1, default=2
 
     Returns
     -------
@@ -47,8 +48,10 @@ def add_subregions(boxes, levels=2):
         Each box followed by its sub-regions, exact duplicates removed (a square
         box's first-level sub-region is the box itself).
     """
+    check_params({"levels": [PositiveInt]}, "add_subregions", levels=levels)
+    boxes = check_boxes(boxes, (np.inf, np.inf), name="box")
     out = []
-    for y0, x0, y1, x1 in np.asarray(boxes, dtype=np.int64).tolist():
+    for y0, x0, y1, x1 in boxes.tolist():
         sub = uniform_regions(y1 - y0, x1 - x0, levels=levels) + np.array([y0, x0, y0, x0])
         out.append(np.array([[y0, x0, y1, x1]]))
         out.append(sub)
@@ -68,7 +71,7 @@ def _egm_image(X, i, index, *, source, use_boxes, params, sub_levels):
     regions = _box_region(X, i, use_boxes)
     if regions is None:
         S = check_saliency_map(X.field(source)[i], index=index, shape=X.map_shape(i)[:2])
-        regions = egm_regions(S, **params)
+        regions = _egm_regions(S, **params)
         if len(regions) == 0:
             return None
     return add_subregions(regions, sub_levels) if sub_levels else regions
@@ -165,17 +168,12 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
     _reads_maps = False
 
     _parameter_constraints = {
-        "rho": [Interval(Real, 0, None, closed="neither")],
-        "tau": [Interval(Real, 0, 1, closed="left")],
-        "sigma": [Interval(Real, 0, None, closed="neither")],
-        "purge": [Interval(Real, 0, 1, closed="left")],
-        "scale": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "sub_levels": [Interval(Integral, 0, None, closed="left")],
+        **EGM_PARAMETERS,
+        "sub_levels": [NonNegativeInt],
         "source": [StrOptions({"saliency", "feature_saliency"})],
         "use_boxes": ["boolean"],
         "device": [str, torch.device, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [PositiveInt],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
@@ -277,9 +275,7 @@ class UniformRegionDetector(MapTransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "levels": [Interval(Integral, 1, None, closed="left")],
-        "overlap": [Interval(Real, 0, 1, closed="neither")],
-        "include_whole": ["boolean"],
+        **GRID_PARAMETERS,
         "use_boxes": ["boolean"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
