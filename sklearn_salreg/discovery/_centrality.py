@@ -7,12 +7,12 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ..utils._param_validation import Interval, StrOptions, fit_context
 from ..collection import MapCollection
 from ._graph import katz_centrality, mutual_graph_from_neighbors, normalize_graph
 from ..utils import check_device
@@ -170,7 +170,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         if self.verbose:
             print(f"[CentralityGraph] {step}: {time.perf_counter() - start:.2f} s", file=sys.stderr)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build the graph of the database regions and solve for their centrality.
 

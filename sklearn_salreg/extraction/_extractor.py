@@ -9,11 +9,11 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ..utils._param_validation import Interval, StrOptions, fit_context
 from ..collection import MapCollection, MapFile, MapWriter
 from ._backbones import DEFAULT_LAYERS, EMBEDDED, build_backbone, check_loaded
 from ._images import box_to_activation, image_name, load_image, resize_image
@@ -151,7 +151,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         return tags
 
     # -- fit: build and check the network ------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Build the network, load its weights and check them; ``X`` is ignored.
 

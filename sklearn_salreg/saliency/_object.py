@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._param_validation import HasMethods, Interval, StrOptions
 from .._base import MapTransformerMixin
 from ..collection import check_map, check_saliency_map
 from ..collection._validation import as_numpy, check_same_shape

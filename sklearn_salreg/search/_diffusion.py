@@ -4,10 +4,10 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._param_validation import Interval, StrOptions, fit_context
 from ..utils import rows_per_batch
 from ._base import RetrieverMixin
 from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
@@ -175,7 +175,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build the mutual k-NN graph of the database descriptors.
 

@@ -10,7 +10,8 @@ instead.``: an :class:`InvalidParameterError`, which is both a ``ValueError`` an
 ``TypeError``.
 
 This module is the only one that imports scikit-learn's private
-``sklearn.utils._param_validation``: the constraint objects must be scikit-learn's own
+``sklearn.utils._param_validation`` (and ``sklearn.base._fit_context``, re-exported as
+:func:`fit_context`): the constraint objects must be scikit-learn's own
 for ``BaseEstimator._validate_params`` and scikit-learn's estimator checks to read
 them. The private API may change between releases, so ``setup.cfg`` bounds the
 supported scikit-learn versions, and ``tests/test_validation.py`` fails, naming the
@@ -20,12 +21,13 @@ missing piece, when an installed version lacks what is used here.
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import _fit_context as fit_context
 from sklearn.utils._param_validation import (HasMethods, Interval, InvalidParameterError,
                                              StrOptions, validate_parameter_constraints)
 
 __all__ = [
     "HasMethods", "Interval", "InvalidParameterError", "StrOptions", "check_params",
-    "check_finite", "PositiveInt", "NonNegativeInt", "PositiveReal", "NonNegativeReal",
+    "check_finite", "fit_context", "PositiveInt", "NonNegativeInt", "PositiveReal", "NonNegativeReal",
     "UnitInterval",
 ]
 
