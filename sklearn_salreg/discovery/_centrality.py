@@ -12,9 +12,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..utils._param_validation import Interval, StrOptions, fit_context
+from ..utils._param_validation import StrOptions, fit_context
 from ..collection import MapCollection
-from ._graph import katz_centrality, mutual_graph_from_neighbors, normalize_graph
+from ._graph import (GRAPH_PARAMETERS, KATZ_PARAMETERS, katz_centrality,
+                     mutual_graph_from_neighbors, normalize_graph)
 from ..utils import check_device
 from ._search import ExactIndex, build_index
 
@@ -139,15 +140,10 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
-        "beta": [Interval(numbers.Real, 0, None, closed="neither")],
-        "alpha": [Interval(numbers.Real, 0, 1, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        **GRAPH_PARAMETERS,
+        **KATZ_PARAMETERS,
         "algorithm": [StrOptions({"auto", "brute", "nndescent"})],
         "device": [str, torch.device],
-        "n_jobs": [numbers.Integral, None],
-        "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 

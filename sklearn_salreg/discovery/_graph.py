@@ -4,10 +4,32 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, cg
 
+from numbers import Integral
+
+from ..utils._param_validation import (NonNegativeReal, PositiveInt, PositiveReal, StrOptions,
+                                       UnitInterval, check_finite, check_params)
 from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
 from ._search import build_index
 
-__all__ = ["mutual_knn_graph", "mutual_graph_from_neighbors", "normalize_graph", "katz_centrality"]
+__all__ = ["mutual_knn_graph", "mutual_graph_from_neighbors", "normalize_graph", "katz_centrality",
+           "GRAPH_PARAMETERS", "KATZ_PARAMETERS"]
+
+#: Constraints of the parameters of :func:`mutual_knn_graph`, shared with
+#: :class:`CentralityGraph` (which also accepts ``algorithm="auto"``).
+GRAPH_PARAMETERS = {
+    "n_neighbors": [PositiveInt],
+    "beta": [PositiveReal],
+    "algorithm": [StrOptions({"brute", "nndescent"})],
+    "random_state": ["random_state"],
+    "n_jobs": [Integral, None],
+}
+#: Constraints of the parameters of :func:`katz_centrality`, shared with
+#: :class:`CentralityGraph`.
+KATZ_PARAMETERS = {
+    "alpha": [UnitInterval],
+    "tol": [NonNegativeReal],
+    "max_iter": [PositiveInt],
+}
 
 
 def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=None, n_jobs=None):
@@ -42,6 +64,9 @@ def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=Non
            [0.512, 0.   , 0.   ],
            [0.   , 0.   , 0.   ]], dtype=float32)
     """
+    check_params(GRAPH_PARAMETERS, "mutual_knn_graph", n_neighbors=n_neighbors, beta=beta,
+                 algorithm=algorithm, random_state=random_state, n_jobs=n_jobs)
+    V = check_finite(V, "V", "mutual_knn_graph", ndim=2)
     V = np.ascontiguousarray(V, dtype=np.float32)
     if not 1 <= n_neighbors <= len(V) - 1:
         raise ValueError(
@@ -62,10 +87,11 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
 
     Parameters
     ----------
-    Wn : sparse matrix of shape (n, n)
-        Symmetric normalised graph.
+    Wn : sparse matrix or array of shape (n, n)
+        Symmetric normalised graph, finite.
     alpha : float in [0, 1), default=0.99
-    tol : float, default=1e-6
+        1 is refused: ``I - Wn`` is singular and the solution ``0`` meaningless.
+    tol : float >= 0, default=1e-6
         Relative residual ``||b - A g|| / ||b||`` at which CG stops.
     max_iter : int, default=100
 
@@ -86,9 +112,10 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
     >>> g.round(6), info["converged"]
     (array([1. , 1. , 0.5]), True)
     """
-    n = Wn.shape[0]
+    check_params(KATZ_PARAMETERS, "katz_centrality", alpha=alpha, tol=tol, max_iter=max_iter)
     # One float64 copy up front; a float32 matrix would be upcast at every product.
-    Wn = sp.csr_array(Wn, dtype=np.float64)
+    Wn = _check_graph(Wn, "Wn", "katz_centrality")
+    n = Wn.shape[0]
 
     def matvec(x):
         return x - alpha * (Wn @ x)
@@ -106,3 +133,15 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
     b_norm = np.linalg.norm(b)
     residual = float(np.linalg.norm(b - matvec(g)) / b_norm) if b_norm > 0 else 0.0
     return g, {"converged": code == 0, "n_iter": n_iter, "residual": residual}
+
+
+def _check_graph(W, name, caller):
+    """``W`` as a float64 CSR array after checking it is square and finite."""
+    try:
+        W = sp.csr_array(W, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} of {caller} must be a 2-D sparse matrix or array: {error}") from None
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"{name} of {caller} must be square (n, n); got shape {W.shape}.")
+    check_finite(W.data, name, caller)
+    return W

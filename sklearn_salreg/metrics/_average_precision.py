@@ -96,7 +96,23 @@ def _check_ranks(ranks):
         ranks = as_int
     if ranks.size and ranks.min() < 0:
         raise ValueError(f"ranks holds a negative database index ({ranks.min()}).")
+    _check_no_repeats(ranks)
     return ranks
+
+
+def _check_no_repeats(ranks):
+    """Refuse a ranking that lists a database index twice: its AP would count that item
+    twice (a repeated positive makes 1 found positive look like 2)."""
+    step = rows_per_batch(2 * ranks.itemsize * max(ranks.shape[1], 1), ranks.shape[0])
+    for lo in range(0, ranks.shape[0], step):
+        block = np.sort(ranks[lo : lo + step], axis=1)
+        repeats = block[:, 1:] == block[:, :-1]
+        if repeats.any():
+            q, j = np.argwhere(repeats)[0]
+            raise ValueError(
+                f"ranks: ranking {lo + q} lists database index {block[q, j]} more than once; "
+                "each row must rank every database item at most once."
+            )
 
 
 def _check_kappas(kappas):

@@ -10,7 +10,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils._param_validation import Interval
+from ..utils._param_validation import NonNegativeReal, PositiveInt, check_finite, check_params
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
 from ..utils import check_device, l2_normalize
@@ -124,6 +124,7 @@ def saliency_weighted_map(A, S, exponent=1.0):
     >>> saliency_weighted_map(A, [[1.0, 4.0]], exponent=0.5)[0, :, 0].tolist()
     [0.5, 1.0]
     """
+    check_params({"exponent": [NonNegativeReal]}, "saliency_weighted_map", exponent=exponent)
     A = check_map(A)
     return _saliency_weighted_map(A, check_saliency_map(S, shape=A.shape[:2]), exponent)
 
@@ -144,14 +145,21 @@ def region_mean(S, boxes):
     Parameters
     ----------
     S : array-like of shape (h, w)
+        Finite values.
     boxes : array-like of shape (m, 4)
+        Half-open ``[y0, x0, y1, x1)``, inside the map.
 
     Returns
     -------
     ndarray of shape (m,), dtype float32
     """
+    S = check_finite(S, "S", "region_mean", ndim=2)
+    return _region_mean(S, check_boxes(boxes, S.shape))
+
+
+def _region_mean(S, boxes):
+    """:func:`region_mean` of a checked map and checked boxes."""
     S = np.asarray(S, dtype=np.float64)
-    boxes = check_boxes(boxes, S.shape)
     integral = np.zeros((S.shape[0] + 1, S.shape[1] + 1))
     integral[1:, 1:] = S.cumsum(0).cumsum(1)
     y0, x0, y1, x1 = boxes.T
@@ -164,7 +172,7 @@ def _pool_image(X, i, index, *, n_channels, normalize):
     boxes = check_boxes(X.field("regions")[i], A.shape[:2], index=index, name="region")
     Z = _region_max_pool(A, boxes)
     F = check_saliency_map(X.field("feature_saliency")[i], index=index, shape=A.shape[:2])
-    return (l2_normalize(Z) if normalize else Z), region_mean(F, boxes)
+    return (l2_normalize(Z) if normalize else Z), _region_mean(F, boxes)
 
 
 def _pool_batch(X, first, *, n_channels, normalize, device):
@@ -180,7 +188,7 @@ def _pool_batch(X, first, *, n_channels, normalize, device):
         for i, Z in zip(members, pooled):
             F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
                                    shape=maps[i].shape[:2])
-            out[i] = (l2_normalize(Z) if normalize else Z), region_mean(F, boxes[i])
+            out[i] = (l2_normalize(Z) if normalize else Z), _region_mean(F, boxes[i])
     return out
 
 
@@ -231,7 +239,7 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "normalize": ["boolean"],
         "device": [str, torch.device, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [PositiveInt],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }

@@ -48,6 +48,13 @@ def normalize_graph(W):
     Wn : scipy.sparse.csr_array, same dtype as ``W``
     """
     W = sp.csr_array(W)
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"W of normalize_graph must be square (n, n); got shape {W.shape}.")
+    if W.nnz and not (np.isfinite(W.data).all() and W.data.min() >= 0):
+        raise ValueError(
+            "W of normalize_graph must hold finite non-negative affinities; it has NaN, inf "
+            "or negative entries."
+        )
     degree = np.asarray(W.sum(axis=1)).ravel().astype(np.float64)
     inv_sqrt = np.zeros_like(degree)
     np.divide(1.0, np.sqrt(degree), out=inv_sqrt, where=degree > 0)
