@@ -335,8 +335,15 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         if len(boxes) != n:
             raise ValueError(f"got {len(boxes)} boxes for {n} images.")
         # A row of NaN means no box, as in the boxes of make_cluttered_instances.
-        return [None if b is None or np.isnan(np.asarray(b, dtype=np.float64)).all() else b
-                for b in boxes]
+        out = [None if b is None or np.isnan(np.asarray(b, dtype=np.float64)).all() else b
+               for b in boxes]
+        for i, b in enumerate(out):
+            if b is not None and np.size(b) != 4:
+                raise ValueError(
+                    f"image {i}: a box must be 4 numbers [x1, y1, x2, y2] (one box per image); "
+                    f"got an array of shape {np.shape(b)}."
+                )
+        return out
 
     def _check_names(self, images, names):
         if names is None:
@@ -377,7 +384,10 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
             A = np.ascontiguousarray(A)
             cells = None
             if boxes[i] is not None:
-                cells = box_to_activation(boxes[i], image_shape, A.shape[:2])
+                try:
+                    cells = box_to_activation(boxes[i], image_shape, A.shape[:2])
+                except ValueError as exc:
+                    raise ValueError(f"image {i} ({names[i]}): {exc}") from None
             if writer is not None:
                 writer.append(A, name=names[i], box=cells)
             else:
