@@ -6,9 +6,10 @@ from scipy.sparse.linalg import LinearOperator, cg
 
 from numbers import Integral
 
-from ..utils._param_validation import (NonNegativeReal, PositiveInt, PositiveReal, StrOptions,
-                                       UnitInterval, check_finite, check_params)
-from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
+from ..utils._param_validation import (PositiveInt, PositiveReal, StrOptions, check_finite,
+                                       check_params)
+from ..utils.knn_graph import (SOLVER_PARAMETERS, check_graph, mutual_graph_from_neighbors,
+                               normalize_graph)
 from ._search import build_index
 
 __all__ = ["mutual_knn_graph", "mutual_graph_from_neighbors", "normalize_graph", "katz_centrality",
@@ -25,11 +26,7 @@ GRAPH_PARAMETERS = {
 }
 #: Constraints of the parameters of :func:`katz_centrality`, shared with
 #: :class:`CentralityGraph`.
-KATZ_PARAMETERS = {
-    "alpha": [UnitInterval],
-    "tol": [NonNegativeReal],
-    "max_iter": [PositiveInt],
-}
+KATZ_PARAMETERS = SOLVER_PARAMETERS
 
 
 def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=None, n_jobs=None):
@@ -114,7 +111,7 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
     """
     check_params(KATZ_PARAMETERS, "katz_centrality", alpha=alpha, tol=tol, max_iter=max_iter)
     # One float64 copy up front; a float32 matrix would be upcast at every product.
-    Wn = _check_graph(Wn, "Wn", "katz_centrality")
+    Wn = check_graph(Wn, "Wn", "katz_centrality")
     n = Wn.shape[0]
 
     def matvec(x):
@@ -134,14 +131,3 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
     residual = float(np.linalg.norm(b - matvec(g)) / b_norm) if b_norm > 0 else 0.0
     return g, {"converged": code == 0, "n_iter": n_iter, "residual": residual}
 
-
-def _check_graph(W, name, caller):
-    """``W`` as a float64 CSR array after checking it is square and finite."""
-    try:
-        W = sp.csr_array(W, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} of {caller} must be a 2-D sparse matrix or array: {error}") from None
-    if W.ndim != 2 or W.shape[0] != W.shape[1]:
-        raise ValueError(f"{name} of {caller} must be square (n, n); got shape {W.shape}.")
-    check_finite(W.data, name, caller)
-    return W
