@@ -1,10 +1,9 @@
 """The region graph and its Katz centrality (METHOD.md section 5), as plain functions."""
 
-import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, cg
-
 from numbers import Integral
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, cg
 
 from ..utils._param_validation import (PositiveInt, PositiveReal, StrOptions, check_finite,
                                        check_params)
