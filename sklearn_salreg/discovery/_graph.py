@@ -64,10 +64,18 @@ def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=Non
                  algorithm=algorithm, random_state=random_state, n_jobs=n_jobs)
     V = check_finite(V, "V", "mutual_knn_graph", ndim=2)
     V = np.ascontiguousarray(V, dtype=np.float32)
+    norms = np.einsum("ij,ij->i", V, V)
+    if len(V) and norms.max() > 1.0 + 1e-3:
+        i = int(np.argmax(norms))
+        raise ValueError(
+            f"V of mutual_knn_graph must hold L2-normalised rows (norm at most 1); row {i} has "
+            f"norm {np.sqrt(norms[i]):.4g}. Normalise it first, e.g. with "
+            "sklearn_salreg.utils.l2_normalize."
+        )
     if not 1 <= n_neighbors <= len(V) - 1:
         raise ValueError(
-            f"n_neighbors={n_neighbors} must be in [1, n - 1] = [1, {len(V) - 1}] for "
-            f"{len(V)} vectors of shape {V.shape}."
+            f"n_neighbors={n_neighbors} must be in [1, n - 1] = [1, {len(V) - 1}] for the "
+            f"{len(V)} rows of V (shape {V.shape})."
         )
     index = build_index(V, algorithm, n_neighbors, random_state=random_state, n_jobs=n_jobs)
     return mutual_graph_from_neighbors(*index.neighbor_graph(n_neighbors), beta=beta)
@@ -125,6 +133,8 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):
         n_iter += 1
 
     # b itself is the exact answer on isolated vertices and a fair start elsewhere.
+    if not np.any(matvec(b) != b):  # exact already (alpha = 0, or no edge): CG would 0/0
+        return b, {"converged": True, "n_iter": 0, "residual": 0.0}
     g, code = cg(A, b, x0=b.copy(), rtol=tol, atol=0.0, maxiter=max_iter, callback=count)
     b_norm = np.linalg.norm(b)
     residual = float(np.linalg.norm(b - matvec(g)) / b_norm) if b_norm > 0 else 0.0

@@ -90,6 +90,11 @@ def _check_ranks(ranks):
             f"decreasing similarity; got an array of shape {ranks.shape}."
         )
     if ranks.size and not np.issubdtype(ranks.dtype, np.integer):
+        if ranks.dtype.kind not in "fb" or not np.isfinite(ranks).all():
+            raise ValueError(
+                f"ranks must hold integer database indices; got dtype {ranks.dtype}"
+                + (" with NaN or inf." if ranks.dtype.kind == "f" else ".")
+            )
         as_int = ranks.astype(np.int64)
         if not np.array_equal(as_int, ranks):
             raise ValueError(f"ranks must hold integer database indices; got dtype {ranks.dtype}.")

@@ -32,6 +32,8 @@ def l2_normalize(X, axis=-1):
     """
     X = np.asarray(X)
     if X.dtype.kind != "f":
+        if X.dtype.kind not in "iub":
+            raise TypeError(f"cannot L2-normalise an array of dtype {X.dtype}: not real numbers.")
         X = X.astype(np.float32)
     if X.ndim == 2 and axis in (-1, 1):
         # The hot path (millions of patch descriptors): an einsum norm and a plain

@@ -237,8 +237,9 @@ def apply_whitening(X, mean, projection, n_components=None):
         Unit-norm rows; a vector whose projection is zero stays zero.
     """
     check_params(WHITENING_PARAMETERS, "apply_whitening", n_components=n_components)
-    projection = check_finite(projection, "projection", "apply_whitening", ndim=2)
-    mean = check_finite(mean, "mean", "apply_whitening", ndim=1)
+    projection = check_finite(projection, "projection", "apply_whitening", ndim=2,
+                              allow_empty=False)
+    mean = check_finite(mean, "mean", "apply_whitening", ndim=1, allow_empty=False)
     if mean.shape[0] != projection.shape[1]:
         raise ValueError(
             f"apply_whitening: mean of shape {mean.shape} does not match the projection of "
@@ -249,6 +250,11 @@ def apply_whitening(X, mean, projection, n_components=None):
             f"n_components={n_components} is not in [1, {projection.shape[0]}], the "
             f"number of rows of the projection of shape {projection.shape}."
         )
+    top = np.abs(projection).max()
+    if top > 0 and not 1e-10 <= top <= 1e10:
+        # The result is L2-normalised, so the projection's scale does not matter; an
+        # extreme one would overflow or underflow the float32 product.
+        projection = projection / top
     return _apply_whitening(check_finite(X, "X", "apply_whitening"), mean, projection,
                             n_components)
 
