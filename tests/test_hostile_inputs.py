@@ -317,7 +317,7 @@ def test_apply_whitening(X, mean, projection):
 @given(V=arrays((8, 4), non_negative=False), n_neighbors=params([1, 3, 7], [0, 8, -1, 2.5, "3"]),
        beta=params(*POSITIVE_REAL))
 def test_mutual_knn_graph(V, n_neighbors, beta):
-    if V[1] == VALID:  # the documented input: L2-normalised rows (others are refused)
+    if V[1] == VALID:  # the documented input: L2-normalised rows
         V = (l2_normalize(np.asarray(V[0], np.float32)), VALID)
     def check(W, kw):
         assert W.shape == (8, 8)

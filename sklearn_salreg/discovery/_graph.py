@@ -64,21 +64,22 @@ def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=Non
                  algorithm=algorithm, random_state=random_state, n_jobs=n_jobs)
     V = check_finite(V, "V", "mutual_knn_graph", ndim=2)
     V = np.ascontiguousarray(V, dtype=np.float32)
-    norms = np.einsum("ij,ij->i", V, V)
-    if len(V) and norms.max() > 1.0 + 1e-3:
-        i = int(np.argmax(norms))
-        raise ValueError(
-            f"V of mutual_knn_graph must hold L2-normalised rows (norm at most 1); row {i} has "
-            f"norm {np.sqrt(norms[i]):.4g}. Normalise it first, e.g. with "
-            "sklearn_salreg.utils.l2_normalize."
-        )
+    if len(V) and not np.isfinite(np.einsum("ij,ij->i", V, V)).all():
+        raise ValueError(_OVERFLOW.format(what="the dot products of its rows"))
     if not 1 <= n_neighbors <= len(V) - 1:
         raise ValueError(
             f"n_neighbors={n_neighbors} must be in [1, n - 1] = [1, {len(V) - 1}] for the "
             f"{len(V)} rows of V (shape {V.shape})."
         )
     index = build_index(V, algorithm, n_neighbors, random_state=random_state, n_jobs=n_jobs)
-    return mutual_graph_from_neighbors(*index.neighbor_graph(n_neighbors), beta=beta)
+    W = mutual_graph_from_neighbors(*index.neighbor_graph(n_neighbors), beta=beta)
+    if W.nnz and not np.isfinite(W.data).all():
+        raise ValueError(_OVERFLOW.format(what=f"the weights max(v_i . v_j, 0)^{beta}"))
+    return W
+
+
+_OVERFLOW = ("V of mutual_knn_graph: {what} overflow float32; V should hold L2-normalised "
+             "descriptors (sklearn_salreg.utils.l2_normalize).")
 
 
 def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100):

@@ -55,7 +55,8 @@ def mutual_graph_from_neighbors(indices, sims, beta=3):
     n, k = indices.shape
     rows = np.repeat(np.arange(n), k)
     cols = indices.ravel()
-    weights = np.maximum(sims.ravel(), 0).astype(np.float32) ** beta
+    with np.errstate(over="ignore"):  # inf weights: refused by the callers, naming V
+        weights = np.maximum(sims.ravel(), 0).astype(np.float32) ** beta
     valid = (cols >= 0) & (cols != rows) & (weights > 0)
     A = sp.csr_array((weights[valid], (rows[valid], cols[valid])), shape=(n, n))
     # i->j and j->i both listed <=> mutual. The elementwise minimum keeps exactly
