@@ -173,9 +173,9 @@ def test_os_egm_on_identical_maps_is_finite():
 def test_mean_average_precision_refuses_repeated_ids():
     """Ranking [1, 1] with positives {1, 2} found one positive, AP 0.5; it returned 1.0."""
     assert mean_average_precision([[1, 3]], [{"ok": [1, 2]}]) == 0.5
-    with pytest.raises(ValueError, match="ranking 0 lists database index 1 more than once"):
+    with pytest.raises(ValueError, match="database index 1 is repeated in ranking 0"):
         mean_average_precision([[1, 1]], [{"ok": [1, 2]}])
-    with pytest.raises(ValueError, match="more than once"):
+    with pytest.raises(ValueError, match="repeated"):
         revisited_map([[0, 2, 0]], [{"easy": [0], "hard": [], "junk": []}])
     with pytest.raises(ValueError, match="repeats"):
         average_precision([1, 1], [1, 2])

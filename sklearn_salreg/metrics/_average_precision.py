@@ -101,7 +101,6 @@ def _check_ranks(ranks):
         ranks = as_int
     if ranks.size and ranks.min() < 0:
         raise ValueError(f"ranks holds a negative database index ({ranks.min()}).")
-    _check_no_repeats(ranks)
     return ranks
 
 
@@ -115,8 +114,8 @@ def _check_no_repeats(ranks):
         if repeats.any():
             q, j = np.argwhere(repeats)[0]
             raise ValueError(
-                f"ranks: ranking {lo + q} lists database index {block[q, j]} more than once; "
-                "each row must rank every database item at most once."
+                f"ranks: database index {block[q, j]} is repeated in ranking {lo + q}; each "
+                "row must rank every database item at most once."
             )
 
 
@@ -144,6 +143,7 @@ def _map_over_lists(ranks, positives, junk, kappas):
             f"ranks has {n_q} rows (queries) but the ground truth describes {len(positives)} "
             "queries."
         )
+    _check_no_repeats(ranks)
     top = max([int(ranks.max()) + 1 if ranks.size else 0]
               + [int(p.max()) + 1 for p in positives if p.size]
               + [int(j.max()) + 1 for j in junk if j.size])
