@@ -21,7 +21,7 @@ from ..utils._parallel import group_by_shape
 from ..utils._param_validation import NonNegativeInt, PositiveInt, StrOptions, check_params
 from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
-from ._grid import GRID_PARAMETERS, uniform_regions, whole_map_region
+from ._grid import GRID_PARAMETERS, _uniform_regions, whole_map_region
 
 __all__ = [
     "EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector", "WholeMapDetector",
@@ -49,10 +49,14 @@ def add_subregions(boxes, levels=2):
         box's first-level sub-region is the box itself).
     """
     check_params({"levels": [PositiveInt]}, "add_subregions", levels=levels)
-    boxes = check_boxes(boxes, (np.inf, np.inf), name="box")
+    return _add_subregions(check_boxes(boxes, (np.inf, np.inf), name="box"), levels)
+
+
+def _add_subregions(boxes, levels):
+    """:func:`add_subregions` of checked boxes (the detector's own) and levels."""
     out = []
-    for y0, x0, y1, x1 in boxes.tolist():
-        sub = uniform_regions(y1 - y0, x1 - x0, levels=levels) + np.array([y0, x0, y0, x0])
+    for y0, x0, y1, x1 in np.asarray(boxes, dtype=np.int64).tolist():
+        sub = _uniform_regions(y1 - y0, x1 - x0, levels=levels) + np.array([y0, x0, y0, x0])
         out.append(np.array([[y0, x0, y1, x1]]))
         out.append(sub)
     if not out:
@@ -74,7 +78,7 @@ def _egm_image(X, i, index, *, source, use_boxes, params, sub_levels):
         regions = _egm_regions(S, **params)
         if len(regions) == 0:
             return None
-    return add_subregions(regions, sub_levels) if sub_levels else regions
+    return _add_subregions(regions, sub_levels) if sub_levels else regions
 
 
 def _egm_batch(X, first, *, source, use_boxes, params, sub_levels, device):
@@ -93,7 +97,7 @@ def _egm_batch(X, first, *, source, use_boxes, params, sub_levels, device):
         for j, regions in zip(members, found):
             out[images[j]] = regions if len(regions) else None
     if sub_levels:
-        out = [None if r is None else add_subregions(r, sub_levels) for r in out]
+        out = [None if r is None else _add_subregions(r, sub_levels) for r in out]
     return out
 
 
@@ -240,10 +244,10 @@ def _grid_image(X, i, index, *, use_boxes, levels, overlap, include_whole):
     box = X.box(i) if use_boxes else None
     if box is None:
         h, w = X.map_shape(i)[:2]
-        return uniform_regions(h, w, levels=levels, overlap=overlap, include_whole=include_whole)
+        return _uniform_regions(h, w, levels=levels, overlap=overlap, include_whole=include_whole)
     y0, x0, y1, x1 = box.tolist()
-    grid = uniform_regions(y1 - y0, x1 - x0, levels=levels, overlap=overlap,
-                           include_whole=include_whole)
+    grid = _uniform_regions(y1 - y0, x1 - x0, levels=levels, overlap=overlap,
+                            include_whole=include_whole)
     return grid + np.array([y0, x0, y0, x0])
 
 

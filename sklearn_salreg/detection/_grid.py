@@ -79,6 +79,12 @@ def uniform_regions(h, w, levels=3, overlap=0.4, include_whole=False):
     """
     check_params(dict(GRID_PARAMETERS, h=[PositiveInt], w=[PositiveInt]), "uniform_regions",
                  h=h, w=w, levels=levels, overlap=overlap, include_whole=include_whole)
+    return _uniform_regions(h, w, levels, overlap, include_whole)
+
+
+def _uniform_regions(h, w, levels=3, overlap=0.4, include_whole=False):
+    """:func:`uniform_regions` with checked parameters (the detector's, checked in fit;
+    its map sizes come from validated maps)."""
     h, w, levels = int(h), int(w), int(levels)
     extra = _extra_long_side_regions(h, w, overlap)
     extra_y, extra_x = (extra, 0) if h > w else (0, extra)
