@@ -10,7 +10,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils._param_validation import NonNegativeReal, PositiveInt, check_finite, check_params
+from ..utils._param_validation import NonNegativeReal, PositiveInt, check_params
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
 from ..utils import check_device, l2_normalize
@@ -153,15 +153,22 @@ def region_mean(S, boxes):
     -------
     ndarray of shape (m,), dtype float32
     """
-    S = check_finite(S, "S", "region_mean", ndim=2)
-    return _region_mean(S, check_boxes(boxes, S.shape))
+    S = np.asarray(S)
+    if S.ndim != 2:
+        raise ValueError(f"S of region_mean must be 2-D (h, w); got shape {S.shape}.")
+    if S.dtype.kind not in "fiub":
+        raise TypeError(f"S of region_mean must hold real numbers; got dtype {S.dtype}.")
+    return _region_mean(S, check_boxes(boxes, S.shape), caller="region_mean")
 
 
-def _region_mean(S, boxes):
-    """:func:`region_mean` of a checked map and checked boxes."""
+def _region_mean(S, boxes, caller=None):
+    """:func:`region_mean` of checked boxes; with ``caller``, ``S`` is checked too, for
+    free: NaN and inf reach the last entry of the integral image."""
     S = np.asarray(S, dtype=np.float64)
     integral = np.zeros((S.shape[0] + 1, S.shape[1] + 1))
     integral[1:, 1:] = S.cumsum(0).cumsum(1)
+    if caller is not None and not np.isfinite(integral[-1, -1]):
+        raise ValueError(f"S of {caller} of shape {S.shape} contains NaN or inf.")
     y0, x0, y1, x1 = boxes.T
     total = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
     return (total / ((y1 - y0) * (x1 - x0))).astype(np.float32)
