@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from ._param_validation import NonNegativeReal, PositiveInt, UnitInterval, check_finite
 
-__all__ = ["mutual_graph_from_neighbors", "normalize_graph", "check_graph", "SOLVER_PARAMETERS"]
+__all__ = ["mutual_graph_from_neighbors", "normalize_graph"]
 
 #: Constraints of the parameters of the linear solves ``(I - alpha Wn) x = b`` (Katz
 #: centrality and diffusion): ``alpha = 1`` is refused, ``I - Wn`` being singular.
