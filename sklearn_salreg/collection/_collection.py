@@ -20,6 +20,7 @@ by a :class:`MapFile` stays on disk, and every stage reads one map at a time.
 """
 
 import numbers
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -56,7 +57,8 @@ class MapCollection:
         or a :class:`MapFile` whose maps are read from disk one at a time.
     boxes : sequence of (4,) int array-like or None, default=None
         Optional box per image ``[y0, x0, y1, x1)`` in activation coordinates (the
-        query box of the query side; ``None`` where an image has none). Defaults to
+        query box of the query side; ``None`` where an image has none). One box per
+        image: an array of shape (2, 4) for one image is refused. Defaults to
         the boxes stored in a :class:`MapFile`.
 
     Attributes
@@ -93,7 +95,7 @@ class MapCollection:
         else:
             if len(boxes) != len(maps):
                 raise ValueError(f"got {len(boxes)} boxes for {len(maps)} maps.")
-            self._boxes = [None if b is None else np.asarray(as_numpy(b)) for b in boxes]
+            self._boxes = [None if b is None else _one_box(b, i) for i, b in enumerate(boxes)]
         self._fields = {}
         self.context = {}
 
@@ -158,7 +160,8 @@ class MapCollection:
         row = int(self._rows[i])
         if isinstance(self._source, MapFile):
             return self._source.shape_of(row)
-        return tuple(self._source[row].shape)
+        # np.shape reads .shape where there is one, and also takes nested lists
+        return tuple(np.shape(self._source[row]))
 
     @property
     def boxes(self):
@@ -226,6 +229,18 @@ class MapCollection:
         return f"MapCollection(n_images={len(self)}, backing={backing}, fields: {fields})"
 
 
+def _one_box(box, index):
+    """One query box as an array of 4 numbers; several boxes for one image are refused
+    (a (2, 4) array would otherwise be read as its first box)."""
+    box = np.asarray(as_numpy(box))
+    if box.size != 4:
+        raise ValueError(
+            f"image {index}: a query box must be 4 numbers [y0, x0, y1, x1) (one box per "
+            f"image); got an array of shape {box.shape}."
+        )
+    return box.reshape(4)
+
+
 def as_collection(X):
     """Return ``X`` as a :class:`MapCollection` (a list of maps is wrapped, not copied)."""
     if isinstance(X, MapCollection):
@@ -241,6 +256,12 @@ def as_collection(X):
         )
     if isinstance(X, (str, bytes)):
         raise ValueError("X is a string; open a map folder with MapCollection.open(path).")
+    if isinstance(X, Iterator):
+        raise TypeError(
+            f"X is an iterator ({type(X).__name__}), which can be read only once: fit would "
+            "consume it and transform would then see no image. Pass a list (list(X)) or a "
+            "MapCollection."
+        )
     if isinstance(X, np.ndarray) and X.ndim == 4:
         return MapCollection(X)
     return MapCollection(X if isinstance(X, (list, tuple)) else list(X))

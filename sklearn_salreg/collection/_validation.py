@@ -102,6 +102,8 @@ def check_saliency_map(S, index=None, shape=None):
             f"of spatial shape {tuple(shape)}."
         )
     if not np.issubdtype(S.dtype, np.floating):
+        if S.dtype.kind not in "iub":
+            raise ValueError(f"{where}saliency maps must be real numbers; got dtype {S.dtype}.")
         S = S.astype(np.float32)
     if S.size and not np.isfinite(S).all():
         raise ValueError(f"{where}the saliency map of shape {S.shape} contains NaN or inf.")

@@ -7,21 +7,21 @@ grid detectors lay their grid inside it.
 """
 
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
-from ..collection import check_saliency_map
+from ..collection import check_boxes, check_saliency_map
 from ..utils import check_device
 from ..utils._parallel import group_by_shape
-from ._egm import egm_regions
+from ..utils._param_validation import NonNegativeInt, PositiveInt, StrOptions, check_params
+from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
-from ._grid import uniform_regions, whole_map_region
+from ._grid import GRID_PARAMETERS, _uniform_regions, whole_map_region
 
 __all__ = [
     "EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector", "WholeMapDetector",
@@ -38,8 +38,9 @@ def add_subregions(boxes, levels=2):
 
     Parameters
     ----------
-    boxes : ndarray of shape (m, 4)
-    levels : int, default=2
+    boxes : array-like of int, shape (m, 4)
+        Non-empty boxes ``[y0, x0, y1, x1)`` with non-negative corners.
+    levels : int >= 1, default=2
 
     Returns
     -------
@@ -47,9 +48,15 @@ def add_subregions(boxes, levels=2):
         Each box followed by its sub-regions, exact duplicates removed (a square
         box's first-level sub-region is the box itself).
     """
+    check_params({"levels": [PositiveInt]}, "add_subregions", levels=levels)
+    return _add_subregions(check_boxes(boxes, (np.inf, np.inf), name="box"), levels)
+
+
+def _add_subregions(boxes, levels):
+    """:func:`add_subregions` of checked boxes (the detector's own) and levels."""
     out = []
     for y0, x0, y1, x1 in np.asarray(boxes, dtype=np.int64).tolist():
-        sub = uniform_regions(y1 - y0, x1 - x0, levels=levels) + np.array([y0, x0, y0, x0])
+        sub = _uniform_regions(y1 - y0, x1 - x0, levels=levels) + np.array([y0, x0, y0, x0])
         out.append(np.array([[y0, x0, y1, x1]]))
         out.append(sub)
     if not out:
@@ -68,10 +75,10 @@ def _egm_image(X, i, index, *, source, use_boxes, params, sub_levels):
     regions = _box_region(X, i, use_boxes)
     if regions is None:
         S = check_saliency_map(X.field(source)[i], index=index, shape=X.map_shape(i)[:2])
-        regions = egm_regions(S, **params)
+        regions = _egm_regions(S, **params)
         if len(regions) == 0:
             return None
-    return add_subregions(regions, sub_levels) if sub_levels else regions
+    return _add_subregions(regions, sub_levels) if sub_levels else regions
 
 
 def _egm_batch(X, first, *, source, use_boxes, params, sub_levels, device):
@@ -90,7 +97,7 @@ def _egm_batch(X, first, *, source, use_boxes, params, sub_levels, device):
         for j, regions in zip(members, found):
             out[images[j]] = regions if len(regions) else None
     if sub_levels:
-        out = [None if r is None else add_subregions(r, sub_levels) for r in out]
+        out = [None if r is None else _add_subregions(r, sub_levels) for r in out]
     return out
 
 
@@ -163,17 +170,12 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
     _reads_maps = False
 
     _parameter_constraints = {
-        "rho": [Interval(Real, 0, None, closed="neither")],
-        "tau": [Interval(Real, 0, 1, closed="left")],
-        "sigma": [Interval(Real, 0, None, closed="neither")],
-        "purge": [Interval(Real, 0, 1, closed="left")],
-        "scale": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "sub_levels": [Interval(Integral, 0, None, closed="left")],
+        **EGM_PARAMETERS,
+        "sub_levels": [NonNegativeInt],
         "source": [StrOptions({"saliency", "feature_saliency"})],
         "use_boxes": ["boolean"],
         "device": [str, torch.device, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [PositiveInt],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
@@ -240,10 +242,10 @@ def _grid_image(X, i, index, *, use_boxes, levels, overlap, include_whole):
     box = X.box(i) if use_boxes else None
     if box is None:
         h, w = X.map_shape(i)[:2]
-        return uniform_regions(h, w, levels=levels, overlap=overlap, include_whole=include_whole)
+        return _uniform_regions(h, w, levels=levels, overlap=overlap, include_whole=include_whole)
     y0, x0, y1, x1 = box.tolist()
-    grid = uniform_regions(y1 - y0, x1 - x0, levels=levels, overlap=overlap,
-                           include_whole=include_whole)
+    grid = _uniform_regions(y1 - y0, x1 - x0, levels=levels, overlap=overlap,
+                            include_whole=include_whole)
     return grid + np.array([y0, x0, y0, x0])
 
 
@@ -275,9 +277,7 @@ class UniformRegionDetector(MapTransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "levels": [Interval(Integral, 1, None, closed="left")],
-        "overlap": [Interval(Real, 0, 1, closed="neither")],
-        "include_whole": ["boolean"],
+        **GRID_PARAMETERS,
         "use_boxes": ["boolean"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],

@@ -32,7 +32,21 @@ default ``scale = sqrt(3)`` a uniform rectangle gives back its own extent.
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-__all__ = ["egm_regions", "prepare_saliency", "mixture_boxes"]
+from ..collection import check_saliency_map
+from ..utils._param_validation import PositiveInt, PositiveReal, UnitInterval, check_params
+
+__all__ = ["egm_regions", "prepare_saliency", "mixture_boxes", "EGM_PARAMETERS"]
+
+#: Constraints of the parameters of :func:`egm_regions`, shared with
+#: :class:`~sklearn_salreg.EGMRegionDetector` and :func:`egm_regions_batch`.
+EGM_PARAMETERS = {
+    "rho": [PositiveReal],
+    "tau": [UnitInterval],
+    "sigma": [PositiveReal],
+    "purge": [UnitInterval],
+    "scale": [PositiveReal],
+    "max_iter": [PositiveInt],
+}
 
 _LOG_2PI = np.log(2 * np.pi)
 _CELL_VAR = 1.0 / 12.0  # variance of the uniform distribution over one map cell
@@ -45,15 +59,21 @@ def prepare_saliency(S, rho=1.0, tau=0.0):
     ----------
     S : array-like of shape (h, w)
         Non-negative saliency map.
-    rho : float, default=1.0
+    rho : float > 0, default=1.0
         Exponent; larger values raise the contrast between peaks and clutter.
-    tau : float, default=0.0
+    tau : float in [0, 1), default=0.0
         Threshold relative to the map maximum.
 
     Returns
     -------
     ndarray of shape (h, w), float64, maximum 1 (all zero for an all-zero map).
     """
+    check_params(EGM_PARAMETERS, "prepare_saliency", rho=rho, tau=tau)
+    return _prepare_saliency(check_saliency_map(S), rho, tau)
+
+
+def _prepare_saliency(S, rho, tau):
+    """:func:`prepare_saliency` of a checked map with checked parameters."""
     S = np.asarray(S, dtype=np.float64)
     top = S.max() if S.size else 0.0
     if not top > 0:
@@ -193,20 +213,20 @@ def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0)
     ----------
     S : array-like of shape (h, w)
         Non-negative saliency map (feature or object saliency).
-    rho : float, default=5.0
+    rho : float > 0, default=5.0
         Exponent of the pre-processing (:func:`prepare_saliency`).
-    tau : float, default=0.4
+    tau : float in [0, 1), default=0.4
         Threshold relative to the map maximum.
-    sigma : float, default=2.5
+    sigma : float > 0, default=2.5
         Scale of the sample Gaussians, in cells: larger values merge more.
     purge : float in [0, 1), default=0.7
         Overlap-ratio threshold of the P-step: higher purges more. Two components of
         equal weight have a ratio above 1/2 at any distance, so 0.5 keeps twins
         that EM would only merge slowly; 0.7 merges equal components closer than
         about 1.8 standard deviations and gives one box per rectangle.
-    scale : float, default=sqrt(3)
+    scale : float > 0, default=sqrt(3)
         Box half-size in standard deviations.
-    max_iter : int, default=50
+    max_iter : int >= 1, default=50
         Maximum number of E/M/P iterations. Iteration stops earlier when the P-step
         keeps every component and no box changes.
     return_history : bool, default=False
@@ -230,17 +250,20 @@ def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0)
     >>> egm_regions(S, rho=1, tau=0, sigma=1.5).tolist()
     [[4, 5, 10, 15]]
     """
-    S = np.asarray(S)
-    if S.ndim != 2:
-        raise ValueError(f"a saliency map must be 2-D (h, w); got shape {S.shape}.")
-    if S.size and (not np.isfinite(S).all() or S.min() < 0):
-        raise ValueError(f"the saliency map of shape {S.shape} has NaN, inf or negative values.")
-    if not 0 <= purge < 1:
-        raise ValueError(f"purge must be in [0, 1); got {purge}.")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be positive; got {sigma}.")
+    check_params(dict(EGM_PARAMETERS, return_history=["boolean"]), "egm_regions", rho=rho,
+                 tau=tau, sigma=sigma, purge=purge, scale=scale, max_iter=max_iter,
+                 return_history=return_history)
+    return _egm_regions(check_saliency_map(S), rho=rho, tau=tau, sigma=sigma, purge=purge,
+                        scale=scale, max_iter=max_iter, return_history=return_history)
+
+
+def _egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0), max_iter=50,
+                 return_history=False):
+    """:func:`egm_regions` of a map checked by
+    :func:`~sklearn_salreg.collection.check_saliency_map`, with checked parameters (the
+    detector checks them once, naming the image)."""
     shape = S.shape
-    P = prepare_saliency(S, rho=rho, tau=tau)
+    P = _prepare_saliency(S, rho, tau)
     ys, xs = np.nonzero(P)
     history = []
     if len(ys) == 0:

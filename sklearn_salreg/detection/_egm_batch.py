@@ -22,7 +22,8 @@ import torch
 from ..collection import check_saliency_map
 from ..collection._validation import check_same_shape
 from ..utils import check_device
-from ._egm import _CELL_VAR, _LOG_2PI
+from ..utils._param_validation import check_params
+from ._egm import _CELL_VAR, _LOG_2PI, EGM_PARAMETERS
 
 __all__ = ["egm_regions_batch"]
 
@@ -199,10 +200,8 @@ def egm_regions_batch(maps, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.
     >>> all(np.array_equal(b, egm_regions(S)) for b, S in zip(batch, maps))
     True
     """
-    if not 0 <= purge < 1:
-        raise ValueError(f"purge must be in [0, 1); got {purge}.")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be positive; got {sigma}.")
+    check_params(EGM_PARAMETERS, "egm_regions_batch", rho=rho, tau=tau, sigma=sigma,
+                 purge=purge, scale=scale, max_iter=max_iter)
     maps = _check_batch(maps)
     if not maps:
         return []

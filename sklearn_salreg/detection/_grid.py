@@ -3,9 +3,21 @@
 R-MAC regions (Tolias, Sicre, Jegou, ICLR 2016).
 """
 
+from numbers import Real
+
 import numpy as np
 
-__all__ = ["uniform_regions", "whole_map_region"]
+from ..utils._param_validation import Interval, PositiveInt, check_params
+
+__all__ = ["uniform_regions", "whole_map_region", "GRID_PARAMETERS"]
+
+#: Constraints of the parameters of :func:`uniform_regions`, shared with
+#: :class:`~sklearn_salreg.UniformRegionDetector`.
+GRID_PARAMETERS = {
+    "levels": [PositiveInt],
+    "overlap": [Interval(Real, 0, 1, closed="neither")],
+    "include_whole": ["boolean"],
+}
 
 # Candidate numbers of regions along the long side at the coarsest level.
 _LONG_SIDE_COUNTS = np.arange(2, 8)
@@ -44,11 +56,11 @@ def uniform_regions(h, w, levels=3, overlap=0.4, include_whole=False):
 
     Parameters
     ----------
-    h, w : int
+    h, w : int >= 1
         Spatial size of the map.
-    levels : int, default=3
+    levels : int >= 1, default=3
         Number of scales ``L``.
-    overlap : float, default=0.4
+    overlap : float in (0, 1), default=0.4
         Desired overlap of consecutive regions along the long side.
     include_whole : bool, default=False
         Also return the whole map as the first region (as cnnimageretrieval-pytorch
@@ -65,11 +77,15 @@ def uniform_regions(h, w, levels=3, overlap=0.4, include_whole=False):
     >>> len(uniform_regions(7, 7)), uniform_regions(7, 7)[0].tolist()
     (14, [0, 0, 7, 7])
     """
+    check_params(dict(GRID_PARAMETERS, h=[PositiveInt], w=[PositiveInt]), "uniform_regions",
+                 h=h, w=w, levels=levels, overlap=overlap, include_whole=include_whole)
+    return _uniform_regions(h, w, levels, overlap, include_whole)
+
+
+def _uniform_regions(h, w, levels=3, overlap=0.4, include_whole=False):
+    """:func:`uniform_regions` with checked parameters (the detector's, checked in fit;
+    its map sizes come from validated maps)."""
     h, w, levels = int(h), int(w), int(levels)
-    if h < 1 or w < 1:
-        raise ValueError(f"the map must be at least 1 x 1; got {h} x {w}.")
-    if levels < 1:
-        raise ValueError(f"levels must be >= 1; got {levels}.")
     extra = _extra_long_side_regions(h, w, overlap)
     extra_y, extra_x = (extra, 0) if h > w else (0, extra)
     boxes = [np.array([[0, 0, h, w]], dtype=np.int64)] if include_whole else []

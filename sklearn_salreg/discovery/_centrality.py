@@ -7,14 +7,15 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ..utils._param_validation import StrOptions, fit_context
 from ..collection import MapCollection
-from ._graph import katz_centrality, merge_neighbors, mutual_graph_from_neighbors, normalize_graph
+from ._graph import (GRAPH_PARAMETERS, KATZ_PARAMETERS, katz_centrality, merge_neighbors,
+                     mutual_graph_from_neighbors, normalize_graph)
 from ..utils import check_device
 from ._search import ExactIndex, build_index
 
@@ -147,15 +148,10 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
-        "beta": [Interval(numbers.Real, 0, None, closed="neither")],
-        "alpha": [Interval(numbers.Real, 0, 1, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        **GRAPH_PARAMETERS,
+        **KATZ_PARAMETERS,
         "algorithm": [StrOptions({"auto", "brute", "nndescent"})],
         "device": [str, torch.device],
-        "n_jobs": [numbers.Integral, None],
-        "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
@@ -178,7 +174,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         if self.verbose:
             print(f"[CentralityGraph] {step}: {time.perf_counter() - start:.2f} s", file=sys.stderr)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build the graph of the database regions and solve for their centrality.
 

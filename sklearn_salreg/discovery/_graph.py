@@ -1,14 +1,31 @@
 """The region graph and its Katz centrality (paper sections 3.6-3.7), as plain functions."""
 
+from numbers import Integral
+
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, cg
 
-from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
+from ..utils._param_validation import (PositiveInt, PositiveReal, StrOptions, check_finite,
+                                       check_params)
+from ..utils.knn_graph import (SOLVER_PARAMETERS, check_graph, mutual_graph_from_neighbors,
+                               normalize_graph)
 from ._search import build_index
 
 __all__ = ["mutual_knn_graph", "mutual_graph_from_neighbors", "normalize_graph", "katz_centrality",
-           "merge_neighbors"]
+           "merge_neighbors", "GRAPH_PARAMETERS", "KATZ_PARAMETERS"]
+
+#: Constraints of the parameters of :func:`mutual_knn_graph`, shared with
+#: :class:`CentralityGraph` (which also accepts ``algorithm="auto"``).
+GRAPH_PARAMETERS = {
+    "n_neighbors": [PositiveInt],
+    "beta": [PositiveReal],
+    "algorithm": [StrOptions({"brute", "nndescent"})],
+    "random_state": ["random_state"],
+    "n_jobs": [Integral, None],
+}
+#: Constraints of the parameters of :func:`katz_centrality`, shared with
+#: :class:`CentralityGraph`.
+KATZ_PARAMETERS = SOLVER_PARAMETERS
 
 
 def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=None, n_jobs=None):
@@ -43,14 +60,26 @@ def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=Non
            [0.512, 0.   , 0.   ],
            [0.   , 0.   , 0.   ]], dtype=float32)
     """
+    check_params(GRAPH_PARAMETERS, "mutual_knn_graph", n_neighbors=n_neighbors, beta=beta,
+                 algorithm=algorithm, random_state=random_state, n_jobs=n_jobs)
+    V = check_finite(V, "V", "mutual_knn_graph", ndim=2)
     V = np.ascontiguousarray(V, dtype=np.float32)
+    if len(V) and not np.isfinite(np.einsum("ij,ij->i", V, V)).all():
+        raise ValueError(_OVERFLOW.format(what="the dot products of its rows"))
     if not 1 <= n_neighbors <= len(V) - 1:
         raise ValueError(
-            f"n_neighbors={n_neighbors} must be in [1, n - 1] = [1, {len(V) - 1}] for "
-            f"{len(V)} vectors of shape {V.shape}."
+            f"n_neighbors={n_neighbors} must be in [1, n - 1] = [1, {len(V) - 1}] for the "
+            f"{len(V)} rows of V (shape {V.shape})."
         )
     index = build_index(V, algorithm, n_neighbors, random_state=random_state, n_jobs=n_jobs)
-    return mutual_graph_from_neighbors(*index.neighbor_graph(n_neighbors), beta=beta)
+    W = mutual_graph_from_neighbors(*index.neighbor_graph(n_neighbors), beta=beta)
+    if W.nnz and not np.isfinite(W.data).all():
+        raise ValueError(_OVERFLOW.format(what=f"the weights max(v_i . v_j, 0)^{beta}"))
+    return W
+
+
+_OVERFLOW = ("V of mutual_knn_graph: {what} overflow float32; V should hold L2-normalised "
+             "descriptors (sklearn_salreg.utils.l2_normalize).")
 
 
 def merge_neighbors(indices, sims, new_indices, new_sims, k):
@@ -81,7 +110,7 @@ def merge_neighbors(indices, sims, new_indices, new_sims, k):
     >>> from sklearn_salreg.discovery import merge_neighbors
     >>> idx, sims = merge_neighbors(np.array([[3, 1]]), np.array([[0.9, 0.5]]),
     ...                             np.array([[7]]), np.array([[0.6]]), k=2)
-    >>> idx.tolist(), sims.round(2).tolist()
+    >>> idx.tolist(), sims.astype(float).round(2).tolist()
     ([[3, 7]], [[0.9, 0.6]])
     """
     indices = np.concatenate([np.asarray(indices, np.int64), np.asarray(new_indices, np.int64)],
@@ -105,10 +134,11 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100, x0=None):
 
     Parameters
     ----------
-    Wn : sparse matrix of shape (n, n)
-        Symmetric normalised graph.
+    Wn : sparse matrix or array of shape (n, n)
+        Symmetric normalised graph, finite.
     alpha : float in [0, 1), default=0.99
-    tol : float, default=1e-6
+        1 is refused: ``I - Wn`` is singular and the solution ``0`` meaningless.
+    tol : float >= 0, default=1e-6
         Relative residual ``||b - A g|| / ||b||`` at which CG stops.
     max_iter : int, default=100
     x0 : ndarray of shape (n,) or None, default=None
@@ -132,9 +162,10 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100, x0=None):
     >>> g.round(6), info["converged"]
     (array([1. , 1. , 0.5]), True)
     """
-    n = Wn.shape[0]
+    check_params(KATZ_PARAMETERS, "katz_centrality", alpha=alpha, tol=tol, max_iter=max_iter)
     # One float64 copy up front; a float32 matrix would be upcast at every product.
-    Wn = sp.csr_array(Wn, dtype=np.float64)
+    Wn = check_graph(Wn, "Wn", "katz_centrality")
+    n = Wn.shape[0]
 
     def matvec(x):
         return x - alpha * (Wn @ x)
@@ -154,7 +185,10 @@ def katz_centrality(Wn, alpha=0.99, tol=1e-6, max_iter=100, x0=None):
         x0 = np.array(x0, dtype=np.float64)
         if x0.shape != (n,) or not np.isfinite(x0).all():
             raise ValueError(f"x0 must be a finite vector of shape ({n},); got {x0.shape}.")
+    if not np.any(b - matvec(x0)):  # exact already (alpha = 0, no edge): CG would 0/0
+        return x0, {"converged": True, "n_iter": 0, "residual": 0.0}
     g, code = cg(A, b, x0=x0, rtol=tol, atol=0.0, maxiter=max_iter, callback=count)
     b_norm = np.linalg.norm(b)
     residual = float(np.linalg.norm(b - matvec(g)) / b_norm) if b_norm > 0 else 0.0
     return g, {"converged": code == 0, "n_iter": n_iter, "residual": residual}
+

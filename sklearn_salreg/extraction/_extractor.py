@@ -10,11 +10,11 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ..utils._param_validation import Interval, StrOptions, fit_context
 from ..collection import MapCollection, MapFile, MapWriter
 from ._backbones import DEFAULT_LAYERS, EMBEDDED, build_backbone, check_loaded
 from ._images import box_to_activation, image_name, load_image, resize_image
@@ -163,7 +163,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         return tags
 
     # -- fit: build and check the network ------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Build the network, load its weights and check them; ``X`` is ignored.
 
@@ -381,8 +381,15 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         if len(boxes) != n:
             raise ValueError(f"got {len(boxes)} boxes for {n} images.")
         # A row of NaN means no box, as in the boxes of make_cluttered_instances.
-        return [None if b is None or np.isnan(np.asarray(b, dtype=np.float64)).all() else b
-                for b in boxes]
+        out = [None if b is None or np.isnan(np.asarray(b, dtype=np.float64)).all() else b
+               for b in boxes]
+        for i, b in enumerate(out):
+            if b is not None and np.size(b) != 4:
+                raise ValueError(
+                    f"image {i}: a box must be 4 numbers [x1, y1, x2, y2] (one box per image); "
+                    f"got an array of shape {np.shape(b)}."
+                )
+        return out
 
     def _check_names(self, images, names):
         if names is None:
@@ -431,7 +438,10 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
                     f"dtype={self.dtype!r} (at most 65504 for float16); use dtype='float32'.")
             cells = None
             if boxes[i] is not None:
-                cells = box_to_activation(boxes[i], image_shape, A.shape[:2])
+                try:
+                    cells = box_to_activation(boxes[i], image_shape, A.shape[:2])
+                except ValueError as exc:
+                    raise ValueError(f"image {i} ({names[i]}): {exc}") from None
             if writer is not None:
                 writer.append(A, name=names[i], box=cells)
             else:

@@ -18,7 +18,13 @@ def load_image(image):
         A file path, a PIL image, or an array (H, W), (H, W, 1), (H, W, 3) or
         (H, W, 4). Grayscale is replicated to three channels and an alpha channel
         is dropped (composited on nothing: transparent pixels keep their colour).
-        Float arrays must hold values in [0, 1]; bool arrays are taken as 0 / 255.
+        Arrays: uint8 as it is; uint16 scaled from 0..65535 to 0..255; other integer
+        types must hold values in 0..255; float arrays must hold values in [0, 1];
+        bool arrays are taken as 0 / 255. PIL images and files of any mode: 16-bit
+        ones (modes ``I;16*``, and ``I``, whose values must lie in 0..65535) are scaled
+        to 0..255 like uint16 arrays, ``F`` images follow the float rule, and every
+        other mode (``L``, ``LA``, ``P``, ``PA``, ``RGBA``, ``CMYK``, ``YCbCr``, ``1``...)
+        is converted by PIL.
 
     Returns
     -------
@@ -30,6 +36,15 @@ def load_image(image):
         The file is missing, unreadable or truncated (the message names the path).
     ValueError
         The array has a shape or values that are not an image.
+    TypeError
+        ``image`` is none of the above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.extraction import load_image
+    >>> load_image(np.array([[0, 32896, 65535]], dtype=np.uint16))[0, :, 0].tolist()
+    [0, 128, 255]
     """
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
@@ -37,12 +52,34 @@ def load_image(image):
             with Image.open(path) as pil:
                 # load() forces the full decode, so a truncated file fails here, not later.
                 pil.load()
-                return np.asarray(pil.convert("RGB"))
+                return _pil_to_rgb(pil, f"image {path!r}")
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise OSError(f"cannot read image {path!r}: {exc}") from exc
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return _pil_to_rgb(image, "the PIL image")
+    if isinstance(image, (bytes, dict)) or image is None:
+        raise TypeError(
+            f"an image must be a path, a PIL image or an array; got {type(image).__name__}."
+        )
     return _array_to_rgb(np.asarray(image))
+
+
+def _pil_to_rgb(pil, what):
+    """RGB uint8 array of a PIL image: PIL converts 8-bit modes, the 16-bit and float
+    modes go through :func:`_array_to_rgb` (PIL would clip them to 0..255)."""
+    if pil.mode.startswith("I;16"):
+        return _array_to_rgb(np.asarray(pil).astype(np.uint16))
+    if pil.mode == "I":  # 32-bit integers: what PIL makes of 16-bit files
+        a = np.asarray(pil)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ValueError(
+                f"{what} of mode 'I' holds values in [{a.min()}, {a.max()}]; expected 16-bit "
+                "values in 0..65535."
+            )
+        return _array_to_rgb(a.astype(np.uint16))
+    if pil.mode == "F":
+        return _array_to_rgb(np.asarray(pil))
+    return np.asarray(pil.convert("RGB"))
 
 
 def _array_to_rgb(a):
@@ -54,11 +91,16 @@ def _array_to_rgb(a):
         raise ValueError(
             f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}."
         )
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"the image array of shape {a.shape} is empty.")
     a = a[:, :, :3]
     if a.dtype == np.uint8:
         return a
     if a.dtype == bool:
         return a.astype(np.uint8) * 255
+    if a.dtype == np.uint16:
+        # 0..65535 onto 0..255, rounded to the nearest level (65535 = 255 * 257)
+        return ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
     if np.issubdtype(a.dtype, np.floating):
         if a.size and (not np.isfinite(a).all() or a.min() < 0 or a.max() > 1):
             raise ValueError(
@@ -68,8 +110,8 @@ def _array_to_rgb(a):
         return np.round(a * 255).astype(np.uint8)
     if np.issubdtype(a.dtype, np.integer):
         if a.size and (a.min() < 0 or a.max() > 255):
-            raise ValueError(f"an integer image must hold values in 0..255; got dtype {a.dtype} "
-                             f"with range [{a.min()}, {a.max()}].")
+            raise ValueError(f"an integer image must hold values in 0..255 (uint16: 0..65535); "
+                             f"got dtype {a.dtype} with range [{a.min()}, {a.max()}].")
         return a.astype(np.uint8)
     raise ValueError(f"cannot read an image from an array of dtype {a.dtype}.")
 
@@ -110,7 +152,9 @@ def box_to_activation(box, image_shape, map_shape):
     Parameters
     ----------
     box : array-like of 4 floats
-        ``[x1, y1, x2, y2]`` in pixels, x to the right, y down.
+        ``[x1, y1, x2, y2]`` in pixels, x to the right, y down. One box: an array of
+        shape (2, 4) is refused. A box partly outside the image is clipped to it; a box
+        entirely outside is refused.
     image_shape : tuple (H, W)
         Size of the image the box refers to.
     map_shape : tuple (h, w)
@@ -126,13 +170,24 @@ def box_to_activation(box, image_shape, map_shape):
     >>> box_to_activation([100, 50, 300, 200], image_shape=(480, 640), map_shape=(15, 20))
     array([ 1,  3,  7, 10])
     """
-    box = np.asarray(box, dtype=np.float64).reshape(-1)
-    if box.shape != (4,) or not np.isfinite(box).all():
+    box = np.asarray(box, dtype=np.float64)
+    if box.size != 4:
+        raise ValueError(
+            f"a box must be 4 numbers [x1, y1, x2, y2] (one box per image); got an array of "
+            f"shape {box.shape}."
+        )
+    box = box.reshape(-1)
+    if not np.isfinite(box).all():
         raise ValueError(f"a box must be 4 finite numbers [x1, y1, x2, y2]; got {box.tolist()}.")
     x1, y1, x2, y2 = box
     if x2 < x1 or y2 < y1:
         raise ValueError(f"box {box.tolist()} [x1, y1, x2, y2] has x2 < x1 or y2 < y1.")
     H, W = image_shape[:2]
+    if x1 >= W or y1 >= H or x2 <= 0 or y2 <= 0:
+        raise ValueError(
+            f"box {box.tolist()} [x1, y1, x2, y2] lies entirely outside the image of "
+            f"(H, W) = {(H, W)} pixels."
+        )
     h, w = map_shape[:2]
     sy, sx = h / H, w / W
 

@@ -90,6 +90,11 @@ def _check_ranks(ranks):
             f"decreasing similarity; got an array of shape {ranks.shape}."
         )
     if ranks.size and not np.issubdtype(ranks.dtype, np.integer):
+        if ranks.dtype.kind not in "fb" or not np.isfinite(ranks).all():
+            raise ValueError(
+                f"ranks must hold integer database indices; got dtype {ranks.dtype}"
+                + (" with NaN or inf." if ranks.dtype.kind == "f" else ".")
+            )
         as_int = ranks.astype(np.int64)
         if not np.array_equal(as_int, ranks):
             raise ValueError(f"ranks must hold integer database indices; got dtype {ranks.dtype}.")
@@ -97,6 +102,21 @@ def _check_ranks(ranks):
     if ranks.size and ranks.min() < 0:
         raise ValueError(f"ranks holds a negative database index ({ranks.min()}).")
     return ranks
+
+
+def _check_no_repeats(ranks):
+    """Refuse a ranking that lists a database index twice: its AP would count that item
+    twice (a repeated positive makes 1 found positive look like 2)."""
+    step = rows_per_batch(2 * ranks.itemsize * max(ranks.shape[1], 1), ranks.shape[0])
+    for lo in range(0, ranks.shape[0], step):
+        block = np.sort(ranks[lo : lo + step], axis=1)
+        repeats = block[:, 1:] == block[:, :-1]
+        if repeats.any():
+            q, j = np.argwhere(repeats)[0]
+            raise ValueError(
+                f"ranks: database index {block[q, j]} is repeated in ranking {lo + q}; each "
+                "row must rank every database item at most once."
+            )
 
 
 def _check_kappas(kappas):
@@ -123,6 +143,7 @@ def _map_over_lists(ranks, positives, junk, kappas):
             f"ranks has {n_q} rows (queries) but the ground truth describes {len(positives)} "
             "queries."
         )
+    _check_no_repeats(ranks)
     top = max([int(ranks.max()) + 1 if ranks.size else 0]
               + [int(p.max()) + 1 for p in positives if p.size]
               + [int(j.max()) + 1 for j in junk if j.size])

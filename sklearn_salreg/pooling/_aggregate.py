@@ -12,21 +12,22 @@ instead of taking their maximum, and ``saliency_exponent`` weights every positio
 the saliency map before pooling, so that clutter inside a box counts less.
 """
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._param_validation import (HasMethods, NonNegativeReal, PositiveInt, StrOptions,
+                                       check_finite)
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
 from ..utils import check_device
 from ..utils._parallel import group_by_shape
 from ._batch import _region_pool_batch
-from ._max_pool import (_region_max_pool, _region_sum_pool, _saliency_weighted_map,
-                        l2_normalize, region_mean)
+from ._max_pool import (_region_max_pool, _region_mean, _region_sum_pool, _saliency_weighted_map,
+                        l2_normalize)
 
 __all__ = ["aggregate_regions", "region_masses", "RegionAggregator"]
 
@@ -54,13 +55,18 @@ def region_masses(S, boxes):
     >>> region_masses(S, [[0, 0, 1, 1], [0, 0, 2, 2]]).tolist()
     [0.25, 1.0]
     """
+    S = check_saliency_map(S)
+    return _region_masses(S, check_boxes(boxes, S.shape))
+
+
+def _region_masses(S, boxes):
+    """:func:`region_masses` of a checked saliency map and checked boxes."""
     S = np.asarray(S, dtype=np.float64)
-    boxes = check_boxes(boxes, S.shape)
     total = S.sum()
     if not total > 0:
         return np.zeros(len(boxes))
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return region_mean(S, boxes).astype(np.float64) * areas / total
+    return _region_mean(S, boxes).astype(np.float64) * areas / total
 
 
 def aggregate_regions(Z, weights=None):
@@ -71,7 +77,7 @@ def aggregate_regions(Z, weights=None):
     Z : array-like of shape (m, d)
         Region descriptors of one image.
     weights : array-like of shape (m,), default=None
-        Weight of each region in the sum; None is the paper's plain sum.
+        Non-negative weight of each region in the sum; None is the paper's plain sum.
 
     Returns
     -------
@@ -84,15 +90,24 @@ def aggregate_regions(Z, weights=None):
     >>> [round(float(v), 4) for v in aggregate_regions([[3.0, 0.0], [0.0, 0.5]])]
     [0.7071, 0.7071]
     """
-    Z = np.asarray(Z, dtype=np.float32)
-    if Z.ndim != 2:
-        raise ValueError(f"region descriptors must be 2-D (m, d); got shape {Z.shape}.")
-    Z = l2_normalize(Z)
+    Z = check_finite(Z, "Z", "aggregate_regions", ndim=2)
+    if Z.shape[1] == 0:
+        raise ValueError(f"Z of aggregate_regions has no feature (shape {Z.shape}).")
     if weights is not None:
-        weights = np.asarray(weights, dtype=np.float32)
+        weights = check_finite(weights, "weights", "aggregate_regions", non_negative=True)
         if weights.shape != (len(Z),):
-            raise ValueError(f"got {weights.shape} weights for {len(Z)} regions.")
-        Z = Z * weights[:, None]
+            raise ValueError(
+                f"weights of aggregate_regions: got {weights.shape} weights for {len(Z)} "
+                "regions; expected one weight per region."
+            )
+    return _aggregate_regions(Z, weights)
+
+
+def _aggregate_regions(Z, weights=None):
+    """:func:`aggregate_regions` of region descriptors pooled by the stage (finite)."""
+    Z = l2_normalize(np.asarray(Z, dtype=np.float32))
+    if weights is not None:
+        Z = Z * np.asarray(weights, dtype=np.float32)[:, None]
     return l2_normalize(Z.sum(axis=0))
 
 
@@ -104,7 +119,8 @@ def _plan_regions(X, i, index, *, weighting, max_regions):
     S = X.field("saliency")[i] if X.has_field("saliency") else None
     if weighting == "mass" or max_regions is not None:
         if S is not None:
-            masses = region_masses(S, check_boxes(boxes, np.shape(S), index=index, name="region"))
+            masses = _region_masses(check_saliency_map(S, index=index),
+                                    check_boxes(boxes, np.shape(S), index=index, name="region"))
         else:  # no saliency map (grid detectors): every region counts the same
             masses = np.ones(len(boxes))
         if max_regions is not None and len(masses) > max_regions:
@@ -139,7 +155,7 @@ def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regi
             A = _saliency_weighted_map(A, S, saliency_exponent)
         pool = _region_sum_pool if pooling == "sum" else _region_max_pool
         Z = pool(A, boxes)
-    return aggregate_regions(Z, weights)
+    return _aggregate_regions(Z, weights)
 
 
 def _aggregate_batch(X, first, *, n_channels, weighting, max_regions, pooling, saliency_exponent,
@@ -161,7 +177,7 @@ def _aggregate_batch(X, first, *, n_channels, weighting, max_regions, pooling, s
         pooled = _region_pool_batch(maps, boxes, pooling, saliency if exponent else None,
                                     exponent, device)
         for i, Z in zip(members, pooled):
-            out[i] = aggregate_regions(Z, all_weights[i])
+            out[i] = _aggregate_regions(Z, all_weights[i])
     return out
 
 
@@ -234,12 +250,12 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "weighting": [StrOptions({"sum", "mass"})],
-        "max_regions": [Interval(Integral, 1, None, closed="left"), None],
+        "max_regions": [PositiveInt, None],
         "pooling": [StrOptions({"max", "sum"})],
-        "saliency_exponent": [Interval(Real, 0, None, closed="left")],
+        "saliency_exponent": [NonNegativeReal],
         "whitening": [HasMethods(["fit", "transform"]), StrOptions({"region"}), None],
         "device": [str, torch.device, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [PositiveInt],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }

@@ -8,9 +8,9 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._param_validation import NonNegativeReal, PositiveInt, check_params
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
 from ..utils import check_device, l2_normalize
@@ -124,6 +124,7 @@ def saliency_weighted_map(A, S, exponent=1.0):
     >>> saliency_weighted_map(A, [[1.0, 4.0]], exponent=0.5)[0, :, 0].tolist()
     [0.5, 1.0]
     """
+    check_params({"exponent": [NonNegativeReal]}, "saliency_weighted_map", exponent=exponent)
     A = check_map(A)
     return _saliency_weighted_map(A, check_saliency_map(S, shape=A.shape[:2]), exponent)
 
@@ -144,16 +145,30 @@ def region_mean(S, boxes):
     Parameters
     ----------
     S : array-like of shape (h, w)
+        Finite values.
     boxes : array-like of shape (m, 4)
+        Half-open ``[y0, x0, y1, x1)``, inside the map.
 
     Returns
     -------
     ndarray of shape (m,), dtype float32
     """
+    S = np.asarray(S)
+    if S.ndim != 2:
+        raise ValueError(f"S of region_mean must be 2-D (h, w); got shape {S.shape}.")
+    if S.dtype.kind not in "fiub":
+        raise TypeError(f"S of region_mean must hold real numbers; got dtype {S.dtype}.")
+    return _region_mean(S, check_boxes(boxes, S.shape), caller="region_mean")
+
+
+def _region_mean(S, boxes, caller=None):
+    """:func:`region_mean` of checked boxes; with ``caller``, ``S`` is checked too, for
+    free: NaN and inf reach the last entry of the integral image."""
     S = np.asarray(S, dtype=np.float64)
-    boxes = check_boxes(boxes, S.shape)
     integral = np.zeros((S.shape[0] + 1, S.shape[1] + 1))
     integral[1:, 1:] = S.cumsum(0).cumsum(1)
+    if caller is not None and not np.isfinite(integral[-1, -1]):
+        raise ValueError(f"S of {caller} of shape {S.shape} contains NaN or inf.")
     y0, x0, y1, x1 = boxes.T
     total = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
     return (total / ((y1 - y0) * (x1 - x0))).astype(np.float32)
@@ -164,7 +179,7 @@ def _pool_image(X, i, index, *, n_channels, normalize):
     boxes = check_boxes(X.field("regions")[i], A.shape[:2], index=index, name="region")
     Z = _region_max_pool(A, boxes)
     F = check_saliency_map(X.field("feature_saliency")[i], index=index, shape=A.shape[:2])
-    return (l2_normalize(Z) if normalize else Z), region_mean(F, boxes)
+    return (l2_normalize(Z) if normalize else Z), _region_mean(F, boxes)
 
 
 def _pool_batch(X, first, *, n_channels, normalize, device):
@@ -180,7 +195,7 @@ def _pool_batch(X, first, *, n_channels, normalize, device):
         for i, Z in zip(members, pooled):
             F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
                                    shape=maps[i].shape[:2])
-            out[i] = (l2_normalize(Z) if normalize else Z), region_mean(F, boxes[i])
+            out[i] = (l2_normalize(Z) if normalize else Z), _region_mean(F, boxes[i])
     return out
 
 
@@ -231,7 +246,7 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "normalize": ["boolean"],
         "device": [str, torch.device, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [PositiveInt],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }

@@ -3,12 +3,11 @@
 Paper section 3.3, equations (1)-(2); see docs/method.rst.
 """
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
@@ -16,8 +15,17 @@ from ..collection import check_map
 from ..collection._validation import _check_map, check_same_shape
 from ..utils import check_device
 from ..utils._parallel import group_by_shape
+from ..utils._param_validation import PositiveInt, PositiveReal, StrOptions, check_params
 
-__all__ = ["channel_weights", "feature_saliency", "normalize_saliency", "FeatureSaliency"]
+__all__ = ["channel_weights", "feature_saliency", "normalize_saliency", "FeatureSaliency",
+           "FEATURE_SALIENCY_PARAMETERS"]
+
+#: Constraints of the parameters of :func:`feature_saliency`, shared with
+#: :class:`FeatureSaliency` and :func:`feature_saliency_batch`.
+FEATURE_SALIENCY_PARAMETERS = {
+    "eps": [PositiveReal],
+    "normalize": [StrOptions({"crow", "max"}), None],
+}
 
 
 def channel_weights(A, eps=1e-6):
@@ -105,7 +113,7 @@ def feature_saliency(A, *, eps=1e-6, normalize="crow"):
     ----------
     A : array-like of shape (h, w, c)
         Non-negative activation map.
-    eps : float, default=1e-6
+    eps : float > 0, default=1e-6
         See :func:`channel_weights`.
     normalize : {"crow", "max", None}, default="crow"
         See :func:`normalize_saliency`.
@@ -125,6 +133,7 @@ def feature_saliency(A, *, eps=1e-6, normalize="crow"):
     >>> F.shape, float(F[1, 2]), float(F.sum() - F[1, 2])
     ((4, 5), 1.0, 0.0)
     """
+    check_params(FEATURE_SALIENCY_PARAMETERS, "feature_saliency", eps=eps, normalize=normalize)
     return _feature_saliency(*_check_map(A), eps, normalize)
 
 
@@ -173,6 +182,8 @@ def feature_saliency_batch(maps, *, eps=1e-6, normalize="crow", device="cpu"):
     >>> all(np.allclose(F, feature_saliency(A), atol=1e-6) for F, A in zip(batch, maps))
     True
     """
+    check_params(FEATURE_SALIENCY_PARAMETERS, "feature_saliency_batch", eps=eps,
+                 normalize=normalize)
     if not len(maps):
         return []
     check_same_shape(maps)
@@ -267,10 +278,9 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
     _reads_maps = True
 
     _parameter_constraints = {
-        "eps": [Interval(Real, 0, None, closed="neither")],
-        "normalize": [StrOptions({"crow", "max"}), None],
+        **FEATURE_SALIENCY_PARAMETERS,
         "device": [str, torch.device, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [PositiveInt],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }

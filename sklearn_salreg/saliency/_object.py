@@ -12,16 +12,17 @@ those positions are never looked up.
 """
 
 from functools import partial
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._param_validation import (HasMethods, NonNegativeReal, PositiveInt, PositiveReal,
+                                       StrOptions, check_finite, check_params)
 from .._base import MapTransformerMixin
 from ..collection import check_map, check_saliency_map
 from ..collection._validation import as_numpy, check_same_shape
@@ -33,6 +34,16 @@ from ..pooling import l2_normalize
 __all__ = ["patch_descriptors", "patch_descriptors_batch", "neighbor_saliency",
            "object_saliency", "ObjectSaliency"]
 
+
+#: Constraints of the parameters of :func:`object_saliency`, shared with
+#: :class:`ObjectSaliency` (whose ``beta`` may also be None: the graph's).
+OBJECT_SALIENCY_PARAMETERS = {
+    "patch_size": [PositiveInt],
+    "n_neighbors": [PositiveInt],
+    "beta": [PositiveReal],
+    "fs_exponent": [NonNegativeReal],
+    "region_exponent": [NonNegativeReal],
+}
 
 def _sliding_max(A, size, axis):
     """Max over a window of ``size`` cells centred on each cell along ``axis``, clipped."""
@@ -243,15 +254,15 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
     whitening : transformer or None, default=None
         Maps L2-normalised patch descriptors (n, c) to the space of ``descriptors``
         (the fitted region whitening); None when the regions were not whitened.
-    patch_size : int, default=3
+    patch_size : int >= 1, default=3
         Side ``a`` of the patch.
-    n_neighbors : int, default=10
+    n_neighbors : int >= 1, default=10
         ``k``.
-    beta : float, default=3.0
+    beta : float > 0, default=3.0
         Exponent of the similarity.
-    fs_exponent : float, default=2.0
+    fs_exponent : float >= 0, default=2.0
         ``Theta``, exponent of the image's own feature saliency.
-    region_exponent : float, default=3.0
+    region_exponent : float >= 0, default=3.0
         ``theta``, exponent of the neighbours' feature saliency.
 
     Returns
@@ -259,14 +270,32 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
     S : ndarray of shape (h, w), dtype float32
         Zero wherever ``F`` is zero.
     """
-    F = check_saliency_map(F, shape=np.shape(A)[:2])
+    check_params(OBJECT_SALIENCY_PARAMETERS, "object_saliency", patch_size=patch_size,
+                 n_neighbors=n_neighbors, beta=beta, fs_exponent=fs_exponent,
+                 region_exponent=region_exponent)
+    A = check_map(A)
+    F = check_saliency_map(F, shape=A.shape[:2])
+    V = check_finite(descriptors, "descriptors", "object_saliency", ndim=2, allow_empty=False)
+    for name, values, non_negative in (("region_saliency", region_saliency, True),
+                                       ("centrality", centrality, False)):
+        values = check_finite(values, name, "object_saliency", ndim=1, non_negative=non_negative)
+        if values.shape != (len(V),):
+            raise ValueError(
+                f"{name} of object_saliency has shape {values.shape}; expected one value per "
+                f"database region, ({len(V)},)."
+            )
     mask = F > 0
     if not mask.any():
         return np.zeros(F.shape, dtype=np.float32)
-    U = patch_descriptors(A, patch_size, mask)
+    U = _patch_descriptors(A, patch_size, mask)
     if whitening is not None:
         U = np.asarray(whitening.transform(U), dtype=np.float32)
-    V = np.ascontiguousarray(descriptors, dtype=np.float32)
+    if U.shape[1] != V.shape[1]:
+        raise ValueError(
+            f"object_saliency: the patch descriptors have {U.shape[1]} dimensions (after "
+            f"whitening) but descriptors has {V.shape[1]}."
+        )
+    V = np.ascontiguousarray(V, dtype=np.float32)
     idx, sims = ExactIndex(V).query(U, min(n_neighbors, len(V)))
     values = neighbor_saliency(sims, idx, region_saliency, centrality, beta=beta,
                                region_exponent=region_exponent)
@@ -434,15 +463,12 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     _reads_maps = True
 
     _parameter_constraints = {
-        "patch_size": [Interval(Integral, 1, None, closed="left")],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "fs_exponent": [Interval(Real, 0, None, closed="left")],
-        "region_exponent": [Interval(Real, 0, None, closed="left")],
-        "beta": [Interval(Real, 0, None, closed="neither"), None],
+        **OBJECT_SALIENCY_PARAMETERS,
+        "beta": [PositiveReal, None],
         "graph": [HasMethods(["query"]), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [PositiveInt],
         "algorithm": [StrOptions({"graph", "brute", "nndescent"})],
-        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "epsilon": [NonNegativeReal],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],

@@ -4,14 +4,14 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import rows_per_batch
+from ..utils._param_validation import Interval, StrOptions, fit_context
+from ..utils.knn_graph import SOLVER_PARAMETERS, mutual_graph_from_neighbors, normalize_graph
 from ._base import RetrieverMixin
-from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
-from ._graph import _batched_cg, diffuse
+from ._graph import _batched_cg, _diffuse
 from ._knn import KNNRetriever, _top_k, similarities
 
 __all__ = ["Diffusion"]
@@ -150,9 +150,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_query_neighbors": [Interval(Integral, 1, None, closed="left")],
         "gamma": [Interval(Real, 0, None, closed="left")],
-        "alpha": [Interval(Real, 0, 1, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        **SOLVER_PARAMETERS,
         "truncate": [Interval(Integral, 1, None, closed="left"), None],
         "n_results": [Interval(Integral, 1, None, closed="left"), None],
         "algorithm": [StrOptions({"auto", "brute", "nndescent"})],
@@ -175,7 +173,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build the mutual k-NN graph of the database descriptors.
 
@@ -266,8 +264,8 @@ class Diffusion(RetrieverMixin, BaseEstimator):
             Y = np.zeros((n_db, hi - lo))
             Y[seeds, np.arange(hi - lo)[:, None]] = self._query_vectors(
                 np.take_along_axis(S, seeds, axis=1))
-            F = diffuse(self.normalized_affinity_, Y, alpha=self.alpha, tol=self.tol,
-                        max_iter=self.max_iter)
+            F = _diffuse(self.normalized_affinity_, Y, alpha=self.alpha, tol=self.tol,
+                         max_iter=self.max_iter)
             # Sort by f within the initial order: a stable sort keeps ties in k-NN order.
             f = np.take_along_axis(F.T, initial, axis=1)
             order = _top_k(f, n_db)[1][:, :n_res]

@@ -10,6 +10,9 @@ The graph itself (mutual k-NN affinities, symmetric normalisation) comes from
 
 import numpy as np
 
+from ..utils._param_validation import check_finite, check_params
+from ..utils.knn_graph import SOLVER_PARAMETERS, check_graph
+
 __all__ = ["diffuse"]
 
 
@@ -87,6 +90,15 @@ def diffuse(graph, Y, *, alpha=0.99, tol=1e-6, max_iter=20, return_info=False):
     >>> np.round(F, 4)  # (I - 0.5 [[0, 1], [1, 0]])^-1 [1, 0]
     array([1.3333, 0.6667])
     """
+    check_params(dict(SOLVER_PARAMETERS, return_info=["boolean"]), "diffuse", alpha=alpha,
+                 tol=tol, max_iter=max_iter, return_info=return_info)
+    graph = check_graph(graph, "graph", "diffuse")
+    Y = check_finite(Y, "Y", "diffuse")
+    return _diffuse(graph, Y, alpha=alpha, tol=tol, max_iter=max_iter, return_info=return_info)
+
+
+def _diffuse(graph, Y, *, alpha, tol, max_iter, return_info=False):
+    """:func:`diffuse` on a checked graph (a fitted :class:`Diffusion`'s) and finite ``Y``."""
     Y = np.asarray(Y, dtype=np.float64)
     vector = Y.ndim == 1
     B = Y[:, None] if vector else Y
@@ -95,8 +107,6 @@ def diffuse(graph, Y, *, alpha=0.99, tol=1e-6, max_iter=20, return_info=False):
             f"Y must have shape (n,) or (n, m) with n = {graph.shape[0]} (the graph is "
             f"{graph.shape}); got {Y.shape}."
         )
-    if not 0 <= alpha < 1:
-        raise ValueError(f"alpha must lie in [0, 1); got {alpha}.")
 
     def matvec(P):
         return P - alpha * (graph @ P)

@@ -3,10 +3,10 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._param_validation import Interval, StrOptions, fit_context
 from ..discovery._search import ExactIndex
 from ..utils.topk import top_k_rows as _top_k
 from ..utils import rows_per_batch
@@ -120,7 +120,7 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Store the database (and build the approximate index if one is used).
 

@@ -3,17 +3,13 @@
 import numbers
 
 import numpy as np
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
-from sklearn.utils._param_validation import Interval
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..collection import MapCollection
-from ._functions import apply_whitening, l2_normalize, learn_whitening, pca_whitening
+from ..utils._param_validation import Interval, fit_context
+from ._functions import (WHITENING_PARAMETERS, _apply_whitening, l2_normalize, learn_whitening,
+                         pca_whitening)
 from ._pairs import pairs_from_labels, region_pairs_from_labels
 
 __all__ = ["LearnedWhitening"]
@@ -123,8 +119,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "shrinkage": [Interval(numbers.Real, 0, 1, closed="both")],
+        **WHITENING_PARAMETERS,
         "max_pairs": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "supervised": ["boolean"],
         "random_state": ["random_state"],
@@ -173,7 +168,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         est.supervised_, est.n_pairs_ = None, 0
         return est
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, pairs=None):
         """Learn the whitening from descriptors or from the regions of a collection.
 
@@ -274,7 +269,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
 
     def _whiten(self, Z):
-        return apply_whitening(l2_normalize(Z), self.mean_, self.projection_, self.n_components_)
+        return _apply_whitening(l2_normalize(Z), self.mean_, self.projection_, self.n_components_)
 
     @property
     def _n_features_out(self):

@@ -6,11 +6,22 @@ ordered by decreasing variance. :func:`apply_whitening` does that for many vecto
 at once and L2-normalises the result.
 """
 
+from numbers import Real
+
 import numpy as np
 
 from ..utils import l2_normalize
+from ..utils._param_validation import Interval, PositiveInt, check_finite, check_params
 
-__all__ = ["learn_whitening", "pca_whitening", "apply_whitening", "l2_normalize"]
+__all__ = ["learn_whitening", "pca_whitening", "apply_whitening", "l2_normalize",
+           "WHITENING_PARAMETERS"]
+
+#: Constraints of the parameters of the whitening functions, shared with
+#: :class:`LearnedWhitening`.
+WHITENING_PARAMETERS = {
+    "shrinkage": [Interval(Real, 0, 1, closed="both")],
+    "n_components": [PositiveInt, None],
+}
 
 # Pairs are differenced this many at a time, so that the float64 covariance of
 # millions of pairs never needs all the differences in memory at once.
@@ -79,13 +90,13 @@ def _descending_eigh(C):
     return eigvals[order], eigvecs[:, order]
 
 
-def _check_vectors(X, name="X"):
-    X = np.asarray(X)
+def _check_vectors(X, name="X", caller="learn_whitening"):
+    X = check_finite(X, name, caller)
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
         raise ValueError(
-            f"{name} must be a 2-D array of at least 2 vectors (n_samples, n_features); "
-            f"got shape {X.shape}. Whitening from n_samples = {X.shape[0] if X.ndim else 0} "
-            "vectors is undefined."
+            f"{name} of {caller} must be a 2-D array of at least 2 vectors (n_samples, "
+            f"n_features); got shape {X.shape}. Whitening from n_samples = "
+            f"{X.shape[0] if X.ndim else 0} vectors is undefined."
         )
     return X
 
@@ -125,6 +136,7 @@ def learn_whitening(X, pairs, *, shrinkage=0.0):
     >>> apply_whitening(X, mean, projection, n_components=3).shape
     (40, 3)
     """
+    check_params(WHITENING_PARAMETERS, "learn_whitening", shrinkage=shrinkage)
     X = _check_vectors(X)
     n, c = X.shape
     pairs = np.asarray(pairs)
@@ -148,8 +160,8 @@ def learn_whitening(X, pairs, *, shrinkage=0.0):
         C_s += diff.T @ diff
     C_s /= len(pairs)
     P = _inverse_cholesky(_shrink(C_s, shrinkage))
-    _, eigvecs = _descending_eigh(_covariance(X, mean, transform=P))
-    return mean, eigvecs.T @ P
+    eigvals, eigvecs = _descending_eigh(_covariance(X, mean, transform=P))
+    return mean, _check_projection(eigvecs.T @ P, eigvals[0], "learn_whitening")
 
 
 def pca_whitening(X, *, shrinkage=0.0):
@@ -183,12 +195,28 @@ def pca_whitening(X, *, shrinkage=0.0):
     >>> bool(np.allclose(np.cov(Y.T, bias=True), np.eye(3)))
     True
     """
-    X = _check_vectors(X)
+    check_params(WHITENING_PARAMETERS, "pca_whitening", shrinkage=shrinkage)
+    X = _check_vectors(X, caller="pca_whitening")
     mean = X.mean(axis=0, dtype=np.float64)
     eigvals, eigvecs = _descending_eigh(_shrink(_covariance(X, mean), shrinkage))
-    floor = max(eigvals[0], np.finfo(np.float64).tiny) * 1e-12
-    scale = 1.0 / np.sqrt(np.maximum(eigvals, floor))
-    return mean, scale[:, None] * eigvecs.T
+    if not eigvals[0] > 0:
+        # No variance at all (every row the same): nothing to whiten. The rotation alone
+        # maps the training rows to zero and keeps any other vector finite.
+        return mean, eigvecs.T
+    scale = 1.0 / np.sqrt(np.maximum(eigvals, eigvals[0] * 1e-12))
+    return mean, _check_projection(scale[:, None] * eigvecs.T, eigvals[0], "pca_whitening")
+
+
+def _check_projection(projection, top, caller):
+    """Refuse a projection that float32 cannot hold (applied in float32): it would turn
+    every whitened vector into NaN."""
+    if not np.abs(projection).max() < np.finfo(np.float32).max:  # NaN fails too
+        raise ValueError(
+            f"{caller}: the variance of X is too small to whiten in float32 (largest "
+            f"eigenvalue {top:.3g}, the projection overflows); rescale X, e.g. "
+            "L2-normalise its rows."
+        )
+    return projection
 
 
 def apply_whitening(X, mean, projection, n_components=None):
@@ -208,13 +236,33 @@ def apply_whitening(X, mean, projection, n_components=None):
     Y : ndarray of shape (n_samples, n_components), float32
         Unit-norm rows; a vector whose projection is zero stays zero.
     """
-    projection = np.asarray(projection)
+    check_params(WHITENING_PARAMETERS, "apply_whitening", n_components=n_components)
+    projection = check_finite(projection, "projection", "apply_whitening", ndim=2,
+                              allow_empty=False)
+    mean = check_finite(mean, "mean", "apply_whitening", ndim=1, allow_empty=False)
+    if mean.shape[0] != projection.shape[1]:
+        raise ValueError(
+            f"apply_whitening: mean of shape {mean.shape} does not match the projection of "
+            f"shape {projection.shape}."
+        )
+    if n_components is not None and not n_components <= projection.shape[0]:
+        raise ValueError(
+            f"n_components={n_components} is not in [1, {projection.shape[0]}], the "
+            f"number of rows of the projection of shape {projection.shape}."
+        )
+    top = np.abs(projection).max()
+    if top > 0 and not 1e-10 <= top <= 1e10:
+        # The result is L2-normalised, so the projection's scale does not matter; an
+        # extreme one would overflow or underflow the float32 product.
+        projection = projection / top
+    return _apply_whitening(check_finite(X, "X", "apply_whitening"), mean, projection,
+                            n_components)
+
+
+def _apply_whitening(X, mean, projection, n_components):
+    """:func:`apply_whitening` with a checked ``mean`` and ``projection`` (a fitted
+    :class:`LearnedWhitening`'s)."""
     if n_components is not None:
-        if not 1 <= n_components <= projection.shape[0]:
-            raise ValueError(
-                f"n_components={n_components} is not in [1, {projection.shape[0]}], the "
-                f"number of rows of the projection of shape {projection.shape}."
-            )
         projection = projection[:n_components]
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != projection.shape[1]:
