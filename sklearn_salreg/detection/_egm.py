@@ -32,10 +32,10 @@ default ``scale = sqrt(3)`` a uniform rectangle gives back its own extent.
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from ._egm_kernel import _CELL_VAR, _LOG_2PI, egm_iterate
+
 __all__ = ["egm_regions", "prepare_saliency", "mixture_boxes"]
 
-_LOG_2PI = np.log(2 * np.pi)
-_CELL_VAR = 1.0 / 12.0  # variance of the uniform distribution over one map cell
 
 
 def prepare_saliency(S, rho=1.0, tau=0.0):
@@ -119,6 +119,14 @@ def _e_step(positions, pos_sq, log_pi, means, covs, sigma2):
     return resp
 
 
+def _gaussian_kernel(sd, truncate=4.0):
+    """The weights of ``gaussian_filter(..., sd, truncate=truncate)`` along one axis."""
+    radius = int(truncate * sd + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 / (sd * sd) * x**2)
+    return kernel / kernel.sum()
+
+
 def _first_em_step(P, ys, xs, sigma2):
     """E- and M-step from the initial state (one component per sample), on the grid.
 
@@ -186,7 +194,7 @@ def _purge(pi, means, covs, threshold):
 
 
 def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0),
-                max_iter=50, return_history=False):
+                max_iter=50, return_history=False, engine="numba"):
     """Detect salient rectangular regions on a 2-D saliency map by EGM.
 
     Parameters
@@ -211,6 +219,14 @@ def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0)
         keeps every component and no box changes.
     return_history : bool, default=False
         Also return the state after every iteration (to draw Figure 3 of the paper).
+        The iterations then run as NumPy steps, whatever ``engine``.
+    engine : {"numba", "numpy"}, default="numba"
+        How the iterations after the first run: compiled with numba (one pass per
+        sample for the E- and M-step together), or as NumPy array steps, the
+        reference. The two give the same boxes up to floating-point ties (a box edge
+        that rounds at exactly half a cell, or a P-step ratio equal to ``purge`` to
+        the last bit); the compiled one is several times faster when every position
+        is a sample (``tau=0``).
 
     Returns
     -------
@@ -229,6 +245,14 @@ def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0)
     >>> S[4:10, 5:15] = 1.0
     >>> egm_regions(S, rho=1, tau=0, sigma=1.5).tolist()
     [[4, 5, 10, 15]]
+
+    The compiled iterations and the NumPy reference agree:
+
+    >>> rng = np.random.default_rng(0)
+    >>> maps = [rng.random((12, 16)) ** 4 for _ in range(5)]
+    >>> all(np.array_equal(egm_regions(M, tau=0), egm_regions(M, tau=0, engine="numpy"))
+    ...     for M in maps)
+    True
     """
     S = np.asarray(S)
     if S.ndim != 2:
@@ -239,6 +263,8 @@ def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0)
         raise ValueError(f"purge must be in [0, 1); got {purge}.")
     if not sigma > 0:
         raise ValueError(f"sigma must be positive; got {sigma}.")
+    if engine not in ("numba", "numpy"):
+        raise ValueError(f"engine must be 'numba' or 'numpy'; got {engine!r}.")
     shape = S.shape
     P = prepare_saliency(S, rho=rho, tau=tau)
     ys, xs = np.nonzero(P)
@@ -261,6 +287,11 @@ def egm_regions(S, *, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=np.sqrt(3.0)
                             "covariances": covs.copy(), "boxes": boxes.copy()})
 
     boxes = mixture_boxes(means, covs, shape, scale)
+    if engine == "numba" and not return_history:
+        sd = np.sqrt(2 * sigma2)
+        pi, boxes = egm_iterate(P, P.sum(), ys, xs, pi, boxes, _gaussian_kernel(sd), sigma2,
+                                float(purge), float(scale), int(max_iter))
+        return boxes[np.argsort(-pi, kind="stable")]
     record()
     for iteration in range(max_iter):
         if iteration == 0:
