@@ -27,6 +27,10 @@ Two choices the paper leaves open, made here and documented in the docs:
 
 A box has centre ``mu_k`` and half-sizes ``scale * sqrt(diag Sigma_k)``; with the
 default ``scale = sqrt(3)`` a uniform rectangle gives back its own extent.
+
+The steps below are written in NumPy, one small function each: they are the
+reference. By default :func:`egm_regions` runs the same steps compiled with numba
+(``_egm_kernel``), pinned to these by tests.
 """
 
 import numpy as np
