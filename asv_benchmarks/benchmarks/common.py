@@ -15,7 +15,7 @@ def one_thread():
 
 
 @functools.lru_cache(maxsize=None)
-def blob_maps(shape=(24, 32), n_maps=40, n_channels=512):
+def blob_maps(shape=(24, 32), n_maps=20, n_channels=512):
     """ReLU-sparse maps with blobs: (maps, their feature saliency maps)."""
     from sklearn_salreg import feature_saliency
     from sklearn_salreg.utils.synthetic import make_blob_maps

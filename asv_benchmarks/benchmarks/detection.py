@@ -11,6 +11,8 @@ SETTINGS = {"FS.EGM": dict(rho=5.0, tau=0.4, sigma=2.5), "OS.EGM": dict(rho=2.0,
 
 
 class EGMSuite:
+    timeout = 300  # seconds, setup included: the machine may be shared
+
     params = [list(SETTINGS), [24, 48]]
     param_names = ["settings", "height"]
 
@@ -30,6 +32,8 @@ class EGMSuite:
 
 class EGMReferenceSuite:
     """The NumPy reference of the same iterations (10 maps)."""
+
+    timeout = 300  # seconds, setup included: the machine may be shared
 
     params = EGMSuite.params
     param_names = EGMSuite.param_names

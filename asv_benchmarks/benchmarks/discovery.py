@@ -13,6 +13,8 @@ from .common import descriptors, object_maps, one_thread, quiet
 class ObjectSaliencySuite:
     """The steps ``graph`` and ``os`` of OS.EGM, on the regions of a small database."""
 
+    timeout = 300  # seconds, setup included: the machine may be shared
+
     def setup(self):
         one_thread()
         maps, _ = object_maps()
@@ -34,6 +36,8 @@ class ObjectSaliencySuite:
 
 class ExactSearchSuite:
     """Exact top-10 by dot product over 10,000 x 128 float32 vectors."""
+
+    timeout = 300  # seconds, setup included: the machine may be shared
 
     def setup(self):
         one_thread()

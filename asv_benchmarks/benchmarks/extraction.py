@@ -7,9 +7,10 @@ from .common import one_thread
 
 
 class ExtractionSuite:
+    timeout = 300  # seconds, setup included: the machine may be shared
+
     params = [["float32", "bfloat16"], [1, 2]]
     param_names = ["precision", "batch_size"]
-    timeout = 120
 
     def setup(self, precision, batch_size):
         from skimage import data

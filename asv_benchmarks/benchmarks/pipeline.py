@@ -7,7 +7,7 @@ from .common import object_maps, one_thread, quiet
 
 
 class OSEGMSuite:
-    timeout = 120
+    timeout = 300  # seconds, setup included: the machine may be shared
 
     def setup(self):
         one_thread()

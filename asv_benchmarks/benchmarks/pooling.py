@@ -9,6 +9,8 @@ from .common import blob_maps, one_thread, quiet
 
 
 class PoolingSuite:
+    timeout = 300  # seconds, setup included: the machine may be shared
+
     params = [24, 48]
     param_names = ["height"]
 

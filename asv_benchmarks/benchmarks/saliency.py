@@ -6,6 +6,8 @@ from .common import blob_maps, one_thread
 
 
 class FeatureSaliencySuite:
+    timeout = 300  # seconds, setup included: the machine may be shared
+
     params = [24, 48]
     param_names = ["height"]
 

@@ -6,6 +6,8 @@ from .common import descriptors, one_thread
 
 
 class KNNSuite:
+    timeout = 300  # seconds, setup included: the machine may be shared
+
     def setup(self):
         one_thread()
         self.database, self.queries = descriptors()
@@ -17,6 +19,8 @@ class KNNSuite:
 
 class DiffusionOnlineSuite:
     """Queries diffused on the truncated graph of a 10,000-item database."""
+
+    timeout = 300  # seconds, setup included: the machine may be shared
 
     params = [1, 100]
     param_names = ["queries"]
