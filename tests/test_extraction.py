@@ -14,7 +14,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from sklearn_salreg import MapCollection
-from sklearn_salreg.extraction._loader import prefetch, shape_batches
+from sklearn_salreg.extraction._loader import forward_to, prefetch, shape_batches
 from sklearn_salreg.extraction import (
     ActivationExtractor,
     EfficientNetLite0,
@@ -161,6 +161,19 @@ def test_no_loader_thread_gives_the_same_maps(lite, photos):
     Y = ActivationExtractor(max_side=SIDE, n_jobs=2).fit().transform(photos)
     for x, y in zip(X, Y):
         np.testing.assert_array_equal(x, y)
+
+
+def test_passes_of_at_most_max_pixels():
+    seen = []
+    forward = lambda b: (seen.append(len(b)), b[:, :2] - 0.5)[1]  # noqa: E731
+    batch = torch.rand(5, 3, 4, 6)
+    whole = forward_to(forward, batch, channels_last=False)
+    for max_pixels, passes in ((None, [5]), (48, [2, 2, 1]), (10, [1] * 5)):
+        seen.clear()
+        split = forward_to(forward, batch, channels_last=False, max_pixels=max_pixels)
+        assert seen == passes
+        torch.testing.assert_close(split, whole)
+    assert whole.shape == (5, 4, 6, 2) and (whole >= 0).all()  # (n, h, w, c), after ReLU
 
 
 def test_shape_batches():

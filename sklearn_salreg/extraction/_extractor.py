@@ -23,6 +23,9 @@ __all__ = ["ActivationExtractor"]
 
 # Side of the square probe image run once in fit to learn stride and channels.
 _PROBE_SIDE = 128
+# On a CPU, input pixels per forward pass at most (see ._loader.forward_to): a batch of
+# images larger than 512 x 512 runs image by image, smaller ones share passes.
+_CPU_PASS_PIXELS = 512 * 512
 
 
 class _StopForward(Exception):
@@ -74,7 +77,8 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
     batch_size : int, default=1
         Number of images per forward pass. Only images of the same resized shape
         share a batch (images are grouped by shape as they arrive), so results
-        never depend on padding.
+        never depend on padding. On the CPU a batch runs in passes of at most
+        512 x 512 input pixels: larger images gain nothing from sharing a pass.
     precision : {"float32", "bfloat16"}, default="float32"
         "bfloat16" runs the network under torch's bfloat16 autocast: faster on
         CPUs and GPUs with bfloat16 arithmetic (see
@@ -400,8 +404,9 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
     def _run_batch(self, batch, boxes, names, writer, results, network):
         x = torch.stack([item[1] for item in batch]).to(self.device_)
         model, channels_last = network
-        out = forward_to(lambda b: self._forward(model, b), x, self.precision,
-                         channels_last).cpu().numpy()
+        max_pixels = _CPU_PASS_PIXELS if self.device_.type == "cpu" else None
+        out = forward_to(lambda b: self._forward(model, b), x, self.precision, channels_last,
+                         max_pixels).cpu().numpy()
         for (i, _, image_shape), A in zip(batch, out):
             cells = None
             if boxes[i] is not None:
