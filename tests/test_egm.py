@@ -214,3 +214,91 @@ def test_gpu_boxes_equal_cpu_boxes():
         for a, S in zip(egm_regions_batch(maps, device="cuda", **params), maps):
             assert sorted(map(tuple, a.tolist())) == sorted(
                 map(tuple, egm_regions(S, **params).tolist()))
+
+
+# -- the compiled iterations against the NumPy reference -----------------------------
+
+from sklearn_salreg.detection import _egm_kernel  # noqa: E402
+from sklearn_salreg.detection._egm import _gaussian_kernel  # noqa: E402
+
+ENGINE_PARAMS = PARAMS + [dict(rho=1.0, tau=0.0, sigma=0.6, purge=0.5), dict(max_iter=1),
+                          dict(rho=8.0, tau=0.2, sigma=3.5, purge=0.9, scale=1.0)]
+
+
+def same_boxes(S, **params):
+    """The compiled path finds the reference's boxes, in its order up to equal weights."""
+    fast = egm_regions(S, **params)
+    reference, history = egm_regions(S, engine="numpy", return_history=True, **params)
+    assert fast.dtype == np.int64 and fast.shape == reference.shape
+    if np.array_equal(fast, reference):
+        return
+    # Components of equal weight (a symmetric map) may come out in either order, as
+    # their weights differ in the last bits only.
+    assert sorted(map(tuple, fast.tolist())) == sorted(map(tuple, reference.tolist()))
+    weights = {}  # box -> the weights of its components, largest last
+    for box, w in sorted(zip(map(tuple, history[-1]["boxes"].tolist()), history[-1]["weights"]),
+                         key=lambda item: item[1]):
+        weights.setdefault(box, []).append(w)
+    weights = np.array([weights[tuple(box)].pop() for box in fast.tolist()])
+    assert (weights[:-1] >= weights[1:] * (1 - 1e-9)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 40),
+       st.sampled_from(ENGINE_PARAMS))
+def test_compiled_iterations_give_the_reference_boxes(seed, h, w, params):
+    rng = np.random.default_rng(seed)
+    for S in (rng.random((h, w)) ** 6, (rng.random((h, w)) > 0.8) * 1.0, np.zeros((h, w)),
+              rng.random((h, w)) * (rng.random((h, w)) > 0.5), rng.random((h, w))):
+        same_boxes(S, **params)
+
+
+@pytest.mark.parametrize("params", ENGINE_PARAMS)
+def test_compiled_iterations_on_blob_maps(params):
+    # realistic feature saliency maps, both sizes of the benchmarks: same boxes, same order
+    for shape, seed in (((24, 32), 5), ((48, 64), 6)):
+        fs = FeatureSaliency().fit_transform(make_blob_maps(6, shape, 32, random_state=seed))
+        for S in fs.field("saliency"):
+            same_boxes(S, **params)
+
+
+def test_compiled_step_far_apart_components():
+    # Two tight components in opposite corners: for a sample in another corner both
+    # row-times-column factors underflow, and the sample is redone directly.
+    from sklearn_salreg.detection._egm import _e_step, _m_step
+
+    h = w = 60
+    ys, xs = (A.ravel() for A in np.indices((h, w)))
+    positions = np.stack([ys, xs], axis=1).astype(np.float64)
+    mass = np.random.default_rng(0).random(h * w)
+    pi = np.array([0.6, 0.4])
+    means = np.array([[1.0, 1.0], [58.0, 58.0]])
+    covs = np.full((2, 2), 1.0 / 12.0)
+    sigma2 = 0.3**2
+    resp = _e_step(positions, positions**2, np.log(pi), means, covs, sigma2)
+    expected = _m_step(positions, positions**2, mass, resp)
+    got = _egm_kernel._em_step(ys, xs, mass, mass.sum(), pi, means, covs, sigma2, h, w)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert np.isfinite(got[1]).all()  # no 0 / 0 from the corner samples
+
+
+def test_compiled_iterations_far_apart_blobs():
+    S = 1e-3 * np.random.default_rng(1).random((40, 40))
+    S[:3, :3] = S[-3:, -3:] = 1.0
+    for sigma in (0.3, 2.0):
+        same_boxes(S, rho=1.0, tau=0.0, sigma=sigma)
+
+
+@pytest.mark.parametrize("sd", [0.7, np.sqrt(8.0), np.sqrt(12.5), 6.0])
+def test_compiled_blur_is_scipys(sd):
+    from scipy.ndimage import gaussian_filter
+
+    G = np.random.default_rng(0).random((17, 23)) ** 3
+    expected = gaussian_filter(G, sd, mode="constant", truncate=4.0)
+    np.testing.assert_array_equal(_egm_kernel._blur(G, _gaussian_kernel(sd)), expected)
+
+
+def test_engine_is_checked():
+    with pytest.raises(ValueError, match="engine. parameter of egm_regions"):
+        egm_regions(np.ones((3, 3)), engine="c")

@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import time
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from sklearn_salreg import MapCollection
+from sklearn_salreg.extraction._loader import forward_to, prefetch, shape_batches
 from sklearn_salreg.extraction import (
     ActivationExtractor,
     EfficientNetLite0,
@@ -109,6 +111,96 @@ def test_batches_give_the_same_maps(lite):
     two = ActivationExtractor(max_side=SIDE, batch_size=2).fit().transform(images)
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_fast_network_keeps_the_maps(lite):
+    # folded batch norms and channels-last memory: the maps of the module as loaded,
+    # to float32 rounding, at a size where every SAME padding case occurs
+    images = [skdata.rocket(), skdata.chelsea(), skdata.astronaut()]
+    X = ActivationExtractor(max_side=320).fit().transform(images)
+    for rgb, A in zip(images, X):
+        x = _normalised(rgb, 320, *lite.normalization_)
+        expected = lite._forward(lite.model_, x)[0].relu().permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(A, expected, atol=1e-4)
+    # a hook on a folded batch norm's name still sees its map (now the convolution's)
+    pre = ActivationExtractor(max_side=SIDE, layer="_bn1").fit()
+    assert pre.transform([images[1]])[0].max() > 6  # before ReLU6: not clipped
+
+
+def test_bfloat16_is_close_to_float32(lite):
+    images = [skdata.chelsea(), skdata.coffee(), skdata.astronaut()]
+    full = lite.transform(images)
+    half = ActivationExtractor(max_side=SIDE, precision="bfloat16").fit().transform(images)
+    cosine = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    for a, b in zip(full, half):
+        assert b.dtype == np.float32 and b.shape == a.shape
+        assert cosine(a.ravel(), b.ravel()) > 0.98
+        assert cosine(a.max(axis=(0, 1)), b.max(axis=(0, 1))) > 0.99
+        assert not np.array_equal(a, b)  # it did run in bfloat16
+
+
+def test_mixed_sizes_are_batched_by_shape(lite):
+    # shapes A, B, A, B, A, C: with batch_size=3, batches {A, A, A}, {B, B}, {C}
+    a, b, c = skdata.chelsea(), skdata.coffee()[:, :300], skdata.astronaut()
+    images = [a, b, a[:, ::-1], b[::-1], a[::-1], c]
+    extractor = ActivationExtractor(max_side=SIDE, batch_size=3).fit()
+    batches = []
+    original = extractor._run_batch
+    extractor._run_batch = lambda batch, *args: (batches.append([i for i, *_ in batch]),
+                                                 original(batch, *args))
+    X = extractor.transform(images)
+    assert batches == [[0, 2, 4], [1, 3], [5]]
+    one = lite.transform(images)  # batch_size=1
+    assert len(X) == 6
+    for x, y in zip(X, one):  # in the order of the images
+        np.testing.assert_allclose(x, y, atol=1e-4)
+
+
+def test_no_loader_thread_gives_the_same_maps(lite, photos):
+    X = ActivationExtractor(max_side=SIDE, n_jobs=0).fit().transform(photos)
+    Y = ActivationExtractor(max_side=SIDE, n_jobs=2).fit().transform(photos)
+    for x, y in zip(X, Y):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_passes_of_at_most_max_pixels():
+    seen = []
+    forward = lambda b: (seen.append(len(b)), b[:, :2] - 0.5)[1]  # noqa: E731
+    batch = torch.rand(5, 3, 4, 6)
+    whole = forward_to(forward, batch, channels_last=False)
+    for max_pixels, passes in ((None, [5]), (48, [2, 2, 1]), (10, [1] * 5)):
+        seen.clear()
+        split = forward_to(forward, batch, channels_last=False, max_pixels=max_pixels)
+        assert seen == passes
+        torch.testing.assert_close(split, whole)
+    assert whole.shape == (5, 4, 6, 2) and (whole >= 0).all()  # (n, h, w, c), after ReLU
+
+
+def test_shape_batches():
+    items = [(0, "a"), (1, "b"), (2, "a"), (3, "c"), (4, "a"), (5, "b"), None, (6, "a")]
+    batches = list(shape_batches(items, 2, lambda item: item[1]))
+    assert batches == [[(0, "a"), (2, "a")], [(1, "b"), (5, "b")], [(4, "a"), (6, "a")],
+                       [(3, "c")]]
+    # with at most 2 items waiting, the fullest batch leaves early
+    batches = list(shape_batches([(0, "a"), (1, "b"), (2, "c")], 5, lambda x: x[1], max_held=2))
+    assert batches == [[(0, "a")], [(1, "b")], [(2, "c")]]
+    assert sorted(i for batch in shape_batches(items, 3, lambda x: x[1])
+                  for i, _ in batch) == list(range(7))
+
+
+def test_prefetch_keeps_order_and_raises_at_the_failing_item():
+    def slow_square(x):
+        time.sleep(0.01 * (5 - x))  # later items finish first
+        if x == 4:
+            raise KeyError(x)
+        return x * x
+
+    for threads in (0, 1, 3):
+        got = []
+        with pytest.raises(KeyError):
+            for value in prefetch(slow_square, range(6), n_threads=threads, ahead=2):
+                got.append(value)
+        assert got == [0, 1, 4, 9]
 
 
 def test_real_oxford_query_box_maps_onto_the_map(lite):

@@ -621,3 +621,16 @@ def test_extraction_in_float16_is_the_same_in_memory_and_on_disk(tmp_path):
         np.testing.assert_array_equal(b, c.astype(np.float16).astype(np.float32))
     with pytest.raises(ValueError, match="dtype='float16'; resuming it with dtype='float32'"):
         _extractor(tmp_path / "m").transform(images, names=names)
+
+
+def test_extraction_writes_the_folder_in_the_order_of_x(tmp_path):
+    """Images of alternating shapes are batched by shape, hence finish out of order; the
+    folder still holds them in the order given, and a resumed run equals one run."""
+    images, names = _images(7), [f"i{k}" for k in range(7)]
+    maps = _extractor(tmp_path / "one", batch_size=3).transform(images, names=names)
+    assert MapFile(tmp_path / "one").names == names
+    _extractor(tmp_path / "two", batch_size=3).transform(images[:4], names=names[:4])
+    again = _extractor(tmp_path / "two", batch_size=3).transform(images, names=names)
+    assert _snapshot(tmp_path / "two") == _snapshot(tmp_path / "one")
+    for a, b in zip(again, maps, strict=True):
+        np.testing.assert_array_equal(a, b)

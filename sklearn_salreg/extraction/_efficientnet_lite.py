@@ -45,14 +45,17 @@ class _SameConv2d(nn.Conv2d):
     """
 
     def forward(self, x):
-        pads = []
-        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size),
-                              reversed(self.stride)):
+        padding = []
+        extra = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads += [total // 2, total - total // 2]
-        if any(pads):
-            x = F.pad(x, pads)
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+            padding.append(total // 2)
+            extra.append(total % 2)
+        if any(extra):  # the odd cell, bottom or right: the one pad that needs a copy
+            x = F.pad(x, [0, extra[1], 0, extra[0]])
+        # the even part as the convolution's own zero padding, without a padded copy
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
 
 
 class _MBConv(nn.Module):

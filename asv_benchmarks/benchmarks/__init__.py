@@ -1,0 +1,1 @@
+"""airspeed velocity benchmarks of sklearn_salreg, one module per stage of the pipeline."""
