@@ -1,5 +1,6 @@
 """k-nearest-neighbour retrieval by dot product: exact in batches, or pynndescent."""
 
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
@@ -34,6 +35,78 @@ def similarities(Q, D):
     if Q.shape[0] < 64:
         return np.ascontiguousarray((D @ Q.T).T)
     return Q @ D.T
+
+
+def _candidates(k, n):
+    """Candidates screened in float32 per result: a margin of 16 + k/16 more."""
+    return min(n, k + 16 + k // 16)
+
+
+def exact_top_k(Q, D, k, *, max_norm=None):
+    """The ``k`` database rows of largest dot product with each query, exactly.
+
+    A float32 product screens ``k + 16 + k // 16`` candidates per query (a
+    matrix-vector product for one query, blocks of a matrix product for a batch);
+    the candidates are re-scored in float64 and ranked by decreasing score, ties by
+    increasing index, and a query is scored entirely in float64 when the margin does
+    not prove that the screen kept its true top ``k`` (see
+    :func:`~sklearn_salreg.search._kernels.select_and_rescore`). The result of a query
+    is therefore the same alone or in any batch.
+
+    Parameters
+    ----------
+    Q : ndarray of shape (m, d), float32
+    D : ndarray of shape (n, d), float32, C-ordered (used in place)
+    k : int, ``1 <= k <= n``
+    max_norm : float, default=None
+        ``max_j |D[j]|`` if known (computed otherwise).
+
+    Returns
+    -------
+    sims : ndarray of shape (m, k), float32
+        The float64 scores rounded to float32.
+    indices : ndarray of shape (m, k), int
+    """
+    from ._kernels import select_and_rescore  # numba: compiled (or loaded) on first use
+
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    n, d = D.shape
+    if max_norm is None:
+        max_norm = float(np.sqrt(np.max(np.einsum("ij,ij->i", D, D), initial=0.0)))
+    c = _candidates(k, n)
+    # Float32 rounding of a d-term dot product: at most gamma_d |q| |v|.
+    unit = 2.0**-24
+    gamma = d * unit / (1 - d * unit) * 1.01 + 1e-30
+    bound = gamma * max_norm * np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
+    ids = np.empty((len(Q), k), dtype=np.int64)
+    sims = np.empty((len(Q), k), dtype=np.float64)
+    if len(Q) == 1:  # a matrix-vector product, then one pass over its result
+        select_and_rescore((D @ Q[0])[None], Q, D, k, c, bound, ids, sims)
+        return sims.astype(np.float32), ids.astype(np.intp, copy=False)
+    step = max(8, min(_QUERY_BLOCK, rows_per_batch(4 * n, len(Q))))
+    workers = max(1, min(_n_threads(), step // 8))
+    with ThreadPoolExecutor(workers) as pool:
+        for lo in range(0, len(Q), step):
+            hi = min(lo + step, len(Q))
+            S = Q[lo:hi] @ D.T
+            # The selection of each block on all cores (the kernel releases the GIL).
+            cuts = np.linspace(lo, hi, workers + 1).astype(int)
+            list(pool.map(lambda a, b: select_and_rescore(
+                S[a - lo : b - lo], Q[a:b], D, k, c, bound[a:b], ids[a:b], sims[a:b]),
+                cuts[:-1], cuts[1:]))
+    return sims.astype(np.float32), ids.astype(np.intp, copy=False)
+
+
+# Queries per float32 product block of exact_top_k.
+_QUERY_BLOCK = 256
+
+
+def _n_threads():
+    """Threads for the selection: those of the BLAS library (threadpoolctl sets them)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return max(counts, default=1)
 
 
 class KNNRetriever(RetrieverMixin, BaseEstimator):
@@ -138,9 +211,11 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         -------
         self : KNNRetriever
         """
-        X = validate_data(self, X, dtype=np.float32, order="C")
+        # A private C-ordered float32 copy, made once: queries never copy or convert it.
+        X = validate_data(self, X, dtype=np.float32, order="C", copy=True)
         self._store_labels(y, X.shape[0])
         self._fit_X = X
+        self._max_norm = float(np.sqrt(np.max(np.einsum("ij,ij->i", X, X), initial=0.0)))
         self.n_samples_fit_ = X.shape[0]
         algorithm = self.algorithm
         if algorithm == "auto":
@@ -214,6 +289,8 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         return (sims, idx) if return_scores else idx
 
     def _brute(self, Q, k, itself):
+        if not itself and k < self.n_samples_fit_:
+            return exact_top_k(Q, self._fit_X, k, max_norm=getattr(self, "_max_norm", None))
         # The exact search shared with the region graph: blocked products, whose size
         # follows scikit-learn's working_memory, and the shared row-wise top-k.
         index = ExactIndex(self._fit_X)
