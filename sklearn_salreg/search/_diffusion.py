@@ -12,12 +12,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from joblib import effective_n_jobs
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..discovery._search import ExactIndex
 from ..utils import rows_per_batch
 from ._base import RetrieverMixin
 from ..utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
 from ._graph import _batched_cg, diffuse
-from ._knn import KNNRetriever, _top_k, similarities
+from ._knn import KNNRetriever, _top_k, exact_top_k, similarities
 
 __all__ = ["Diffusion"]
 
@@ -122,14 +121,6 @@ def item_diffusions(graph, subsets, *, alpha=0.99, tol=1e-6, max_iter=20, n_jobs
     F = sp.csr_array((values[keep], subsets[keep], indptr_out), shape=(m, n))
     F.sort_indices()
     return F
-
-
-def _padded(indices, indptr, lengths, width):
-    """The column indices of each CSR row left-aligned in a (rows, width) block."""
-    out = np.zeros((len(lengths), width), dtype=np.intp)
-    row = np.repeat(np.arange(len(lengths)), lengths)
-    out[row, np.arange(len(indices)) - np.repeat(indptr[:-1], lengths)] = indices
-    return out
 
 
 class Diffusion(RetrieverMixin, BaseEstimator):
@@ -336,12 +327,22 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         subsets = np.empty((n, T), dtype=np.int32)
         idx = np.empty((n, k), dtype=np.intp)
         sims = np.empty((n, k), dtype=np.float32)
-        index = ExactIndex(X) if self.knn_.algorithm_ == "brute" else None
-        step = rows_per_batch(12 * (n + depth), n)
+        from ._kernels import blas_threads, on_threads, top_k_rows_float32
+
+        brute = self.knn_.algorithm_ == "brute"
+        threads = blas_threads()
+        step = min(rows_per_batch(4 * n + 12 * depth, n), 512)
         for lo in range(0, n, step):
             hi = min(n, lo + step)
-            if index is not None:
-                near, s = index.query(X[lo:hi], depth)
+            if brute:  # one float32 product, then the top of each row
+                S = X[lo:hi] @ X.T
+                near = np.empty((hi - lo, depth), dtype=np.int64)
+                s = np.empty((hi - lo, depth), dtype=np.float32)
+
+                def select(a, b, S=S, near=near, s=s):
+                    top_k_rows_float32(S[a:b], depth, near[a:b], s[a:b])
+
+                on_threads(select, hi - lo, threads)
             else:
                 s, near = self.knn_.kneighbors(X[lo:hi], depth)
             rows = np.arange(lo, hi)[:, None]
@@ -422,53 +423,41 @@ class Diffusion(RetrieverMixin, BaseEstimator):
             scores[lo:hi] = np.take_along_axis(f, order, axis=1)
         return scores, idx
 
+    def _query_neighbours(self, Q, k):
+        """``knn_.kneighbors(Q, k)`` for validated queries."""
+        if self.knn_.algorithm_ == "brute" and k < self.n_samples_fit_:
+            return exact_top_k(Q, self.knn_._fit_X, k, max_norm=self.knn_._max_norm)
+        return self.knn_.kneighbors(Q, k)
+
     def _rank_decoupled(self, Q, n_res):
+        from ._kernels import on_threads, sum_rows_and_rank
+
         F = self.item_diffusions_
         n_q, n_db = Q.shape[0], self.n_samples_fit_
         kq = min(self.n_query_neighbors, n_db)
+        sims, near = self._query_neighbours(Q, kq)
+        weights = self._query_vectors(sims)
         scores = np.zeros((n_q, n_res))
-        idx = np.empty((n_q, n_res), dtype=np.intp)
-        # Per query: its sum of kq rows (up to kq * T entries, 12 bytes each while
-        # being summed, 8 more in the padded block ranked).
-        width = int(np.diff(F.indptr).max(initial=0))
-        step = rows_per_batch(20 * kq * max(width, 1) + 8 * n_db, n_q)
-        for lo in range(0, n_q, step):
-            hi = min(n_q, lo + step)
-            m = hi - lo
-            sims, near = self.knn_.kneighbors(Q[lo:hi], kq)
-            Y = sp.csr_array((self._query_vectors(sims).ravel(), near.ravel(),
-                              np.arange(0, m * kq + 1, kq)), shape=(m, n_db))
-            f = Y @ F  # row by row, in the order of each query's neighbours
-            f.sort_indices()
-            f.eliminate_zeros()
-            lengths = np.diff(f.indptr)
-            top = min(n_res, int(lengths.max(initial=0)))
-            # The scores of each row left-aligned in a block padded with -inf: its
-            # top-k keeps ties in increasing index order.
-            pos = np.arange(f.nnz) - np.repeat(f.indptr[:-1], lengths)
-            row = np.repeat(np.arange(m), lengths)
-            block = np.full((m, max(top, 1)), -np.inf)
-            cols = np.zeros((m, max(top, 1)), dtype=np.intp)
-            if top:
-                dense = np.full((m, int(lengths.max())), -np.inf)
-                dense[row, pos] = f.data
-                block, order = _top_k(dense, top)
-                cols = np.take_along_axis(
-                    _padded(f.indices, f.indptr, lengths, dense.shape[1]), order, axis=1)
-            reached = np.minimum(lengths, n_res)
-            filled = np.arange(top) < reached[:, None]
-            idx[lo:hi, :top][filled] = cols[:, :top][filled]
-            scores[lo:hi, :top][filled] = block[:, :top][filled]
-            # The rest of each ranking: the k-NN order of the items not reached.
-            short = np.flatnonzero(reached < n_res)
-            if len(short):
-                depth = min(n_db, n_res + int(reached[short].max()))
-                _, knn = self.knn_.kneighbors(Q[lo + short], depth)
-                for r, ranking in zip(short, knn):
-                    got = reached[r]
-                    rest = ranking[~np.isin(ranking, idx[lo + r, :got])]
-                    idx[lo + r, got:] = rest[: n_res - got]
-        return scores, idx
+        idx = np.empty((n_q, n_res), dtype=np.int64)
+        reached = np.empty(n_q, dtype=np.int64)
+
+        def run(lo, hi):  # the weighted sum of the neighbours' rows, ranked
+            sum_rows_and_rank(F.indptr, F.indices, F.data, n_db, near[lo:hi],
+                              weights[lo:hi], n_res, idx[lo:hi], scores[lo:hi],
+                              reached[lo:hi])
+
+        on_threads(run, n_q, min_rows=64)
+        # The rest of a ranking: the items not reached, in k-NN order.
+        short = np.flatnonzero(reached < n_res)
+        for lo in range(0, len(short), 256):
+            rows = short[lo : lo + 256]
+            depth = min(n_db, n_res + int(reached[rows].max()))
+            _, knn = self._query_neighbours(Q[rows], depth)
+            for r, ranking in zip(rows, knn):
+                got = reached[r]
+                rest = ranking[~np.isin(ranking, idx[r, :got])]
+                idx[r, got:] = rest[: n_res - got]
+        return scores, idx.astype(np.intp, copy=False)
 
     def _rank_truncated(self, Q, n_res):
         T = self.truncate

@@ -11,6 +11,12 @@
   exceeds the largest value a non-candidate can have (the ``c``-th float32 value
   plus the float32 rounding bound); a row that is not certified is scored entirely
   in float64. The ranking is then a function of the query and the database alone.
+* :func:`top_k_rows_float32`: the plain top-k of each row of a float32 block (the
+  neighbourhoods of the decoupled diffusion's offline stage, where one float32
+  search suffices).
+* :func:`sum_rows_and_rank`: the online stage of decoupled diffusion: per query, the
+  weighted sum of the (sparse) rows of its neighbours, then its top entries by
+  ``(-score, index)``.
 * :func:`diffuse_subsets`: conjugate gradients for ``(I - alpha Wn[s, s]) f = b``,
   one small system per row of ``subsets`` (the offline stage of decoupled
   diffusion: the diffusion from every database item over its own neighbourhood).
@@ -18,10 +24,13 @@
 All functions release the GIL: callers run blocks of rows on threads.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit
 
-__all__ = ["select_and_rescore", "diffuse_subsets", "dot64"]
+__all__ = ["blas_threads", "diffuse_subsets", "on_threads", "dot64", "select_and_rescore", "sum_rows_and_rank",
+           "top_k_rows_float32"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -134,6 +143,86 @@ def select_and_rescore(S, Q, D, k, c, bound, out_ids, out_sims):
 
 
 @njit(cache=True, nogil=True)
+def top_k_rows_float32(S, k, out_ids, out_vals):
+    """The ``k`` largest entries of each row of ``S`` by ``(-value, index)`` (among
+    values tied at the cut, which are kept is arbitrary)."""
+    m, n = S.shape
+    values = np.empty(k, dtype=S.dtype)
+    items = np.empty(k, dtype=np.int64)
+    for i in range(m):
+        _top_candidates(S[i], k, values, items)
+        ids = np.sort(items)
+        vals = np.empty(k, dtype=S.dtype)
+        for j in range(k):
+            vals[j] = S[i, ids[j]]
+        order = np.argsort(-vals, kind="mergesort")
+        for j in range(k):
+            out_ids[i, j] = ids[order[j]]
+            out_vals[i, j] = vals[order[j]]
+
+
+@njit(cache=True, nogil=True)
+def _rank_support(ids, scores, n_res, out_ids, out_scores):
+    """Sort ``ids`` (sorted increasingly) by decreasing ``scores``, ties by index,
+    keeping the first ``n_res``; returns how many were written."""
+    L = ids.shape[0]
+    if L > n_res:
+        kth = -np.partition(-scores, n_res - 1)[n_res - 1]
+        keep = np.flatnonzero(scores >= kth)
+        ids, scores = ids[keep], scores[keep]
+    order = np.argsort(-scores, kind="mergesort")
+    got = min(n_res, ids.shape[0])
+    for j in range(got):
+        out_ids[j] = ids[order[j]]
+        out_scores[j] = scores[order[j]]
+    return got
+
+
+@njit(cache=True, nogil=True)
+def sum_rows_and_rank(indptr, indices, data, n, near, weights, n_res, out_ids, out_scores,
+                      reached):
+    """For each query ``i``: ``f = sum_j weights[i, j] F[near[i, j]]`` (``F`` given by
+    its CSR arrays, ``n`` columns), summed in the order of ``near[i]``; its nonzero
+    entries ranked by ``(-f, index)``, the first ``n_res`` written to
+    ``out_ids[i]``/``out_scores[i]`` and their number to ``reached[i]``."""
+    m, kq = near.shape
+    acc = np.zeros(n)
+    seen = np.zeros(n, dtype=np.bool_)
+    width = 0
+    for v in range(n):
+        width = max(width, indptr[v + 1] - indptr[v])
+    touched = np.empty(kq * width, dtype=np.int64)
+    for i in range(m):
+        L = 0
+        for j in range(kq):
+            v = near[i, j]
+            w = weights[i, j]
+            if v < 0 or w == 0:
+                continue
+            for e in range(indptr[v], indptr[v + 1]):
+                c = indices[e]
+                if not seen[c]:
+                    seen[c] = True
+                    touched[L] = c
+                    L += 1
+                acc[c] += w * data[e]
+        ids = np.sort(touched[:L])
+        count = 0
+        for j in range(L):
+            if acc[ids[j]] != 0:
+                ids[count] = ids[j]
+                count += 1
+        ids = ids[:count]
+        scores = np.empty(count)
+        for j in range(count):
+            scores[j] = acc[ids[j]]
+        reached[i] = _rank_support(ids, scores, n_res, out_ids[i], out_scores[i])
+        for j in range(L):
+            acc[touched[j]] = 0.0
+            seen[touched[j]] = False
+
+
+@njit(cache=True, nogil=True)
 def _cg_subset(indptr, indices, data, subset, b, alpha, tol, max_iter, pos, sub_ptr,
                sub_idx, sub_w, x):
     """Conjugate gradients for ``(I - alpha W[s, s]) x = b``, ``s = subset``; ``pos``
@@ -202,8 +291,34 @@ def diffuse_subsets(indptr, indices, data, n, subsets, rhs, alpha, tol, max_iter
     m, T = subsets.shape
     pos = np.full(n, -1, dtype=np.int32)
     sub_ptr = np.empty(T + 1, dtype=np.int64)
-    sub_idx = np.empty(T * max_degree, dtype=np.int64)
-    sub_w = np.empty(T * max_degree)
+    sub_idx = np.empty(T * max_degree, dtype=np.int32)
+    sub_w = np.empty(T * max_degree, dtype=np.float32)
     for i in range(m):
         _cg_subset(indptr, indices, data, subsets[i], rhs[i], alpha, tol, max_iter, pos,
                    sub_ptr, sub_idx, sub_w, out[i])
+
+
+def blas_threads():
+    """Threads of the BLAS library (set with threadpoolctl): the selections that
+    follow a product use as many."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return max(counts, default=1)
+
+
+def on_threads(func, n_rows, n_threads=None, min_rows=8):
+    """``func(lo, hi)`` over contiguous slices of ``range(n_rows)``, one per thread
+    (the kernels above release the GIL); fewer threads when slices would be under
+    ``min_rows`` rows. ``n_threads=None``: :func:`blas_threads`."""
+    if n_rows < 2 * min_rows:
+        func(0, n_rows)
+        return
+    n_threads = blas_threads() if n_threads is None else n_threads
+    n_threads = max(1, min(n_threads, n_rows // max(1, min_rows)))
+    if n_threads == 1:
+        func(0, n_rows)
+        return
+    cuts = np.linspace(0, n_rows, n_threads + 1).astype(int)
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(func, cuts[:-1], cuts[1:]))

@@ -1,6 +1,5 @@
 """k-nearest-neighbour retrieval by dot product: exact in batches, or pynndescent."""
 
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
@@ -67,7 +66,8 @@ def exact_top_k(Q, D, k, *, max_norm=None):
         The float64 scores rounded to float32.
     indices : ndarray of shape (m, k), int
     """
-    from ._kernels import select_and_rescore  # numba: compiled (or loaded) on first use
+    # numba: compiled (or loaded from its cache) on first use
+    from ._kernels import blas_threads, on_threads, select_and_rescore
 
     Q = np.ascontiguousarray(Q, dtype=np.float32)
     n, d = D.shape
@@ -84,29 +84,21 @@ def exact_top_k(Q, D, k, *, max_norm=None):
         select_and_rescore((D @ Q[0])[None], Q, D, k, c, bound, ids, sims)
         return sims.astype(np.float32), ids.astype(np.intp, copy=False)
     step = max(8, min(_QUERY_BLOCK, rows_per_batch(4 * n, len(Q))))
-    workers = max(1, min(_n_threads(), step // 8))
-    with ThreadPoolExecutor(workers) as pool:
-        for lo in range(0, len(Q), step):
-            hi = min(lo + step, len(Q))
-            S = Q[lo:hi] @ D.T
-            # The selection of each block on all cores (the kernel releases the GIL).
-            cuts = np.linspace(lo, hi, workers + 1).astype(int)
-            list(pool.map(lambda a, b: select_and_rescore(
-                S[a - lo : b - lo], Q[a:b], D, k, c, bound[a:b], ids[a:b], sims[a:b]),
-                cuts[:-1], cuts[1:]))
+    threads = blas_threads()
+    for lo in range(0, len(Q), step):
+        hi = min(lo + step, len(Q))
+        S = Q[lo:hi] @ D.T
+
+        def select(a, b, S=S, lo=lo):  # rows a:b of the block, on one thread
+            select_and_rescore(S[a:b], Q[lo + a : lo + b], D, k, c, bound[lo + a : lo + b],
+                               ids[lo + a : lo + b], sims[lo + a : lo + b])
+
+        on_threads(select, hi - lo, threads)
     return sims.astype(np.float32), ids.astype(np.intp, copy=False)
 
 
 # Queries per float32 product block of exact_top_k.
 _QUERY_BLOCK = 256
-
-
-def _n_threads():
-    """Threads for the selection: those of the BLAS library (threadpoolctl sets them)."""
-    from threadpoolctl import threadpool_info
-
-    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-    return max(counts, default=1)
 
 
 class KNNRetriever(RetrieverMixin, BaseEstimator):
