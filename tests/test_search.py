@@ -262,6 +262,14 @@ def test_conjugate_gradients_converge_to_the_dense_solution():
     np.testing.assert_allclose(diffuse(Wn, Y[:, 2], max_iter=50), diffuse(Wn, Y, max_iter=50)[:, 2])
 
 
+def query_vector(similarities, kq, gamma=3):
+    """The diffusion's start: max(s, 0)^gamma at the kq most similar items."""
+    y = np.zeros(len(similarities))
+    top = np.argsort(-similarities)[:kq]
+    y[top] = np.maximum(similarities[top], 0) ** gamma
+    return y
+
+
 def test_diffusion_scores_equal_the_dense_solve():
     X, _ = clusters(n=120)
     Q = normalized(X[:5] + 0.05)
@@ -270,10 +278,7 @@ def test_diffusion_scores_equal_the_dense_solve():
     A = np.eye(120) - 0.99 * diffusion.normalized_affinity_.toarray()
     S = Q.astype(np.float64) @ X.T.astype(np.float64)
     for q in range(5):
-        y = np.zeros(120)
-        top = np.argsort(-S[q])[:4]
-        y[top] = np.maximum(S[q, top], 0) ** 3
-        f = np.linalg.solve(A, y)
+        f = np.linalg.solve(A, query_vector(S[q], 4))
         np.testing.assert_allclose(scores[q], f[idx[q]], rtol=1e-6, atol=1e-9)
         assert np.all(np.diff(scores[q]) <= 1e-12)
 
@@ -315,10 +320,7 @@ def test_decoupled_diffusion_without_truncation_is_the_dense_solve():
                                rtol=1e-5, atol=1e-7)
     S = Q.astype(np.float64) @ X.T.astype(np.float64)
     for q in range(5):
-        y = np.zeros(120)
-        top = np.argsort(-S[q])[:4]
-        y[top] = np.maximum(S[q, top], 0) ** 3
-        f = np.linalg.solve(A, y)
+        f = np.linalg.solve(A, query_vector(S[q], 4))
         reached = scores[q] > 0
         np.testing.assert_allclose(scores[q, reached], f[idx[q, reached]], rtol=1e-5)
         assert np.all(np.diff(scores[q, reached]) <= 0)
