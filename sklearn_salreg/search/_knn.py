@@ -107,9 +107,12 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
 
     The database is meant to hold L2-normalised global descriptors, so that the dot
     product is the cosine similarity. Exact search multiplies batches of queries with
-    the database in float32 and keeps each row's top results with ``torch.topk``
-    (ties broken by increasing index); the memory of a batch is bounded by scikit-learn's
-    ``working_memory`` (``sklearn.set_config``). Approximate search queries a
+    the database in float32 (one query: a matrix-vector product) to screen candidates,
+    re-scores them in float64 and ranks them by decreasing score, ties by increasing
+    index (:func:`exact_top_k`), so a query gets the same ranking alone or in any
+    batch; full rankings sort the float32 similarities (``torch.sort``). ``fit`` keeps
+    a C-ordered float32 copy of the database. The memory of a batch is bounded by
+    scikit-learn's ``working_memory`` (``sklearn.set_config``). Approximate search queries a
     :class:`pynndescent.NNDescent` index; the similarities it returns are recomputed
     exactly and its results re-sorted by them.
 
