@@ -1,6 +1,6 @@
-"""Retrieval: exact and approximate k-NN search, and query-side diffusion."""
+"""Retrieval: exact and approximate k-NN search, and diffusion."""
 
-from ._diffusion import Diffusion
+from ._diffusion import Diffusion, item_diffusions
 from ._graph import diffuse
 from ._knn import KNNRetriever
 
@@ -8,4 +8,5 @@ __all__ = [
     "Diffusion",
     "KNNRetriever",
     "diffuse",
+    "item_diffusions",
 ]

@@ -36,14 +36,83 @@ def similarities(Q, D):
     return Q @ D.T
 
 
+def _candidates(k, n):
+    """Candidates screened in float32 per result: a margin of 16 + k/16 more."""
+    return min(n, k + 16 + k // 16)
+
+
+def exact_top_k(Q, D, k, *, max_norm=None):
+    """The ``k`` database rows of largest dot product with each query, exactly.
+
+    A float32 product screens ``k + 16 + k // 16`` candidates per query (a
+    matrix-vector product for one query, blocks of a matrix product for a batch);
+    the candidates are re-scored in float64 and ranked by decreasing score, ties by
+    increasing index, and a query is scored entirely in float64 when the margin does
+    not prove that the screen kept its true top ``k`` (see
+    :func:`~sklearn_salreg.search._kernels.select_and_rescore`). The result of a query
+    is therefore the same alone or in any batch.
+
+    Parameters
+    ----------
+    Q : ndarray of shape (m, d), float32
+    D : ndarray of shape (n, d), float32, C-ordered (used in place)
+    k : int, ``1 <= k <= n``
+    max_norm : float, default=None
+        ``max_j |D[j]|`` if known (computed otherwise).
+
+    Returns
+    -------
+    sims : ndarray of shape (m, k), float32
+        The float64 scores rounded to float32.
+    indices : ndarray of shape (m, k), int
+    """
+    # numba: compiled (or loaded from its cache) on first use
+    from ._kernels import blas_threads, on_threads, select_and_rescore
+
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    n, d = D.shape
+    if max_norm is None:
+        max_norm = float(np.sqrt(np.max(np.einsum("ij,ij->i", D, D), initial=0.0)))
+    c = _candidates(k, n)
+    # Float32 rounding of a d-term dot product: at most gamma_d |q| |v|.
+    unit = 2.0**-24
+    gamma = d * unit / (1 - d * unit) * 1.01 + 1e-30
+    bound = gamma * max_norm * np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
+    ids = np.empty((len(Q), k), dtype=np.int64)
+    sims = np.empty((len(Q), k), dtype=np.float64)
+    if len(Q) == 1:  # a matrix-vector product, then one pass over its result
+        select_and_rescore((D @ Q[0])[None], Q, D, k, c, bound, ids, sims)
+        return sims.astype(np.float32), ids.astype(np.intp, copy=False)
+    step = max(8, min(_QUERY_BLOCK, rows_per_batch(4 * n, len(Q))))
+    threads = blas_threads()
+    for lo in range(0, len(Q), step):
+        hi = min(lo + step, len(Q))
+        S = Q[lo:hi] @ D.T
+
+        def select(a, b, S=S, lo=lo):  # rows a:b of the block, on one thread
+            select_and_rescore(S[a:b], Q[lo + a : lo + b], D, k, c, bound[lo + a : lo + b],
+                               ids[lo + a : lo + b], sims[lo + a : lo + b])
+
+        on_threads(select, hi - lo, threads)
+    return sims.astype(np.float32), ids.astype(np.intp, copy=False)
+
+
+# Queries per float32 product block of exact_top_k (on 2 cores, blocks of 512-1024
+# queries ran 1.2x faster than 256 and 1.6-1.7x faster than 128, at 10,000 and 100,000 items).
+_QUERY_BLOCK = 1024
+
+
 class KNNRetriever(RetrieverMixin, BaseEstimator):
     """Rank a database of descriptors by dot-product similarity to each query.
 
     The database is meant to hold L2-normalised global descriptors, so that the dot
     product is the cosine similarity. Exact search multiplies batches of queries with
-    the database in float32 and keeps each row's top results with ``torch.topk``
-    (ties broken by increasing index); the memory of a batch is bounded by scikit-learn's
-    ``working_memory`` (``sklearn.set_config``). Approximate search queries a
+    the database in float32 (one query: a matrix-vector product) to screen candidates,
+    re-scores them in float64 and ranks them by decreasing score, ties by increasing
+    index (:func:`exact_top_k`), so a query gets the same ranking alone or in any
+    batch; full rankings sort the float32 similarities (``torch.sort``). ``fit`` keeps
+    a C-ordered float32 copy of the database. The memory of a batch is bounded by
+    scikit-learn's ``working_memory`` (``sklearn.set_config``). Approximate search queries a
     :class:`pynndescent.NNDescent` index; the similarities it returns are recomputed
     exactly and its results re-sorted by them.
 
@@ -136,9 +205,11 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         -------
         self : KNNRetriever
         """
-        X = validate_data(self, X, dtype=np.float32, order="C")
+        # A private C-ordered float32 copy, made once: queries never copy or convert it.
+        X = validate_data(self, X, dtype=np.float32, order="C", copy=True)
         self._store_labels(y, X.shape[0])
         self._fit_X = X
+        self._max_norm = float(np.sqrt(np.max(np.einsum("ij,ij->i", X, X), initial=0.0)))
         self.n_samples_fit_ = X.shape[0]
         algorithm = self.algorithm
         if algorithm == "auto":
@@ -212,6 +283,8 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         return (sims, idx) if return_scores else idx
 
     def _brute(self, Q, k, itself):
+        if not itself and k < self.n_samples_fit_:
+            return exact_top_k(Q, self._fit_X, k, max_norm=getattr(self, "_max_norm", None))
         # The exact search shared with the region graph: blocked products, whose size
         # follows scikit-learn's working_memory, and the shared row-wise top-k.
         index = ExactIndex(self._fit_X)
