@@ -21,6 +21,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from .collection import MapCollection
+from .datasets import INSTRE_LIKE
 from .evaluation import diffusion_for, saliency_precisions
 from .metrics import label_gnd, mean_average_precision
 from .model_selection import make_map_scorer, refit_on_database
@@ -28,8 +29,19 @@ from .pipelines import make_configuration, make_mac, make_os_egm
 from .search import KNNRetriever
 from .whitening import LearnedWhitening
 
-__all__ = ["TUNING_GRID", "object_groups", "quality_report", "tune_os_egm",
+__all__ = ["SIZES", "TUNING_GRID", "object_groups", "quality_report", "tune_os_egm",
            "with_trained_whitening"]
+
+#: Sizes of the built-in benchmark that the report runs on. ``"quick"`` (the default):
+#: 40 objects x 6 views + 80 distractors, one query per object, kept in the database
+#: as junk. ``"instre"``: :data:`~sklearn_salreg.datasets.INSTRE_LIKE`, chosen from
+#: INSTRE's published statistics before any method was compared on it (50 objects x 50
+#: views, no distractors, 5 queries per object left out of the database, as in INSTRE's
+#: protocol).
+SIZES = {
+    "quick": dict(n_objects=40, n_views=6, n_distractors=80, n_queries=1),
+    "instre": dict(INSTRE_LIKE),
+}
 
 #: The levers searched (each defaults to the paper's behaviour in the pipeline): the
 #: final detector's sharpening of the object saliency map (rho, tau), how regions are
@@ -157,7 +169,7 @@ def choose_diffusion_k(estimator, maps, labels, ks=DIFFUSION_KS, verbose=1):
 
 
 def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_objects,
-                   memory=None, verbose=1):
+                   queries_in_database=True, memory=None, verbose=1):
     """Tune on ``train_objects``, report on ``test_objects``; see the module docstring.
 
     Parameters
@@ -169,9 +181,12 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     boxes : list of (4,) int arrays or None
         Ground-truth object box per image in map cells (None for distractors).
     query_indices : ndarray
-        One query image per object.
+        The query images (one or more per object).
     train_objects, test_objects : array-like of int
         Object ids of each half; distractors are split between the halves.
+    queries_in_database : bool, default=True
+        True: the query images stay in the database, as junk of their own query (the
+        quick size). False: they are left out of it, as in INSTRE's protocol.
 
     Returns
     -------
@@ -187,10 +202,15 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     diffusion_k, _ = choose_diffusion_k(search.best_estimator_, maps[train], labels[train],
                                         verbose=verbose)
 
-    database = maps[test]
     queries = np.array([q for q in query_indices if labels[q] in set(test_objects)])
-    # label protocol on the held-out database: the query's own image is junk
-    gnd = label_gnd(labels[test], query_indices=np.searchsorted(test, queries))
+    if queries_in_database:
+        # label protocol on the held-out database: the query's own image is junk
+        gnd = label_gnd(labels[test], query_indices=np.searchsorted(test, queries))
+    else:  # INSTRE: the queries are not in the database
+        test = np.setdiff1d(test, queries)
+        gnd = [{"ok": np.flatnonzero(labels[test] == labels[q]), "junk": np.zeros(0, np.int64)}
+               for q in queries]
+    database = maps[test]
     whole = MapCollection([maps[int(q)] for q in queries])
     boxed = MapCollection([maps[int(q)] for q in queries], boxes=[boxes[q] for q in queries])
     oracle_db = MapCollection([maps[int(i)] for i in test], boxes=[boxes[i] for i in test])
@@ -280,35 +300,76 @@ def format_report(result):
     return "\n".join(lines)
 
 
-def run_report(args):
-    """Entry point of ``python -m sklearn_salreg report``."""
+def extract_benchmark(size="quick", *, seed=0, max_side=512, cache=None, device="cpu",
+                      verbose=1, **overrides):
+    """The built-in benchmark of one of :data:`SIZES`, its maps extracted (EfficientNet-Lite0).
+
+    Parameters
+    ----------
+    size : {"quick", "instre"}
+    seed : int
+    max_side : int
+        Longer image side fed to the network.
+    cache : str or None
+        Map folder kept on disk: a rerun with the same folder skips extraction. None
+        extracts into a temporary folder that lives as long as the returned maps.
+    device : str
+    **overrides
+        Parameters of :func:`~sklearn_salreg.datasets.make_cluttered_instances` that
+        replace the size's.
+
+    Returns
+    -------
+    maps, labels, boxes, query_indices
+        A disk-backed collection, labels (-1: distractor), ground-truth boxes in map
+        cells (None for distractors), the query images.
+    """
     from .datasets import make_cluttered_instances
     from .extraction import ActivationExtractor, box_to_activation
 
-    data = make_cluttered_instances(n_objects=args.n_objects, n_views=args.n_views,
-                                    n_distractors=args.n_distractors, random_state=args.seed)
-    extractor = ActivationExtractor(max_side=args.max_side, device=args.device_name,
-                                    batch_size=8, verbose=args.verbose).fit()
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        # maps go to a map folder (kept with --cache, so that a rerun skips extraction)
-        store = args.cache if args.cache else f"{folder}/maps"
-        maps = extractor.set_params(output=store).transform(
-            data.images, names=[f"seed{args.seed}-{i}" for i in range(len(data.images))])
-        print(f"[report] extracted {len(maps)} images in {time.perf_counter() - start:.0f} s",
-              file=sys.stderr)
-        shape = data.images.shape[1:3]
-        boxes = [None if np.isnan(b).any() else box_to_activation(b, shape, maps.map_shape(i)[:2])
-                 for i, b in enumerate(data.boxes)]
-        labels = np.asarray(data.labels)
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {list(SIZES)}; got {size!r}.")
+    params = {**SIZES[size], **{k: v for k, v in overrides.items() if v is not None}}
+    data = make_cluttered_instances(**params, random_state=seed)
+    extractor = ActivationExtractor(max_side=max_side, device=device, batch_size=8,
+                                    verbose=verbose).fit()
+    if cache is None:
+        folder = tempfile.TemporaryDirectory()
+        cache = f"{folder.name}/maps"
+    start = time.perf_counter()
+    # the quick size keeps the names of the first report's cache folders
+    prefix = f"seed{seed}" if size == "quick" else f"{size}-seed{seed}"
+    if max_side != 512:
+        prefix += f"-side{max_side}"
+    maps = extractor.set_params(output=cache).transform(
+        data.images, names=[f"{prefix}-{i}" for i in range(len(data.images))])
+    if verbose:
+        print(f"[report] {len(maps)} images ({data.DESCR.split(';')[0]}), maps in "
+              f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
+    shape = data.images.shape[1:3]
+    boxes = [None if np.isnan(b).any() else box_to_activation(b, shape, maps.map_shape(i)[:2])
+             for i, b in enumerate(data.boxes)]
+    if "folder" in locals():
+        maps.context["_tempdir"] = folder  # removed with the maps
+    return maps, np.asarray(data.labels), boxes, np.asarray(data.query_indices)
 
+
+def run_report(args):
+    """Entry point of ``python -m sklearn_salreg report``."""
+    size = getattr(args, "size", "quick")
+    maps, labels, boxes, query_indices = extract_benchmark(
+        size, seed=args.seed, max_side=args.max_side, cache=args.cache,
+        device=args.device_name, verbose=args.verbose, n_objects=args.n_objects,
+        n_views=args.n_views, n_distractors=args.n_distractors)
+    with tempfile.TemporaryDirectory() as folder:
         objects = np.unique(labels[labels >= 0])
         rng = np.random.default_rng(args.seed)
         rng.shuffle(objects)
         half = len(objects) // 2
-        result = quality_report(maps, labels, boxes, np.asarray(data.query_indices),
+        result = quality_report(maps, labels, boxes, query_indices,
                                 train_objects=np.sort(objects[:half]),
                                 test_objects=np.sort(objects[half:]),
+                                queries_in_database=size == "quick",
                                 memory=f"{folder}/cache", verbose=args.verbose)
     print(format_report(result))
     return result

@@ -56,3 +56,11 @@ def test_object_groups_keep_objects_together_and_spread_distractors():
     groups = object_groups([3, 3, -1, 0, -1, 0, -1])
     assert groups[0] == groups[1] == 3 and groups[3] == groups[5] == 0
     assert len({groups[2], groups[4], groups[6]} | {0, 3}) == 5
+
+
+def test_report_sizes():
+    from sklearn_salreg.datasets import INSTRE_LIKE
+    from sklearn_salreg.report import SIZES
+
+    assert SIZES["instre"] == INSTRE_LIKE
+    assert SIZES["quick"] == dict(n_objects=40, n_views=6, n_distractors=80, n_queries=1)
