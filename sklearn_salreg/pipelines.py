@@ -26,7 +26,8 @@ later steps reuses the early ones.
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from .detection import EGMRegionDetector, UniformRegionDetector, WholeMapDetector
+from .detection import (BoxQueryEGMDetector, EGMRegionDetector, UniformRegionDetector,
+                        WholeMapDetector)
 from .discovery import CentralityGraph
 from .pooling import RegionAggregator, RegionMaxPooler
 from .saliency import FeatureSaliency, ObjectSaliency
@@ -103,7 +104,8 @@ def make_os_egm(*, fs_egm=None, egm=None, region_whitening=None, graph=None,
     fs_egm : dict, default=None
         Parameters of the first detector (on FS); the paper's FS.EGM values by default.
     egm : dict, default=None
-        Parameters of the final detector (on OS); the paper's ``rho=2, tau=0, sigma=2``.
+        Parameters of the final detector (on OS), a :class:`BoxQueryEGMDetector`; the
+        paper's ``rho=2, tau=0, sigma=2``, and a query box described by the box alone.
     region_whitening : LearnedWhitening or None, default=None
         Whitening of the region descriptors that the graph links; None uses
         ``LearnedWhitening()`` (PCA whitening fitted on the database regions). Pass a
@@ -133,8 +135,8 @@ def make_os_egm(*, fs_egm=None, egm=None, region_whitening=None, graph=None,
         ("graph", CentralityGraph(**{"random_state": random_state, "n_jobs": n_jobs,
                                      **(graph or {})})),
         ("os", ObjectSaliency(**{"n_jobs": n_jobs, **(object_saliency or {})})),
-        ("egm", EGMRegionDetector(**{**OS_EGM_DEFAULTS, **(egm or {})}, sub_levels=sub_levels,
-                                  n_jobs=n_jobs)),
+        ("egm", BoxQueryEGMDetector(**{**OS_EGM_DEFAULTS, **(egm or {})},
+                                    sub_levels=sub_levels, n_jobs=n_jobs)),
         ("agg", _aggregator(whitening, n_jobs, aggregation)),
     ], memory=memory)
 
