@@ -11,6 +11,7 @@ over the ground-truth object boxes; each by k-NN and by diffusion, with queries
 described from the whole query image or from its box (as in INSTRE).
 """
 
+import itertools
 import sys
 import tempfile
 import time
@@ -24,12 +25,14 @@ from .collection import MapCollection
 from .datasets import INSTRE_LIKE
 from .evaluation import diffusion_for, saliency_precisions
 from .metrics import label_gnd, mean_average_precision
-from .model_selection import make_map_scorer, refit_on_database
+from .metrics._average_precision import _map_over_labels
+from .model_selection import (box_queries, make_box_scorer, make_map_scorer, refit_on_database,
+                              with_query_boxes)
 from .pipelines import make_configuration, make_mac, make_os_egm
 from .search import KNNRetriever
 from .whitening import LearnedWhitening
 
-__all__ = ["SIZES", "TUNING_GRID", "object_groups", "quality_report", "tune_os_egm",
+__all__ = ["BOX_TUNING_GRID", "DIFFUSION_GRID", "SIZES", "TUNING_GRID", "choose_diffusion", "object_groups", "quality_report", "tune_os_egm",
            "with_trained_whitening"]
 
 #: Sizes of the built-in benchmark that the report runs on. ``"quick"`` (the default):
@@ -70,8 +73,13 @@ TUNING_GRID = [
 ]
 
 
+#: Dimension of the region whitening of every OS.EGM configuration, and of the whitening
+#: that MAC learns from the training half's labels.
+WHITENING_DIMS = 64
+
+
 def _os_egm_base(**kwargs):
-    return make_os_egm(region_whitening=LearnedWhitening(n_components=64, shrinkage=0.1),
+    return make_os_egm(region_whitening=LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1),
                        random_state=0, **kwargs)
 
 
@@ -105,7 +113,8 @@ def object_groups(labels):
     return groups
 
 
-def tune_os_egm(maps, labels, grid=None, *, cv=2, memory=None, n_jobs=None, verbose=1):
+def tune_os_egm(maps, labels, grid=None, *, cv=2, scoring=None, memory=None, n_jobs=None,
+                verbose=1, what="whole-image protocol"):
     """Grid search of the OS.EGM levers under the label protocol; returns the fitted search.
 
     Each fold holds whole objects (:class:`~sklearn.model_selection.GroupKFold`) and
@@ -125,19 +134,24 @@ def tune_os_egm(maps, labels, grid=None, *, cv=2, memory=None, n_jobs=None, verb
         Parameter grid of the OS.EGM pipeline; :data:`TUNING_GRID` by default.
     cv : int, default=2
         Folds (groups of objects).
+    scoring : callable, default=None
+        ``make_map_scorer(refit=True)`` (whole-image queries) by default;
+        ``make_box_scorer()`` for the box protocol (``maps`` must then carry query boxes,
+        see :func:`~sklearn_salreg.model_selection.with_query_boxes`).
     memory : str or None
         Cache folder of the pipeline's early steps.
     """
     start = time.perf_counter()
     search = GridSearchCV(_os_egm_base(memory=memory), grid or TUNING_GRID,
-                          scoring=make_map_scorer(refit=True), cv=GroupKFold(cv),
+                          scoring=scoring or make_map_scorer(refit=True), cv=GroupKFold(cv),
                           n_jobs=n_jobs, error_score="raise")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         search.fit(maps, labels, groups=object_groups(labels))
     if verbose:
-        print(f"[report] tuned in {time.perf_counter() - start:.0f} s: {search.best_params_} "
-              f"(training mAP {100 * search.best_score_:.1f} %)", file=sys.stderr)
+        print(f"[report] {what} tuned in {time.perf_counter() - start:.0f} s: "
+              f"{search.best_params_} (training mAP {100 * search.best_score_:.1f} %)",
+              file=sys.stderr)
     return search
 
 
@@ -147,10 +161,80 @@ def tune_os_egm(maps, labels, grid=None, *, cv=2, memory=None, n_jobs=None, verb
 #: degenerates into ranking by the graph's hubs.
 DIFFUSION_KS = (5, 10, 20, 50)
 
+#: The diffusion parameters searched for each method and each protocol on the training
+#: half (its own descriptors as the database, its queries described as in the protocol):
+#: the graph size k, the strength alpha, and the truncation to each query's top items.
+DIFFUSION_GRID = {"n_neighbors": DIFFUSION_KS, "alpha": (0.8, 0.9, 0.99),
+                  "truncate": (None, 200)}
 
-def _rankings(D, Q, n_db, k):
-    knn = KNNRetriever().fit(D).rank(Q, n_results=n_db)
-    return knn, diffusion_for(n_db, k).fit(D).rank(Q, n_results=n_db)
+#: The levers searched under the box protocol (queries described from their box, scored
+#: by :func:`~sklearn_salreg.model_selection.make_box_scorer`): how the query box is
+#: described (the box pooled as the database regions are, EGM run inside it, both, or
+#: the R-MAC grid inside it as in OS.EGM-4), the region whitening (PCA, or learned from
+#: the mutual nearest regions found without labels), and the pooling levers of the
+#: whole-image search around its tuned values; a second part keeps the paper's detector.
+BOX_TUNING_GRID = [
+    {
+        "egm__rho": [10.0],
+        "egm__tau": [0.3],
+        "agg__weighting": ["mass"],
+        "agg__pooling": ["max", "sum"],
+        "agg__saliency_exponent": [0.0, 2.0],
+        "egm__query_regions": ["box", "detect", "box+detect", "grid"],
+        "whiten__supervised": [False],
+        "whiten__unsupervised": ["pca", "mutual"],
+    },
+    {
+        "egm__rho": [2.0],
+        "egm__tau": [0.0],
+        "agg__weighting": ["sum", "mass"],
+        "egm__query_regions": ["box", "detect", "box+detect", "grid"],
+        "whiten__supervised": [False],
+    },
+]
+
+#: The discovery-driven whitening tried in the whole-image search too, on the tuned levers.
+WHOLE_WHITENING_GRID = {
+    "egm__rho": [10.0], "egm__tau": [0.3], "agg__weighting": ["mass"],
+    "agg__pooling": ["sum"], "agg__saliency_exponent": [2.0],
+    "whiten__supervised": [False], "whiten__unsupervised": ["mutual"], "whiten__n_rounds": [1, 3],
+}
+
+
+def _label_aps(ranks, labels, query_index):
+    aps = _map_over_labels(ranks, labels, labels[query_index], query_index)
+    return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
+
+
+def choose_diffusion(estimator, maps, labels, grid=None, verbose=1, name=""):
+    """The diffusion parameters of best mAP on training images, for each protocol.
+
+    ``estimator`` is fitted on ``maps`` (their own database); under the whole-image
+    protocol every image queries them, under the box protocol every image with a query
+    box (:func:`~sklearn_salreg.model_selection.with_query_boxes`) does, described from
+    its box. Returns ``{"whole": params, "box": params}`` (keyword arguments of
+    :func:`~sklearn_salreg.evaluation.diffusion_for`).
+    """
+    grid = DIFFUSION_GRID if grid is None else grid
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = clone(estimator)
+        D = np.asarray(pipe.fit_transform(maps), np.float32)
+        index, queries = box_queries(maps)
+        Qb = np.asarray(pipe.transform(queries), np.float32)
+    chosen = {}
+    for protocol, Q, qi in (("whole", D, np.arange(len(D))), ("box", Qb, index)):
+        scores = {}
+        for values in itertools.product(*grid.values()):
+            params = dict(zip(grid, values))
+            ranks = diffusion_for(len(D), **params).fit(D).rank(Q, n_results=len(D))
+            scores[values] = _label_aps(ranks, labels, qi)
+        best = max(scores, key=lambda v: (scores[v], -list(scores).index(v)))
+        chosen[protocol] = dict(zip(grid, best))
+        if verbose:
+            print(f"[report] {name} diffusion ({protocol}) on the training half: "
+                  f"{chosen[protocol]} ({100 * scores[best]:.1f} %)", file=sys.stderr)
+    return chosen
 
 
 def choose_diffusion_k(estimator, maps, labels, ks=DIFFUSION_KS, verbose=1):
@@ -191,16 +275,24 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     Returns
     -------
     dict with keys ``rows`` (name -> {protocol -> (mAP, mAP with diffusion)}),
-    ``tuned`` (best parameters), ``saliency`` (FS and OS precision on the test half).
+    ``tuned`` and ``tuned_box`` (best parameters of each protocol's search),
+    ``diffusion`` (name -> protocol -> parameters chosen on the training half),
+    ``saliency`` (FS and OS precision on the test half).
     """
     distractors = np.flatnonzero(labels < 0)
     half = len(distractors) // 2
     train = np.sort(np.r_[np.flatnonzero(np.isin(labels, train_objects)), distractors[:half]])
     test = np.sort(np.r_[np.flatnonzero(np.isin(labels, test_objects)), distractors[half:]])
-    search = tune_os_egm(maps[train], labels[train], memory=memory, verbose=verbose)
+    # training images: every object image is also a box query of the box protocol
+    train_maps = with_query_boxes(maps[train], [boxes[i] for i in train])
+    search = tune_os_egm(train_maps, labels[train], memory=memory, verbose=verbose)
+    whitening_search = tune_os_egm(train_maps, labels[train], WHOLE_WHITENING_GRID,
+                                   memory=memory, verbose=verbose,
+                                   what="whole-image protocol, mutual whitening")
+    box_search = tune_os_egm(train_maps, labels[train], BOX_TUNING_GRID,
+                             scoring=make_box_scorer(refit=True), memory=memory,
+                             verbose=verbose, what="box protocol")
     tuned = search.best_params_
-    diffusion_k, _ = choose_diffusion_k(search.best_estimator_, maps[train], labels[train],
-                                        verbose=verbose)
 
     queries = np.array([q for q in query_indices if labels[q] in set(test_objects)])
     if queries_in_database:
@@ -218,12 +310,12 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     def paper(name):
         kw = {}
         if name.startswith("OS"):
-            kw = dict(region_whitening=LearnedWhitening(n_components=64, shrinkage=0.1),
+            kw = dict(region_whitening=LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1),
                       random_state=0)
         return make_configuration(name, **kw)
 
-    def tuned_variant(**params):
-        pipe = clone(search.best_estimator_).set_params(memory=None, **params)
+    def tuned_variant(found, **params):
+        pipe = clone(found.best_estimator_).set_params(memory=None, **params)
         if pipe.named_steps["whiten"].supervised:  # learned on the labelled training half
             pipe = with_trained_whitening(pipe, maps[train], labels[train])
         return pipe
@@ -232,25 +324,32 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
         "MAC": paper("MAC"),
         # the same labelled training images, used by MAC for a whitening of its own
         "MAC + trained whitening": with_trained_whitening(
-            make_mac(whitening=LearnedWhitening(n_components=64, shrinkage=0.1)),
+            make_mac(whitening=LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1)),
             maps[train], labels[train]),
         "Uniform": paper("Uniform"),
         "FS.EGM": paper("FS.EGM"),
         "OS.EGM (paper)": paper("OS.EGM"),
-        "OS.EGM (tuned)": tuned_variant(),
-        "OS.EGM-4 (tuned)": tuned_variant(egm__sub_levels=2),
+        "OS.EGM (tuned, whole)": tuned_variant(search),
+        "OS.EGM-4 (tuned, whole)": tuned_variant(search, egm__sub_levels=2),
+        "OS.EGM (tuned, whole, mutual whitening)": tuned_variant(whitening_search),
+        "OS.EGM (tuned, box)": tuned_variant(box_search),
+        "OS.EGM-4 (tuned, box)": tuned_variant(box_search, egm__sub_levels=2),
     }
-    rows = {}
-    fitted = {}
+    rows, fitted, diffusion = {}, {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, pipe in configurations.items():
             start = time.perf_counter()
+            diffusion[name] = choose_diffusion(pipe, train_maps, labels[train], verbose=verbose,
+                                               name=name)
             D = pipe.fit_transform(database)
             fitted[name] = pipe
             rows[name] = {}
             for protocol, Q in (("whole", whole), ("box", boxed)):
-                knn, diff = _rankings(D, pipe.transform(Q), len(test), diffusion_k)
+                Qd = pipe.transform(Q)
+                knn = KNNRetriever().fit(D).rank(Qd, n_results=len(test))
+                diff = diffusion_for(len(test), **diffusion[name][protocol]).fit(D).rank(
+                    Qd, n_results=len(test))
                 rows[name][protocol] = (mean_average_precision(knn, gnd),
                                         mean_average_precision(diff, gnd))
             if verbose:
@@ -258,30 +357,44 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
                       file=sys.stderr)
         # the ceiling: pooling over the true object boxes, in the database and the queries
         oracle = make_mac()
+        oracle_train = MapCollection([maps[int(i)] for i in train],
+                                     boxes=[boxes[i] for i in train])
+        diffusion["Oracle (true boxes)"] = choose_diffusion(
+            oracle, with_query_boxes(oracle_train, [boxes[i] for i in train]), labels[train],
+            verbose=verbose, name="Oracle")
         D = oracle.fit_transform(oracle_db)
-        knn, diff = _rankings(D, oracle.transform(boxed), len(test), diffusion_k)
+        Qd = oracle.transform(boxed)
+        knn = KNNRetriever().fit(D).rank(Qd, n_results=len(test))
+        diff = diffusion_for(len(test), **diffusion["Oracle (true boxes)"]["box"]).fit(D).rank(
+            Qd, n_results=len(test))
         score = (mean_average_precision(knn, gnd), mean_average_precision(diff, gnd))
         rows["Oracle (true boxes)"] = {"whole": score, "box": score}
-        os_front = fitted["OS.EGM (tuned)"][:-2]
+        os_front = fitted["OS.EGM (tuned, whole)"][:-2]
         X = os_front.transform(database)
     test_boxes = [np.zeros((0, 4), np.int64) if boxes[i] is None else np.asarray(boxes[i])[None]
                   for i in test]
     saliency = {"FS": saliency_precisions(X, test_boxes, "feature_saliency").mean(),
                 "OS": saliency_precisions(X, test_boxes, "saliency").mean()}
-    return {"rows": rows, "tuned": tuned, "saliency": saliency, "diffusion_k": diffusion_k,
-            "training_map": search.best_score_, "n_train": len(train), "n_test": len(test)}
+    return {"rows": rows, "tuned": tuned, "tuned_box": box_search.best_params_,
+            "tuned_whitening": whitening_search.best_params_, "saliency": saliency,
+            "diffusion": diffusion, "training_map": search.best_score_,
+            "training_map_box": box_search.best_score_, "n_train": len(train),
+            "n_test": len(test), "n_queries": len(queries)}
 
 
 def format_report(result):
     """The report's table as text."""
-    lines = ["method".ljust(22) + "".join(h.rjust(12) for h in
-                                          ("whole", "whole+diff", "box", "box+diff"))]
+    width = max(len(name) for name in result["rows"]) + 2
+    lines = ["method".ljust(width) + "".join(h.rjust(12) for h in
+                                             ("whole", "whole+diff", "box", "box+diff"))]
     for name, row in result["rows"].items():
         values = [*row["whole"], *row["box"]]
-        lines.append(name.ljust(22) + "".join(f"{100 * v:12.1f}" for v in values))
+        lines.append(name.ljust(width) + "".join(f"{100 * v:12.1f}" for v in values))
     lines.append("")
     rows = result["rows"]
-    for name in ("OS.EGM (tuned)", "OS.EGM-4 (tuned)"):
+    for name in rows:
+        if not name.startswith("OS"):
+            continue
         parts = []
         for protocol in ("whole", "whole+diff", "box", "box+diff"):
             query, diffused = protocol.split("+")[0], int("+" in protocol)
@@ -289,12 +402,18 @@ def format_report(result):
             oracle = rows["Oracle (true boxes)"][query][diffused]
             value = rows[name][query][diffused]
             gap = (value - mac) / (oracle - mac) if oracle > mac else float("nan")
-            parts.append(f"{protocol} {value / mac:.2f}x MAC, {100 * gap:.1f} % of the gap")
-        lines.append(f"{name} against MAC and the oracle: " + "; ".join(parts))
-    lines.append(f"tuned on {result['n_train']} training images (training mAP "
-                 f"{100 * result['training_map']:.1f} %): {result['tuned']}")
-    lines.append(f"diffusion graph k = {result['diffusion_k']} (chosen on the training half)")
-    lines.append(f"reported on {result['n_test']} held-out images; saliency precision "
+            parts.append(f"{protocol} {value / mac:.2f}x ({100 * gap:.0f} % of the gap)")
+        lines.append(f"{name} / MAC: " + "; ".join(parts))
+    lines.append(f"tuned on {result['n_train']} training images; whole-image search "
+                 f"(training mAP {100 * result['training_map']:.1f} %): {result['tuned']}")
+    lines.append(f"box-protocol search (training mAP {100 * result['training_map_box']:.1f} %): "
+                 f"{result['tuned_box']}")
+    lines.append(f"mutual-whitening search: {result['tuned_whitening']}")
+    for name, chosen in result["diffusion"].items():
+        lines.append(f"diffusion of {name} (training half): whole {chosen['whole']}, "
+                     f"box {chosen['box']}")
+    lines.append(f"reported on {result['n_test']} held-out database images, "
+                 f"{result['n_queries']} queries; saliency precision "
                  f"FS {100 * result['saliency']['FS']:.1f} %, OS (tuned) "
                  f"{100 * result['saliency']['OS']:.1f} %")
     return "\n".join(lines)
