@@ -180,6 +180,9 @@ def main(argv=None):
                    help="quick: 40 objects x 6 views + 80 distractors (default); instre: "
                         "50 objects x 50 views, 5 box queries per object out of the "
                         "database (chosen from INSTRE's statistics, see report.SIZES)")
+    r.add_argument("--no-search", dest="search", action="store_false",
+                   help="skip the lever searches: report the shipped configurations "
+                        "(diffusion is still chosen on the training half)")
     r.add_argument("--n-objects", type=int, default=None, help="override the size's")
     r.add_argument("--n-views", type=int, default=None, help="override the size's")
     r.add_argument("--n-distractors", type=int, default=None, help="override the size's")
