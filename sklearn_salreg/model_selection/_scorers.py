@@ -90,20 +90,34 @@ class _LabelMapScorer:
         self.diffusion = diffusion
         self.refit = refit
 
+    _what = "label"
+
     def __call__(self, estimator, X, y):
-        if y is None:
-            raise ValueError("the label mAP scorer needs the labels y of the scored images.")
-        y = np.asarray(y)
+        y = self._labels(y)
         if self.refit:
             estimator = refit_on_database(estimator).fit(X)
-        D = _descriptors(estimator, X, "scored images")
+        D = self._checked(_descriptors(estimator, X, "scored images"), y)
+        return self._mean_ap(_rank(D, D, self.diffusion), y, np.arange(D.shape[0]))
+
+    def _labels(self, y):
+        if y is None:
+            raise ValueError(f"the {self._what} mAP scorer needs the labels y of the scored "
+                             "images.")
+        return np.asarray(y)
+
+    @staticmethod
+    def _checked(D, y):
         if y.ndim != 1 or y.shape[0] != D.shape[0]:
             raise ValueError(
                 f"the scorer got {D.shape[0]} descriptors but labels of shape {y.shape}: one "
                 "label per image is needed."
             )
-        ranks = _rank(D, D, self.diffusion)
-        aps = _map_over_labels(ranks, y, y, np.arange(D.shape[0]))
+        return D
+
+    @staticmethod
+    def _mean_ap(ranks, y, query_index):
+        """Mean AP of queries that are the images ``query_index`` of the database."""
+        aps = _map_over_labels(ranks, y, y[query_index], query_index)
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
     def __repr__(self):
@@ -217,17 +231,16 @@ def box_queries(X):
     return index, MapCollection(_Maps(X[index]), boxes=[boxes[i] for i in index])
 
 
-class _BoxMapScorer:
+class _BoxMapScorer(_LabelMapScorer):
     """mAP of box queries under the label protocol; see :func:`make_box_scorer`."""
 
+    _what = "box"
+
     def __init__(self, diffusion, refit=True):
-        self.diffusion = diffusion
-        self.refit = refit
+        super().__init__(diffusion, refit=refit)
 
     def __call__(self, estimator, X, y):
-        if y is None:
-            raise ValueError("the box mAP scorer needs the labels y of the scored images.")
-        y = np.asarray(y)
+        y = self._labels(y)
         if not (hasattr(X, "has_field") and X.has_field(QUERY_BOX_FIELD)):
             raise ValueError(
                 "the box mAP scorer needs images that carry their query box: pass "
@@ -236,22 +249,13 @@ class _BoxMapScorer:
         index, queries = box_queries(X)
         if not len(index):
             return float("nan")
-        if self.refit:
+        if self.refit:  # fit_transform: the database is described once
             estimator = refit_on_database(estimator)
-            if not hasattr(estimator, "fit_transform"):
-                raise ValueError(f"{type(estimator).__name__} has no fit_transform method.")
-            D = np.asarray(estimator.fit_transform(X), dtype=np.float32)
+            D = self._checked(np.asarray(estimator.fit_transform(X), dtype=np.float32), y)
         else:
-            D = _descriptors(estimator, X, "scored images")
-        if y.ndim != 1 or y.shape[0] != D.shape[0]:
-            raise ValueError(
-                f"the scorer got {D.shape[0]} descriptors but labels of shape {y.shape}: one "
-                "label per image is needed."
-            )
+            D = self._checked(_descriptors(estimator, X, "scored images"), y)
         Q = _descriptors(estimator, queries, "box queries")
-        ranks = _rank(D, Q, self.diffusion)
-        aps = _map_over_labels(ranks, y, y[index], index)
-        return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
+        return self._mean_ap(_rank(D, Q, self.diffusion), y, index)
 
     def __repr__(self):
         return f"make_box_scorer(diffusion={self.diffusion!r}, refit={self.refit!r})"

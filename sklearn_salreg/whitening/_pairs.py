@@ -153,7 +153,7 @@ def mutual_neighbor_pairs(Z, image_index=None, *, max_pairs=None, random_state=N
     --------
     >>> import numpy as np
     >>> from sklearn_salreg.whitening import mutual_neighbor_pairs
-    >>> Z = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]])
+    >>> Z = np.array([[1.0, 0.0], [0.96, 0.28], [0.0, 1.0], [0.28, 0.96]])
     >>> mutual_neighbor_pairs(Z).tolist()
     [[0, 1], [2, 3]]
     >>> mutual_neighbor_pairs(Z, image_index=[0, 0, 1, 1]).tolist()  # across images only
