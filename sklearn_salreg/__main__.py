@@ -183,6 +183,10 @@ def main(argv=None):
     r.add_argument("--no-search", dest="search", action="store_false",
                    help="skip the lever searches: report the shipped configurations "
                         "(diffusion is still chosen on the training half)")
+    r.add_argument("--multiscale", default=None, metavar="FOLDER",
+                   help="also compare the shipped configurations described at scales 1, "
+                        "1/sqrt(2), 1/2 (summed) with scale 1, on the held-out half; the "
+                        "smaller scales' maps are kept in FOLDER")
     r.add_argument("--n-objects", type=int, default=None, help="override the size's")
     r.add_argument("--n-views", type=int, default=None, help="override the size's")
     r.add_argument("--n-distractors", type=int, default=None, help="override the size's")

@@ -12,6 +12,7 @@ described from the whole query image or from its box (as in INSTRE).
 """
 
 import itertools
+import os
 import sys
 import tempfile
 import time
@@ -32,7 +33,7 @@ from .pipelines import make_configuration, make_mac, make_os_egm
 from .search import KNNRetriever
 from .whitening import LearnedWhitening
 
-__all__ = ["BOX_TUNING_GRID", "DIFFUSION_GRID", "SIZES", "TUNING_GRID", "choose_diffusion", "object_groups", "quality_report", "tune_os_egm",
+__all__ = ["BOX_TUNING_GRID", "multiscale_report", "DIFFUSION_GRID", "SIZES", "TUNING_GRID", "choose_diffusion", "object_groups", "quality_report", "tune_os_egm",
            "with_trained_whitening"]
 
 #: Sizes of the built-in benchmark that the report runs on. ``"quick"`` (the default):
@@ -288,7 +289,6 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     distractors = np.flatnonzero(labels < 0)
     half = len(distractors) // 2
     train = np.sort(np.r_[np.flatnonzero(np.isin(labels, train_objects)), distractors[:half]])
-    test = np.sort(np.r_[np.flatnonzero(np.isin(labels, test_objects)), distractors[half:]])
     # training images: every object image is also a box query of the box protocol
     train_maps = with_query_boxes(maps[train], [boxes[i] for i in train])
     if search:
@@ -302,14 +302,8 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
                                verbose=verbose, what="box protocol"),
         }
 
-    queries = np.array([q for q in query_indices if labels[q] in set(test_objects)])
-    if queries_in_database:
-        # label protocol on the held-out database: the query's own image is junk
-        gnd = label_gnd(labels[test], query_indices=np.searchsorted(test, queries))
-    else:  # INSTRE: the queries are not in the database
-        test = np.setdiff1d(test, queries)
-        gnd = [{"ok": np.flatnonzero(labels[test] == labels[q]), "junk": np.zeros(0, np.int64)}
-               for q in queries]
+    test, queries, gnd = _held_out(labels, query_indices, train_objects, test_objects,
+                                   queries_in_database)
     database = maps[test]
     whole = MapCollection([maps[int(q)] for q in queries])
     boxed = MapCollection([maps[int(q)] for q in queries], boxes=[boxes[q] for q in queries])
@@ -390,6 +384,68 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     found = {k: (v.best_params_, v.best_score_) for k, v in searches.items()} if search else {}
     return {"rows": rows, "searches": found, "saliency": saliency, "diffusion": diffusion,
             "n_train": len(train), "n_test": len(test), "n_queries": len(queries)}
+
+
+def _held_out(labels, query_indices, train_objects, test_objects, queries_in_database):
+    """Test images, queries and ground truth of the held-out half: its objects' images and
+    the second half of the distractors; with ``queries_in_database`` the query's own
+    image is junk (label protocol), otherwise the queries leave the database (INSTRE)."""
+    distractors = np.flatnonzero(labels < 0)
+    test = np.sort(np.r_[np.flatnonzero(np.isin(labels, test_objects)),
+                         distractors[len(distractors) // 2:]])
+    queries = np.array([q for q in query_indices if labels[q] in set(test_objects)])
+    if queries_in_database:
+        gnd = label_gnd(labels[test], query_indices=np.searchsorted(test, queries))
+    else:
+        test = np.setdiff1d(test, queries)
+        gnd = [{"ok": np.flatnonzero(labels[test] == labels[q]), "junk": np.zeros(0, np.int64)}
+               for q in queries]
+    return test, queries, gnd
+
+
+def multiscale_report(scales, labels, query_indices, *, train_objects, test_objects,
+                      configurations=("MAC", "OS.EGM-tuned", "OS.EGM-box"),
+                      queries_in_database=True, verbose=1):
+    """k-NN mAP of named configurations, at the first scale alone and summed over scales.
+
+    Parameters
+    ----------
+    scales : list of (MapCollection, boxes)
+        The same images at each scale (the first at full size) and their ground-truth
+        boxes in that scale's map cells.
+    labels, query_indices, train_objects, test_objects, queries_in_database
+        As in :func:`quality_report` (only the held-out half is used: the configurations
+        are the shipped ones, tuned on the training half).
+
+    Returns
+    -------
+    dict name -> {protocol -> (single-scale mAP, multi-scale mAP)}
+    """
+    from .multiscale import multiscale_transform
+
+    test, queries, gnd = _held_out(labels, query_indices, train_objects, test_objects,
+                                   queries_in_database)
+    databases = [maps[test] for maps, _ in scales]
+    sides = {"whole": [MapCollection([maps[int(q)] for q in queries]) for maps, _ in scales],
+             "box": [MapCollection([maps[int(q)] for q in queries],
+                                   boxes=[boxes[q] for q in queries]) for maps, boxes in scales]}
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in configurations:
+            pipe = make_configuration(name).fit(databases[0])
+            D1 = np.asarray(pipe.transform(databases[0]), np.float32)
+            D = multiscale_transform(pipe, databases)
+            rows[name] = {}
+            for protocol, Qs in sides.items():
+                single = KNNRetriever().fit(D1).rank(pipe.transform(Qs[0]), n_results=len(test))
+                multi = KNNRetriever().fit(D).rank(multiscale_transform(pipe, Qs),
+                                                   n_results=len(test))
+                rows[name][protocol] = (mean_average_precision(single, gnd),
+                                        mean_average_precision(multi, gnd))
+            if verbose:
+                print(f"[report] multi-scale {name}: {rows[name]}", file=sys.stderr)
+    return rows
 
 
 def format_report(result):
@@ -502,4 +558,28 @@ def run_report(args):
                                 search=getattr(args, "search", True),
                                 memory=f"{folder}/cache", verbose=args.verbose)
     print(format_report(result))
+    scales = getattr(args, "multiscale", None)
+    if scales:
+        from .multiscale import SCALES
+
+        by_scale = [(maps, boxes)]
+        for scale in SCALES[1:]:
+            side = round(args.max_side * scale)
+            m, _, b, _ = extract_benchmark(
+                size, seed=args.seed, max_side=side, cache=os.path.join(scales, f"side{side}"),
+                device=args.device_name, verbose=args.verbose, n_objects=args.n_objects,
+                n_views=args.n_views, n_distractors=args.n_distractors)
+            by_scale.append((m, b))
+        objects = np.unique(labels[labels >= 0])
+        np.random.default_rng(args.seed).shuffle(objects)
+        half = len(objects) // 2
+        rows = multiscale_report(by_scale, labels, query_indices,
+                                 train_objects=np.sort(objects[:half]),
+                                 test_objects=np.sort(objects[half:]),
+                                 queries_in_database=size == "quick", verbose=args.verbose)
+        print("\nmulti-scale (scales " + ", ".join(f"{s:.3f}" for s in SCALES)
+              + "; k-NN mAP %, single scale -> summed scales)")
+        for name, row in rows.items():
+            print(name.ljust(16) + "  ".join(f"{p} {100 * a:.1f} -> {100 * b:.1f}"
+                                             for p, (a, b) in row.items()))
     return result

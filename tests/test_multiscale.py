@@ -39,3 +39,32 @@ def test_multiscale_errors():
         multiscale_transform(mac, [big, small[:3]])
     with pytest.raises(ValueError, match="weights"):
         multiscale_transform(mac, [big, small], weights=[1.0])
+
+
+def test_multiscale_report_compares_one_scale_with_the_sum():
+    from sklearn_salreg import MapCollection
+    from sklearn_salreg.report import multiscale_report
+    from sklearn_salreg.utils.synthetic import make_object_maps
+
+    maps, labels, boxes = make_object_maps(n_objects=4, n_views=3, n_distractors=4,
+                                           n_channels=16, random_state=0)
+    labels = np.asarray(labels)
+    boxes = [b[0] if len(b) else None for b in boxes]
+    half = [A[::2, ::2] for A in maps]
+    half_boxes = [None if b is None else np.maximum(np.asarray(b) // 2, [0, 0, 1, 1])
+                  for b in boxes]
+    half_boxes = [None if b is None else np.r_[b[:2], np.maximum(b[2:], b[:2] + 1)]
+                  for b in half_boxes]
+    queries = np.array([np.flatnonzero(labels == k)[0] for k in range(4)])
+    rows = multiscale_report([(MapCollection(maps), boxes), (MapCollection(half), half_boxes)],
+                             labels, queries, train_objects=[0, 1], test_objects=[2, 3],
+                             configurations=("MAC",), verbose=0)
+    (single, multi), = [rows["MAC"]["box"]]
+    assert set(rows["MAC"]) == {"whole", "box"}
+    assert 0 <= single <= 1 and 0 <= multi <= 1
+    # one scale: the sum is the single scale
+    rows1 = multiscale_report([(MapCollection(maps), boxes)], labels, queries,
+                              train_objects=[0, 1], test_objects=[2, 3],
+                              configurations=("MAC",), verbose=0)
+    for a, b in rows1["MAC"].values():
+        assert a == pytest.approx(b)
