@@ -1,14 +1,20 @@
 """The quality report: tune on some objects, report on others (``python -m sklearn_salreg report``).
 
-On the built-in cluttered-instances benchmark, the objects are split in two halves.
-The OS.EGM levers of :data:`TUNING_GRID` (the final detector's exponent and threshold,
-how regions are weighted and pooled, the region whitening) are tuned by
-:class:`~sklearn.model_selection.GridSearchCV` on the images of the first half (label
-protocol, folds of whole objects, each scored as its own database); the table is
-computed on the second half only, so that nothing reported was tuned on. Rows: MAC, Uniform, FS.EGM and
-OS.EGM with the paper's defaults, OS.EGM and OS.EGM-4 tuned, and an oracle that pools
-over the ground-truth object boxes; each by k-NN and by diffusion, with queries
-described from the whole query image or from its box (as in INSTRE).
+On the built-in cluttered-instances benchmark (a size of :data:`SIZES`: the quick
+six-view default or the INSTRE-like one), the objects are split in two halves. The
+OS.EGM levers are tuned by :class:`~sklearn.model_selection.GridSearchCV` on the images
+of the first half (folds of whole objects, each scored as its own database), once per
+query protocol: :data:`TUNING_GRID` with whole-image queries
+(:func:`~sklearn_salreg.model_selection.make_map_scorer`), :data:`BOX_TUNING_GRID` with
+queries described from their box (:func:`~sklearn_salreg.model_selection.make_box_scorer`),
+and :data:`WHOLE_WHITENING_GRID` for the whitening learned from discovered pairs; the
+diffusion parameters of every method and protocol are chosen on the same half
+(:func:`choose_diffusion`). The table is computed on the second half only, so that
+nothing reported was tuned on. Rows: MAC (with and without a whitening learned from
+the training labels), Uniform, FS.EGM, OS.EGM with the paper's defaults, OS.EGM and
+OS.EGM-4 tuned for each protocol, and an oracle that pools over the ground-truth object
+boxes; each by k-NN and by diffusion, with queries described from the whole query image
+or from its box (as in INSTRE).
 """
 
 import itertools
@@ -33,8 +39,9 @@ from .pipelines import make_configuration, make_mac, make_os_egm
 from .search import KNNRetriever
 from .whitening import LearnedWhitening
 
-__all__ = ["BOX_TUNING_GRID", "multiscale_report", "DIFFUSION_GRID", "SIZES", "TUNING_GRID", "choose_diffusion", "object_groups", "quality_report", "tune_os_egm",
-           "with_trained_whitening"]
+__all__ = ["BOX_TUNING_GRID", "DIFFUSION_GRID", "SIZES", "TUNING_GRID", "WHOLE_WHITENING_GRID",
+           "choose_diffusion", "choose_diffusion_k", "extract_benchmark", "multiscale_report",
+           "object_groups", "quality_report", "tune_os_egm", "with_trained_whitening"]
 
 #: Sizes of the built-in benchmark that the report runs on. ``"quick"`` (the default):
 #: 40 objects x 6 views + 80 distractors, one query per object, kept in the database
@@ -80,8 +87,8 @@ WHITENING_DIMS = 64
 
 
 def _os_egm_base(**kwargs):
-    return make_os_egm(region_whitening=LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1),
-                       random_state=0, **kwargs)
+    whitening = LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1)
+    return make_os_egm(region_whitening=whitening, random_state=0, **kwargs)
 
 
 def with_trained_whitening(pipe, maps, labels):

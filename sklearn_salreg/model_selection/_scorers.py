@@ -16,8 +16,8 @@ from ..metrics import mean_average_precision, revisited_map
 from ..metrics._average_precision import _check_query_indices, _map_over_labels
 from ..search import KNNRetriever
 
-__all__ = ["QUERY_BOX_FIELD", "box_queries", "make_box_scorer", "make_gnd_scorer", "make_map_scorer",
-           "refit_on_database", "with_query_boxes"]
+__all__ = ["QUERY_BOX_FIELD", "box_queries", "make_box_scorer", "make_gnd_scorer",
+           "make_map_scorer", "refit_on_database", "with_query_boxes"]
 
 #: The per-image field that carries the query box of an image for
 #: :func:`make_box_scorer` (no stage reads it; it travels with the images through a split).
