@@ -23,7 +23,8 @@ from sklearn_salreg.whitening import (
 )
 
 
-@parametrize_with_checks([LearnedWhitening(), LearnedWhitening(n_components=1, shrinkage=0.5)])
+@parametrize_with_checks([LearnedWhitening(), LearnedWhitening(n_components=1, shrinkage=0.5),
+                          LearnedWhitening(unsupervised="mutual", n_rounds=2, shrinkage=0.1)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

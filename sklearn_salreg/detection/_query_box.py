@@ -8,9 +8,10 @@ that a grid search under the box protocol chooses among them (images without a b
 the database, are detected exactly as by :class:`EGMRegionDetector`).
 """
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
-from numbers import Integral
 
 from ..collection import check_saliency_map
 from ._detectors import EGMRegionDetector, add_subregions

@@ -131,7 +131,8 @@ def mutual_neighbor_pairs(Z, image_index=None, *, max_pairs=None, random_state=N
     among the vectors of the *other* images. In a collection where objects recur,
     such pairs are mostly two views of the same part of an object, the pairs that
     labels would give (:func:`region_pairs_from_labels`): the region graph of object
-    discovery links the same neighbours.
+    discovery links the same neighbours. The search is exact, ``n^2 c`` work in blocks
+    of rows.
 
     Parameters
     ----------
