@@ -177,9 +177,20 @@ def main(argv=None):
 
     r = sub.add_parser("report", parents=[common],
                        help="tune OS.EGM on half the objects, report on the other half")
-    r.add_argument("--n-objects", type=int, default=40)
-    r.add_argument("--n-views", type=int, default=6)
-    r.add_argument("--n-distractors", type=int, default=80)
+    r.add_argument("--size", default="quick", choices=["quick", "instre"],
+                   help="quick: 40 objects x 6 views + 80 distractors (default); instre: "
+                        "50 objects x 50 views, 5 box queries per object out of the "
+                        "database (chosen from INSTRE's statistics, see report.SIZES)")
+    r.add_argument("--no-search", dest="search", action="store_false",
+                   help="skip the lever searches: report the shipped configurations "
+                        "(diffusion is still chosen on the training half)")
+    r.add_argument("--multiscale", default=None, metavar="FOLDER",
+                   help="also compare the shipped configurations described at scales 1, "
+                        "1/sqrt(2), 1/2 (summed) with scale 1, on the held-out half; the "
+                        "smaller scales' maps are kept in FOLDER")
+    r.add_argument("--n-objects", type=int, default=None, help="override the size's")
+    r.add_argument("--n-views", type=int, default=None, help="override the size's")
+    r.add_argument("--n-distractors", type=int, default=None, help="override the size's")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--cache", default=None,
                    help="map folder to keep the extracted maps in (a rerun skips extraction)")

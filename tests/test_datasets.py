@@ -122,6 +122,31 @@ def test_cluttered_instances_shapes_labels_and_boxes():
     assert len(data.object_sources) == 6 and "objects" in data.DESCR
 
 
+def test_cluttered_instances_several_queries_per_object():
+    one = make_cluttered_instances(**SMALL, random_state=0)
+    data = make_cluttered_instances(**{**SMALL, "n_views": 4}, n_queries=3, random_state=0)
+    assert len(data.query_indices) == 18 and len(set(data.query_indices.tolist())) == 18
+    assert np.bincount(data.labels[data.query_indices]).tolist() == [3] * 6
+    for q, g in zip(data.query_indices, data.gnd):
+        assert len(g["ok"]) == 3 and (data.labels[g["ok"]] == data.labels[q]).all()
+        assert q not in g["ok"] and g["junk"].tolist() == [q]
+    # the first views of each object, in image order; n_queries=1 is the default
+    first = [np.flatnonzero(data.labels == k)[:3].tolist() for k in range(6)]
+    assert data.query_indices.reshape(6, 3).tolist() == first
+    assert one.query_indices.tolist() == [np.flatnonzero(one.labels == k)[0] for k in range(6)]
+    with pytest.raises(ValueError, match="n_queries"):
+        make_cluttered_instances(**SMALL, n_queries=3, random_state=0)
+
+
+def test_instre_like_size_follows_instre_statistics():
+    from sklearn_salreg.datasets import INSTRE_LIKE, INSTRE_STATISTICS
+
+    assert INSTRE_LIKE["n_distractors"] == 0  # every INSTRE image shows an object
+    assert INSTRE_LIKE["n_queries"] == INSTRE_STATISTICS["queries_per_class"]
+    assert INSTRE_LIKE["n_views"] >= 10 * INSTRE_LIKE["n_queries"]  # tens of views
+    assert 2000 <= INSTRE_LIKE["n_objects"] * INSTRE_LIKE["n_views"] <= 5000
+
+
 def test_cluttered_instances_are_deterministic():
     a = make_cluttered_instances(**SMALL, random_state=3)
     b = make_cluttered_instances(**SMALL, random_state=3)

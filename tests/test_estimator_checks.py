@@ -2,6 +2,7 @@
 
 from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, RegionAggregator,
                             RegionMaxPooler, UniformRegionDetector, WholeMapDetector)
+from sklearn_salreg.detection import BoxQueryEGMDetector
 from sklearn_salreg.saliency import ObjectSaliency
 from sklearn_salreg.utils.estimator_checks import parametrize_with_checks
 
@@ -11,6 +12,8 @@ MAP_ESTIMATORS = [
     EGMRegionDetector(),
     EGMRegionDetector(device="cpu", batch_size=2),
     EGMRegionDetector(rho=2.0, tau=0.0, sigma=2.0, sub_levels=2),
+    BoxQueryEGMDetector(query_regions="box+detect"),
+    BoxQueryEGMDetector(query_regions="grid", sub_levels=1),
     UniformRegionDetector(),
     WholeMapDetector(),
     RegionMaxPooler(),

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pytest
 from sklearn.frozen import FrozenEstimator
 
 from sklearn_salreg import LearnedWhitening, MapCollection
@@ -56,3 +57,56 @@ def test_object_groups_keep_objects_together_and_spread_distractors():
     groups = object_groups([3, 3, -1, 0, -1, 0, -1])
     assert groups[0] == groups[1] == 3 and groups[3] == groups[5] == 0
     assert len({groups[2], groups[4], groups[6]} | {0, 3}) == 5
+
+
+def test_report_sizes():
+    from sklearn_salreg.datasets import INSTRE_LIKE
+    from sklearn_salreg.report import SIZES
+
+    assert SIZES["instre"] == INSTRE_LIKE
+    assert SIZES["quick"] == dict(n_objects=40, n_views=6, n_distractors=80, n_queries=1)
+
+
+def test_diffusion_for_clips_its_parameters():
+    from sklearn_salreg.evaluation import diffusion_for
+
+    d = diffusion_for(30, 50, alpha=0.8, truncate=20)
+    assert (d.n_neighbors, d.n_query_neighbors, d.alpha, d.truncate) == (29, 10, 0.8, 20)
+    assert diffusion_for(30, 5, truncate=40).truncate is None  # not below the database
+    assert diffusion_for(30, 5, truncate=3).truncate == 5  # at least the query's neighbours
+    assert diffusion_for(30).alpha == 0.99 and diffusion_for(30).truncate is None
+
+
+def test_choose_diffusion_picks_the_best_training_map_per_protocol():
+    from sklearn_salreg.evaluation import diffusion_for
+    from sklearn_salreg.metrics import label_gnd, mean_average_precision
+    from sklearn_salreg.model_selection import with_query_boxes
+    from sklearn_salreg.report import choose_diffusion
+
+    maps, labels, boxes = make_object_maps(n_objects=3, n_views=4, n_distractors=3,
+                                           n_channels=24, random_state=0)
+    labels = np.asarray(labels)
+    X = with_query_boxes(MapCollection(maps), [b[0] if len(b) else None for b in boxes])
+    grid = {"n_neighbors": (2, 5), "alpha": (0.5, 0.9), "truncate": (None,)}
+    chosen = choose_diffusion(make_mac(), X, labels, grid=grid, verbose=0)
+    assert set(chosen) == {"whole", "box"}
+    # the whole-image choice is the best of the grid, scored by hand
+    D = make_mac().fit_transform(X)
+    gnd = label_gnd(labels)
+    scores = {(k, a): mean_average_precision(
+        diffusion_for(len(D), k, alpha=a).fit(D).rank(D, n_results=len(D)), gnd)
+        for k in grid["n_neighbors"] for a in grid["alpha"]}
+    best = chosen["whole"]
+    assert scores[(best["n_neighbors"], best["alpha"])] == pytest.approx(max(scores.values()))
+
+
+def test_every_grid_names_parameters_of_the_os_egm_pipeline():
+    from sklearn.model_selection import ParameterGrid
+
+    from sklearn_salreg.report import BOX_TUNING_GRID, WHOLE_WHITENING_GRID, _os_egm_base
+
+    for params in ParameterGrid([*TUNING_GRID, *BOX_TUNING_GRID, WHOLE_WHITENING_GRID]):
+        _os_egm_base().set_params(**params)  # raises on a misspelt parameter
+        # the box levers only act on an unsupervised region whitening
+        assert params.get("whiten__unsupervised", "pca") == "pca" or \
+            params["whiten__supervised"] is False

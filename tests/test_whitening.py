@@ -23,7 +23,8 @@ from sklearn_salreg.whitening import (
 )
 
 
-@parametrize_with_checks([LearnedWhitening(), LearnedWhitening(n_components=1, shrinkage=0.5)])
+@parametrize_with_checks([LearnedWhitening(), LearnedWhitening(n_components=1, shrinkage=0.5),
+                          LearnedWhitening(unsupervised="mutual", n_rounds=2, shrinkage=0.1)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -250,3 +251,81 @@ def test_supervised_false_ignores_labels(rng):
     assert off.supervised_ is False and off.n_pairs_ == 0
     np.testing.assert_allclose(off.projection_, pca.projection_)
     assert LearnedWhitening(n_components=4).fit(X, y).supervised_ is True
+
+
+# -- whitening from pairs discovered without labels ----------------------------------------
+def _nuisance_data(seed=0, n_objects=100, n_views=4, c=32):
+    """Views of objects under a strong nuisance in 8 of the 32 dimensions: PCA whitening
+    keeps the nuisance (it has the most variance), a whitening of matching differences
+    discards it."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_objects), n_views)
+    scale = np.r_[np.full(8, 3.0), np.full(c - 8, 0.3)]
+    X = rng.normal(size=(n_objects, c))[y] + rng.normal(size=(len(y), c)) * scale
+    return X, y
+
+
+def _label_map(D, y):
+    from sklearn_salreg.metrics import label_gnd, mean_average_precision
+    from sklearn_salreg.search import KNNRetriever
+
+    return mean_average_precision(KNNRetriever().fit(D).rank(D, n_results=len(D)), label_gnd(y))
+
+
+def test_mutual_neighbor_pairs_match_across_images_only():
+    from sklearn_salreg.whitening import mutual_neighbor_pairs
+
+    X, y = _nuisance_data()
+    pairs = mutual_neighbor_pairs(X / np.linalg.norm(X, axis=1, keepdims=True))
+    assert len(pairs) and (pairs[:, 0] < pairs[:, 1]).all()
+    assert len(np.unique(pairs)) == 2 * len(pairs)  # each row in at most one mutual pair
+    images = y  # one "image" per object: its views are never paired with each other
+    across = mutual_neighbor_pairs(X, images)
+    assert len(across) and (images[across[:, 0]] != images[across[:, 1]]).all()
+    assert mutual_neighbor_pairs(X[:1]).shape == (0, 2)
+    with pytest.raises(ValueError, match="image_index"):
+        mutual_neighbor_pairs(X, images[:-1])
+
+
+def test_discovered_pairs_recover_the_supervised_whitening():
+    """On data where the matching pairs are known, pairs found without labels give a
+    whitening close to the supervised one: its subspace, and its matching mAP, far above
+    PCA whitening's."""
+    X, y = _nuisance_data()
+    pca = LearnedWhitening(16, supervised=False).fit(X)
+    supervised = LearnedWhitening(16).fit(X, y)
+    mutual = LearnedWhitening(16, unsupervised="mutual", n_rounds=3, random_state=0).fit(X)
+    assert not mutual.supervised_ and mutual.n_pairs_ > 50
+    scores = {name: _label_map(w.transform(X), y)
+              for name, w in (("pca", pca), ("supervised", supervised), ("mutual", mutual))}
+    assert scores["supervised"] > 0.95 and scores["pca"] < 0.5
+    assert scores["mutual"] > 0.9
+    # the kept subspace: the 8 nuisance dimensions are what the supervised one drops
+    def nuisance_share(w):
+        rows = w.projection_[:16] / np.linalg.norm(w.projection_[:16], axis=1, keepdims=True)
+        return float((rows[:, :8] ** 2).sum() / 16)
+    assert nuisance_share(supervised) < 0.05 and nuisance_share(pca) > 0.3
+    assert nuisance_share(mutual) < 0.1
+    # one round already helps; more rounds help more
+    once = LearnedWhitening(16, unsupervised="mutual").fit(X)
+    assert scores["pca"] < _label_map(once.transform(X), y) <= scores["mutual"] + 1e-9
+
+
+def test_discovered_pairs_on_region_collections_and_with_labels():
+    X, y = _nuisance_data(n_objects=30, n_views=3)
+    rng = np.random.default_rng(1)
+    maps = [np.ones((2, 2, X.shape[1]), np.float32) for _ in range(len(X) // 2)]
+    # two regions per image: images never pair their own regions
+    coll = MapCollection(maps).with_fields(
+        region_descriptors=[X[2 * i:2 * i + 2].astype(np.float32) for i in range(len(maps))])
+    w = LearnedWhitening(8, unsupervised="mutual").fit(coll)
+    assert w.n_pairs_ > 0 and not w.supervised_
+    assert w.transform(coll).field("region_descriptors")[0].shape == (2, 8)
+    # labels take precedence (supervised), as before
+    assert LearnedWhitening(8, unsupervised="mutual").fit(X, y).supervised_
+    # no pair at all (one vector per image, one image): PCA stays
+    single = LearnedWhitening(2, unsupervised="mutual").fit(
+        MapCollection(maps[:1]).with_fields(region_descriptors=[rng.random((3, 4))]))
+    assert single.n_pairs_ == 0
+    with pytest.raises(ValueError):
+        LearnedWhitening(unsupervised="graph").fit(X)

@@ -3,10 +3,12 @@
 :func:`load_retrieval_dataset` reads Oxford5k, Paris6k, their revisited versions and
 INSTRE from a local folder; :func:`make_cluttered_instances` builds a small benchmark
 of objects in clutter from photos that scikit-image and scikit-learn ship, with nothing
-to download.
+to download, in a quick six-view size (the default) and an INSTRE-like size
+(:data:`INSTRE_LIKE`, chosen from INSTRE's published statistics).
 """
 
-from ._cluttered import make_cluttered_instances
+from ._cluttered import INSTRE_LIKE, INSTRE_STATISTICS, make_cluttered_instances
 from ._retrieval import RETRIEVAL_DATASETS, load_retrieval_dataset
 
-__all__ = ["RETRIEVAL_DATASETS", "load_retrieval_dataset", "make_cluttered_instances"]
+__all__ = ["INSTRE_LIKE", "INSTRE_STATISTICS", "RETRIEVAL_DATASETS", "load_retrieval_dataset",
+           "make_cluttered_instances"]

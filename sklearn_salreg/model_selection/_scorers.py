@@ -16,7 +16,12 @@ from ..metrics import mean_average_precision, revisited_map
 from ..metrics._average_precision import _check_query_indices, _map_over_labels
 from ..search import KNNRetriever
 
-__all__ = ["make_gnd_scorer", "make_map_scorer", "refit_on_database"]
+__all__ = ["QUERY_BOX_FIELD", "box_queries", "make_box_scorer", "make_gnd_scorer",
+           "make_map_scorer", "refit_on_database", "with_query_boxes"]
+
+#: The per-image field that carries the query box of an image for
+#: :func:`make_box_scorer` (no stage reads it; it travels with the images through a split).
+QUERY_BOX_FIELD = "query_box"
 
 
 def _check_retriever(diffusion):
@@ -85,20 +90,34 @@ class _LabelMapScorer:
         self.diffusion = diffusion
         self.refit = refit
 
+    _what = "label"
+
     def __call__(self, estimator, X, y):
-        if y is None:
-            raise ValueError("the label mAP scorer needs the labels y of the scored images.")
-        y = np.asarray(y)
+        y = self._labels(y)
         if self.refit:
             estimator = refit_on_database(estimator).fit(X)
-        D = _descriptors(estimator, X, "scored images")
+        D = self._checked(_descriptors(estimator, X, "scored images"), y)
+        return self._mean_ap(_rank(D, D, self.diffusion), y, np.arange(D.shape[0]))
+
+    def _labels(self, y):
+        if y is None:
+            raise ValueError(f"the {self._what} mAP scorer needs the labels y of the scored "
+                             "images.")
+        return np.asarray(y)
+
+    @staticmethod
+    def _checked(D, y):
         if y.ndim != 1 or y.shape[0] != D.shape[0]:
             raise ValueError(
                 f"the scorer got {D.shape[0]} descriptors but labels of shape {y.shape}: one "
                 "label per image is needed."
             )
-        ranks = _rank(D, D, self.diffusion)
-        aps = _map_over_labels(ranks, y, y, np.arange(D.shape[0]))
+        return D
+
+    @staticmethod
+    def _mean_ap(ranks, y, query_index):
+        """Mean AP of queries that are the images ``query_index`` of the database."""
+        aps = _map_over_labels(ranks, y, y[query_index], query_index)
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
     def __repr__(self):
@@ -161,6 +180,125 @@ def make_map_scorer(diffusion=None, refit=False):
     {'pca__n_components': 16}
     """
     return _LabelMapScorer(_check_retriever(diffusion), refit=bool(refit))
+
+
+def with_query_boxes(X, boxes):
+    """``X`` with a query box per image for :func:`make_box_scorer` (None: not a query).
+
+    The boxes go to the field :data:`QUERY_BOX_FIELD`, not to the collection's boxes: the
+    images stay whole database images, and the scorer describes a copy of each from its
+    box. A split of ``X`` (cross-validation) keeps each image's box.
+
+    Parameters
+    ----------
+    X : MapCollection
+    boxes : sequence of (4,) int array-like or None
+        ``[y0, x0, y1, x1)`` in map cells, one per image.
+
+    Returns
+    -------
+    MapCollection
+    """
+    from ..collection import as_collection
+
+    X = as_collection(X)
+    if len(boxes) != len(X):
+        raise ValueError(f"got {len(boxes)} query boxes for {len(X)} images.")
+    return X.with_fields(**{QUERY_BOX_FIELD: [None if b is None else np.asarray(b, np.int64)
+                                               for b in boxes]})
+
+
+class _Maps:
+    """The maps of a collection as a plain sequence, read on access (to give them boxes)."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[int(i)]
+
+
+def box_queries(X):
+    """The images of ``X`` with a query box (:func:`with_query_boxes`), and those images
+    as a collection that carries the boxes (the query side of the box protocol)."""
+    from ..collection import MapCollection
+
+    boxes = X.field(QUERY_BOX_FIELD)
+    index = np.array([i for i, b in enumerate(boxes) if b is not None], dtype=np.int64)
+    return index, MapCollection(_Maps(X[index]), boxes=[boxes[i] for i in index])
+
+
+class _BoxMapScorer(_LabelMapScorer):
+    """mAP of box queries under the label protocol; see :func:`make_box_scorer`."""
+
+    _what = "box"
+
+    def __init__(self, diffusion, refit=True):
+        super().__init__(diffusion, refit=refit)
+
+    def __call__(self, estimator, X, y):
+        y = self._labels(y)
+        if not (hasattr(X, "has_field") and X.has_field(QUERY_BOX_FIELD)):
+            raise ValueError(
+                "the box mAP scorer needs images that carry their query box: pass "
+                "with_query_boxes(X, boxes) to the search."
+            )
+        index, queries = box_queries(X)
+        if not len(index):
+            return float("nan")
+        if self.refit:  # fit_transform: the database is described once
+            estimator = refit_on_database(estimator)
+            D = self._checked(np.asarray(estimator.fit_transform(X), dtype=np.float32), y)
+        else:
+            D = self._checked(_descriptors(estimator, X, "scored images"), y)
+        Q = _descriptors(estimator, queries, "box queries")
+        return self._mean_ap(_rank(D, Q, self.diffusion), y, index)
+
+    def __repr__(self):
+        return f"make_box_scorer(diffusion={self.diffusion!r}, refit={self.refit!r})"
+
+
+def make_box_scorer(diffusion=None, refit=True):
+    """Scorer of a descriptor pipeline by mAP of queries described from their box.
+
+    The box protocol of INSTRE (and of the paper's Table 1) under the label protocol:
+    the scored images are the database, described whole; each image that carries a
+    query box (:func:`with_query_boxes`) is also a query, described from its box (a
+    copy of the image whose box replaces detection), and ranks the database, where its
+    own image is junk and the other images of its label are positives.
+
+    Parameters
+    ----------
+    diffusion : estimator, default=None
+        ``None`` ranks by dot product; otherwise an unfitted retriever such as
+        :class:`~sklearn_salreg.search.Diffusion`, fitted (a clone) on the database.
+    refit : bool, default=True
+        True fits the estimator again on the scored images, as their own database (see
+        :func:`refit_on_database` and :func:`make_map_scorer`); False describes them
+        with the estimator as fitted on the training split.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y) -> float``
+        ``X`` must carry query boxes (:func:`with_query_boxes`); ``y`` labels the
+        images (negative: distractor). ``nan`` when no image of the split has a box.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.model_selection import make_box_scorer, with_query_boxes
+    >>> from sklearn_salreg.pipelines import make_mac
+    >>> rng = np.random.default_rng(0)
+    >>> maps = [rng.random((6, 8, 16), dtype=np.float32) for _ in range(4)]
+    >>> X = with_query_boxes(MapCollection(maps), [[0, 0, 3, 4], None, None, None])
+    >>> 0 <= make_box_scorer()(make_mac(), X, np.array([0, 0, 1, 1])) <= 1
+    True
+    """
+    return _BoxMapScorer(_check_retriever(diffusion), refit=bool(refit))
 
 
 class _GndMapScorer:

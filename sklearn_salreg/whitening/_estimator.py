@@ -7,10 +7,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..collection import MapCollection
-from ..utils._param_validation import Interval, fit_context
+from ..utils._param_validation import Interval, StrOptions, fit_context
 from ._functions import (WHITENING_PARAMETERS, _apply_whitening, l2_normalize, learn_whitening,
                          pca_whitening)
-from ._pairs import pairs_from_labels, region_pairs_from_labels
+from ._pairs import mutual_neighbor_pairs, pairs_from_labels, region_pairs_from_labels
 
 __all__ = ["LearnedWhitening"]
 
@@ -50,7 +50,13 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
       pairs, or ``max_pairs`` of them drawn uniformly at random; for a collection,
       ``y`` labels images and two regions match when they lie in different images of
       the same label and are each other's most similar region there;
-    - neither, or ``supervised=False``: unsupervised PCA whitening.
+    - neither, or ``supervised=False``: unsupervised, as ``unsupervised`` says: PCA
+      whitening, or (``unsupervised="mutual"``) the supervised learner fed with pairs
+      found without labels: vectors that are each other's nearest neighbour across
+      images (:func:`mutual_neighbor_pairs`) in the PCA-whitened space, which in a
+      collection of recurring objects are mostly matching views of an object part,
+      the pairs the region graph of object discovery links; with ``n_rounds > 1`` the
+      pairs are found again in the space of the last whitening, and it is relearned.
 
     A whitening learned elsewhere (the paper learns it on an external training set)
     is reused by wrapping the fitted estimator in
@@ -77,6 +83,13 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         switch between the two as a grid-search lever.
     random_state : int, RandomState instance or None, default=None
         Draws the subset of pairs when there are more than ``max_pairs``.
+    unsupervised : {"pca", "mutual"}, default="pca"
+        The whitening learned without labels: PCA whitening, or the learned whitening
+        of pair differences with discovered pairs (mutual nearest neighbours across
+        images; across rows for a 2-D array). Without any such pair it stays PCA.
+    n_rounds : int, default=1
+        With ``unsupervised="mutual"``: how many times pairs are found (in the space of
+        the previous whitening, PCA first) and the whitening relearned from them.
 
     Attributes
     ----------
@@ -89,7 +102,8 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     supervised_ : bool or None
         Whether matching pairs were used (None when built by :meth:`from_projection`).
     n_pairs_ : int
-        Number of matching pairs used (0 when unsupervised).
+        Number of matching pairs used (0 for PCA whitening; the discovered pairs of the
+        last round with ``unsupervised="mutual"``).
     n_features_in_ : int
         Descriptor dimension seen in fit.
 
@@ -123,15 +137,19 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "max_pairs": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "supervised": ["boolean"],
         "random_state": ["random_state"],
+        "unsupervised": [StrOptions({"pca", "mutual"})],
+        "n_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(self, n_components=None, *, shrinkage=0.0, max_pairs=50_000, supervised=True,
-                 random_state=None):
+                 random_state=None, unsupervised="pca", n_rounds=1):
         self.n_components = n_components
         self.shrinkage = shrinkage
         self.max_pairs = max_pairs
         self.supervised = supervised
         self.random_state = random_state
+        self.unsupervised = unsupervised
+        self.n_rounds = n_rounds
 
     @classmethod
     def from_projection(cls, mean, projection, n_components=None):
@@ -189,6 +207,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         if not self.supervised:
             y = pairs = None
+        image_index = None
         if isinstance(X, MapCollection):
             Z, image_index, _ = _stack_regions(X)
             self.n_features_in_ = Z.shape[1]
@@ -228,14 +247,29 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "no matching pairs: the labels y share no label between two vectors (or "
                 "two images). Pass y=None for unsupervised whitening."
             )
+        self.n_components_ = limit if self.n_components is None else self.n_components
+        self.supervised_ = pairs is not None
         if pairs is None:
             self.mean_, self.projection_ = pca_whitening(Z, shrinkage=self.shrinkage)
+            self.n_pairs_ = 0
+            if self.unsupervised == "mutual":
+                self._learn_from_discovered_pairs(Z, image_index)
         else:
             self.mean_, self.projection_ = learn_whitening(Z, pairs, shrinkage=self.shrinkage)
-        self.supervised_ = pairs is not None
-        self.n_pairs_ = 0 if pairs is None else len(pairs)
-        self.n_components_ = limit if self.n_components is None else self.n_components
+            self.n_pairs_ = len(pairs)
         return self
+
+    def _learn_from_discovered_pairs(self, Z, image_index):
+        """Rounds of: mutual nearest neighbours in the current whitened space, then the
+        learned whitening of their differences (``Z`` L2-normalised)."""
+        for _ in range(self.n_rounds):
+            found = mutual_neighbor_pairs(self._whiten(Z), image_index,
+                                          max_pairs=self.max_pairs,
+                                          random_state=self.random_state)
+            if not len(found):  # nothing matches: the current whitening stays
+                return
+            self.mean_, self.projection_ = learn_whitening(Z, found, shrinkage=self.shrinkage)
+            self.n_pairs_ = len(found)
 
     def transform(self, X):
         """Whiten descriptors, or the region descriptors of a collection.

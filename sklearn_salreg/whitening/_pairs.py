@@ -16,7 +16,7 @@ import numpy as np
 
 from ..metrics._average_precision import _is_distractor  # the one definition of a distractor
 
-__all__ = ["pairs_from_labels", "region_pairs_from_labels"]
+__all__ = ["mutual_neighbor_pairs", "pairs_from_labels", "region_pairs_from_labels"]
 
 # Rows of the similarity matrix of one label group computed at a time.
 _SIM_BLOCK = 2048
@@ -103,14 +103,69 @@ def region_pairs_from_labels(Z, image_index, image_labels, *, max_pairs=None, ra
         rows = np.flatnonzero(inverse == g)
         if distractor[rows].any() or len(np.unique(image_index[rows])) < 2:
             continue
-        Zg, img = Z[rows], image_index[rows]
-        nearest = np.empty(len(rows), dtype=np.int64)
-        for lo in range(0, len(rows), _SIM_BLOCK):
-            S = Zg[lo : lo + _SIM_BLOCK] @ Zg.T
-            S[img[lo : lo + _SIM_BLOCK, None] == img[None, :]] = -np.inf  # same image
-            nearest[lo : lo + _SIM_BLOCK] = S.argmax(axis=1)
-        mutual = np.flatnonzero(nearest[nearest] == np.arange(len(rows)))
-        mutual = mutual[mutual < nearest[mutual]]  # each pair once
-        found.append(np.stack([rows[mutual], rows[nearest[mutual]]], axis=1))
+        found.append(rows[_mutual_nearest(Z[rows], image_index[rows])])
     pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
     return _subsample(pairs.astype(np.int64), max_pairs, rng)
+
+
+def _mutual_nearest(Z, image_index):
+    """Pairs ``(i, j)``, ``i < j``, of rows that are each other's most similar row in
+    another image (by dot product), as an (n_pairs, 2) int64 array."""
+    n = len(Z)
+    nearest = np.full(n, -1, dtype=np.int64)
+    for lo in range(0, n, _SIM_BLOCK):
+        S = Z[lo : lo + _SIM_BLOCK] @ Z.T
+        S[image_index[lo : lo + _SIM_BLOCK, None] == image_index[None, :]] = -np.inf
+        best = S.argmax(axis=1)
+        found = np.isfinite(S[np.arange(len(S)), best])  # a row alone in its image has none
+        nearest[lo : lo + _SIM_BLOCK] = np.where(found, best, -1)
+    rows = np.flatnonzero(nearest >= 0)
+    rows = rows[(nearest[nearest[rows]] == rows) & (rows < nearest[rows])]  # mutual, once
+    return np.stack([rows, nearest[rows]], axis=1).astype(np.int64)
+
+
+def mutual_neighbor_pairs(Z, image_index=None, *, max_pairs=None, random_state=None):
+    """Matching pairs found without labels: mutual nearest neighbours across images.
+
+    Two vectors are paired when each is the other's most similar vector (dot product)
+    among the vectors of the *other* images. In a collection where objects recur,
+    such pairs are mostly two views of the same part of an object, the pairs that
+    labels would give (:func:`region_pairs_from_labels`): the region graph of object
+    discovery links the same neighbours. The search is exact, ``n^2 c`` work in blocks
+    of rows.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, c)
+        Vectors, compared by dot product (L2-normalise, and whiten, them first).
+    image_index : array-like of shape (n,), default=None
+        Image of each vector; vectors of one image are never paired. None: every vector
+        is its own image.
+    max_pairs : int, default=None
+        Keep a uniform random subset of at most this many pairs.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), int64
+        Row indices into ``Z``, ``i < j`` in each pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.whitening import mutual_neighbor_pairs
+    >>> Z = np.array([[1.0, 0.0], [0.96, 0.28], [0.0, 1.0], [0.28, 0.96]])
+    >>> mutual_neighbor_pairs(Z).tolist()
+    [[0, 1], [2, 3]]
+    >>> mutual_neighbor_pairs(Z, image_index=[0, 0, 1, 1]).tolist()  # across images only
+    [[1, 3]]
+    """
+    Z = np.asarray(Z)
+    if Z.ndim != 2:
+        raise ValueError(f"Z must be a 2-D array of vectors; got shape {Z.shape}.")
+    image_index = (np.arange(len(Z)) if image_index is None
+                   else np.asarray(image_index).ravel())
+    if image_index.shape != (len(Z),):
+        raise ValueError(f"image_index has {image_index.size} entries for {len(Z)} vectors.")
+    pairs = _mutual_nearest(Z, image_index) if len(Z) > 1 else np.empty((0, 2), np.int64)
+    return _subsample(pairs, max_pairs, np.random.default_rng(random_state))
