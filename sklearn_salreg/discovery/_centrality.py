@@ -17,7 +17,7 @@ from ..collection import MapCollection
 from ._graph import (GRAPH_PARAMETERS, KATZ_PARAMETERS, katz_centrality, merge_neighbors,
                      mutual_graph_from_neighbors, normalize_graph)
 from ..utils import check_device
-from ._search import ExactIndex, build_index
+from ._search import ExactIndex, _neighbor_block, build_index
 
 __all__ = ["CentralityGraph", "BRUTE_MAX_REGIONS"]
 
@@ -217,7 +217,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         else:
             indices, sims = np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=np.float32)
         self._log("k-NN", start)
-        self.n_images_ = int(image_index[-1]) + 1 if not isinstance(X, MapCollection) else len(X)
+        self.n_images_ = len(X) if isinstance(X, MapCollection) else n  # rows of an array
         return self._fit_graph(V, f, image_index, indices, sims)
 
     def _validate_regions(self, X, reset):
@@ -304,14 +304,9 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         V = np.concatenate([self.descriptors_, V_new])
         n = len(V)
         k = min(self.n_neighbors, n - 1)
-        # The new regions among all regions (one more, then themselves left out) ...
+        # The new regions' rows of the self-graph of all regions (as fit computes them) ...
         self.index_ = ExactIndex(V)
-        idx, sims = self.index_.query(V_new, min(k + 1, n), device=device)
-        own = idx == (n_old + np.arange(len(V_new)))[:, None]
-        keep = ~own
-        keep[~own.any(axis=1), -1] = False  # rows that did not list themselves: drop the last
-        new_idx = idx[keep].reshape(len(V_new), -1)[:, :k]
-        new_sims = sims[keep].reshape(len(V_new), -1)[:, :k]
+        new_idx, new_sims = _neighbor_block(V, n_old, n, k, device)
         # ... and the old regions' lists merged with their most similar new regions.
         old_idx, old_sims = ExactIndex(V_new).query(self.descriptors_, min(k, len(V_new)),
                                                     device=device)
@@ -322,7 +317,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         sims = np.concatenate([old_sims, new_sims]).astype(np.float32)
         x0 = np.concatenate([self.centrality_, np.full(len(V_new), 1.0 - self.alpha)])
         image_index = np.concatenate([self.image_index_, image_new + self.n_images_])
-        self.n_images_ += len(X) if isinstance(X, MapCollection) else len(V_new)
+        self.n_images_ += len(X) if isinstance(X, MapCollection) else len(V_new)  # as in fit
         return self._fit_graph(V, np.concatenate([self.region_saliency_, f_new]), image_index,
                                indices, sims, x0=x0)
 
