@@ -1,4 +1,4 @@
-"""Command line: ``python -m sklearn_salreg demo | table``.
+"""Command line: ``python -m sklearn_salreg demo | table | report``.
 
 demo
     Builds the built-in cluttered-instances benchmark, extracts activations with the
@@ -10,13 +10,15 @@ table
     with any backbone and weight file.
 report
     The quality report: OS.EGM's levers tuned on half of the built-in benchmark's
-    objects, the table reported on the other half (see sklearn_salreg.report).
+    objects, the table reported on the other half (see sklearn_salreg.experiments.report).
 """
 
 import argparse
 import os
 import sys
 import time
+
+__all__ = ["main"]
 
 
 def _device(name):
@@ -28,7 +30,7 @@ def _device(name):
 
 
 def _configurations(args):
-    from .whitening import LearnedWhitening
+    from ..whitening import LearnedWhitening
 
     region_whitening = LearnedWhitening(n_components=args.region_dims, shrinkage=args.shrinkage)
     os_kwargs = dict(region_whitening=region_whitening, random_state=0)
@@ -37,7 +39,7 @@ def _configurations(args):
 
 
 def _diffusion(args, n_db):
-    from .evaluation import diffusion_for
+    from .table1 import diffusion_for
 
     return diffusion_for(n_db, args.diffusion_k)
 
@@ -54,10 +56,10 @@ def _extract(extractor, images, boxes=None, what="images"):
 def demo(args):
     import numpy as np
 
-    from .collection import MapCollection
-    from .datasets import make_cluttered_instances
-    from .evaluation import evaluate_configurations, format_table, saliency_precisions
-    from .extraction import ActivationExtractor, box_to_activation
+    from ..collection import MapCollection
+    from ..datasets import make_cluttered_instances
+    from .table1 import evaluate_configurations, format_table, saliency_precisions
+    from ..extraction import ActivationExtractor, box_to_activation
 
     os.makedirs(args.out, exist_ok=True)
     data = make_cluttered_instances(n_objects=args.n_objects, n_views=args.n_views,
@@ -96,7 +98,7 @@ def demo(args):
           f"(OS higher on {100 * np.mean(os_ > fs):.0f} % of images)")
 
     try:
-        from .plotting import plot_egm_iterations, plot_saliency_examples
+        from ..plotting import plot_egm_iterations, plot_saliency_examples
     except ImportError:  # pragma: no cover - matplotlib is an optional dependency
         print("matplotlib is not installed: no figures", file=sys.stderr)
         return
@@ -118,9 +120,9 @@ def demo(args):
 def table(args):
     import numpy as np
 
-    from .datasets import load_retrieval_dataset
-    from .evaluation import evaluate_configurations, format_table
-    from .extraction import ActivationExtractor
+    from ..datasets import load_retrieval_dataset
+    from .table1 import evaluate_configurations, format_table
+    from ..extraction import ActivationExtractor
 
     data = load_retrieval_dataset(args.dataset, args.root, missing=args.missing)
     extractor = ActivationExtractor(backbone=args.backbone, layer=args.layer, weights=args.weights,
@@ -138,6 +140,14 @@ def table(args):
 
 
 def main(argv=None):
+    """Parse ``argv`` (``sys.argv[1:]`` when None) and run the command it names.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after ``python -m sklearn_salreg``: ``demo``, ``table`` or
+        ``report`` and their options (``--help`` lists them).
+    """
     parser = argparse.ArgumentParser(prog="python -m sklearn_salreg", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,8 +213,10 @@ def main(argv=None):
 def _report(args):
     from .report import run_report
 
-    args.device_name = _device(args.device)
-    run_report(args)
+    run_report(args.size, seed=args.seed, max_side=args.max_side, cache=args.cache,
+               device=_device(args.device), search=args.search, multiscale=args.multiscale,
+               n_objects=args.n_objects, n_views=args.n_views, n_distractors=args.n_distractors,
+               verbose=args.verbose)
 
 
 if __name__ == "__main__":

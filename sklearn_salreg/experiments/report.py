@@ -28,20 +28,20 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from .collection import MapCollection
-from .datasets import INSTRE_LIKE
-from .evaluation import diffusion_for, saliency_precisions
-from .metrics import label_gnd, mean_average_precision
-from .metrics._average_precision import _map_over_labels
-from .model_selection import (box_queries, make_box_scorer, make_map_scorer, refit_on_database,
+from ..collection import MapCollection
+from ..datasets import INSTRE_LIKE
+from .table1 import diffusion_for, saliency_precisions
+from ..metrics import label_gnd, mean_average_precision
+from ..metrics._average_precision import _map_over_labels
+from ..model_selection import (box_queries, make_box_scorer, make_map_scorer, refit_on_database,
                               with_query_boxes)
-from .pipelines import make_configuration, make_mac, make_os_egm
-from .search import KNNRetriever
-from .whitening import LearnedWhitening
+from ..pipelines import make_configuration, make_mac, make_os_egm
+from ..search import KNNRetriever
+from ..whitening import LearnedWhitening
 
 __all__ = ["BOX_TUNING_GRID", "DIFFUSION_GRID", "SIZES", "TUNING_GRID", "WHOLE_WHITENING_GRID",
            "choose_diffusion", "choose_diffusion_k", "extract_benchmark", "multiscale_report",
-           "object_groups", "quality_report", "tune_os_egm", "with_trained_whitening"]
+           "object_groups", "quality_report", "run_report", "tune_os_egm", "with_trained_whitening"]
 
 #: Sizes of the built-in benchmark that the report runs on. ``"quick"`` (the default):
 #: 40 objects x 6 views + 80 distractors, one query per object, kept in the database
@@ -428,7 +428,7 @@ def multiscale_report(scales, labels, query_indices, *, train_objects, test_obje
     -------
     dict name -> {protocol -> (single-scale mAP, multi-scale mAP)}
     """
-    from .multiscale import multiscale_transform
+    from ..multiscale import multiscale_transform
 
     test, queries, gnd = _held_out(labels, query_indices, train_objects, test_objects,
                                    queries_in_database)
@@ -516,8 +516,8 @@ def extract_benchmark(size="quick", *, seed=0, max_side=512, cache=None, device=
         A disk-backed collection, labels (-1: distractor), ground-truth boxes in map
         cells (None for distractors), the query images.
     """
-    from .datasets import make_cluttered_instances
-    from .extraction import ActivationExtractor, box_to_activation
+    from ..datasets import make_cluttered_instances
+    from ..extraction import ActivationExtractor, box_to_activation
 
     if size not in SIZES:
         raise ValueError(f"size must be one of {list(SIZES)}; got {size!r}.")
@@ -546,44 +546,64 @@ def extract_benchmark(size="quick", *, seed=0, max_side=512, cache=None, device=
     return maps, np.asarray(data.labels), boxes, np.asarray(data.query_indices)
 
 
-def run_report(args):
-    """Entry point of ``python -m sklearn_salreg report``."""
-    size = getattr(args, "size", "quick")
+def run_report(size="quick", *, seed=0, max_side=512, cache=None, device="cpu", search=True,
+               multiscale=None, n_objects=None, n_views=None, n_distractors=None, verbose=1):
+    """Extract the benchmark, run :func:`quality_report` and print it (``python -m sklearn_salreg report``).
+
+    Parameters
+    ----------
+    size : {"quick", "instre"}, default="quick"
+        One of :data:`SIZES`.
+    seed : int, default=0
+        Seed of the benchmark and of the split of its objects into a training and a
+        held-out half.
+    max_side : int, default=512
+        Longer image side fed to the network.
+    cache : str or None, default=None
+        Map folder kept on disk (a rerun skips extraction); None extracts into a
+        temporary folder.
+    device : str, default="cpu"
+        Device of the extractor (``"cpu"`` or ``"cuda"``).
+    search : bool, default=True
+        Run the lever searches; False reports the shipped configurations (diffusion is
+        still chosen on the training half).
+    multiscale : str or None, default=None
+        A folder: also compare the shipped configurations described at the scales of
+        :data:`~sklearn_salreg.multiscale.SCALES` (summed) with scale 1, on the held-out
+        half; the smaller scales' maps are kept in that folder.
+    n_objects, n_views, n_distractors : int or None, default=None
+        Override the size's.
+    verbose : int, default=1
+
+    Returns
+    -------
+    result : dict
+        What :func:`quality_report` returns.
+    """
+    overrides = dict(n_objects=n_objects, n_views=n_views, n_distractors=n_distractors)
     maps, labels, boxes, query_indices = extract_benchmark(
-        size, seed=args.seed, max_side=args.max_side, cache=args.cache,
-        device=args.device_name, verbose=args.verbose, n_objects=args.n_objects,
-        n_views=args.n_views, n_distractors=args.n_distractors)
+        size, seed=seed, max_side=max_side, cache=cache, device=device, verbose=verbose,
+        **overrides)
+    objects = np.unique(labels[labels >= 0])
+    np.random.default_rng(seed).shuffle(objects)
+    half = len(objects) // 2
+    split = dict(train_objects=np.sort(objects[:half]), test_objects=np.sort(objects[half:]),
+                 queries_in_database=size == "quick")
     with tempfile.TemporaryDirectory() as folder:
-        objects = np.unique(labels[labels >= 0])
-        rng = np.random.default_rng(args.seed)
-        rng.shuffle(objects)
-        half = len(objects) // 2
-        result = quality_report(maps, labels, boxes, query_indices,
-                                train_objects=np.sort(objects[:half]),
-                                test_objects=np.sort(objects[half:]),
-                                queries_in_database=size == "quick",
-                                search=getattr(args, "search", True),
-                                memory=f"{folder}/cache", verbose=args.verbose)
+        result = quality_report(maps, labels, boxes, query_indices, **split, search=search,
+                                memory=f"{folder}/cache", verbose=verbose)
     print(format_report(result))
-    scales = getattr(args, "multiscale", None)
-    if scales:
-        from .multiscale import SCALES
+    if multiscale:
+        from ..multiscale import SCALES
 
         by_scale = [(maps, boxes)]
         for scale in SCALES[1:]:
-            side = round(args.max_side * scale)
+            side = round(max_side * scale)
             m, _, b, _ = extract_benchmark(
-                size, seed=args.seed, max_side=side, cache=os.path.join(scales, f"side{side}"),
-                device=args.device_name, verbose=args.verbose, n_objects=args.n_objects,
-                n_views=args.n_views, n_distractors=args.n_distractors)
+                size, seed=seed, max_side=side, cache=os.path.join(multiscale, f"side{side}"),
+                device=device, verbose=verbose, **overrides)
             by_scale.append((m, b))
-        objects = np.unique(labels[labels >= 0])
-        np.random.default_rng(args.seed).shuffle(objects)
-        half = len(objects) // 2
-        rows = multiscale_report(by_scale, labels, query_indices,
-                                 train_objects=np.sort(objects[:half]),
-                                 test_objects=np.sort(objects[half:]),
-                                 queries_in_database=size == "quick", verbose=args.verbose)
+        rows = multiscale_report(by_scale, labels, query_indices, **split, verbose=verbose)
         print("\nmulti-scale (scales " + ", ".join(f"{s:.3f}" for s in SCALES)
               + "; k-NN mAP %, single scale -> summed scales)")
         for name, row in rows.items():

@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 from sklearn.base import clone
 
-from .collection import as_collection
-from .metrics import mean_average_precision, revisited_map, saliency_precision
-from .pipelines import make_configuration
-from .search import Diffusion, KNNRetriever
+from ..collection import as_collection
+from ..metrics import mean_average_precision, revisited_map, saliency_precision
+from ..pipelines import make_configuration
+from ..search import Diffusion, KNNRetriever
 
 __all__ = ["diffusion_for", "evaluate_configurations", "format_table", "saliency_precisions"]
 
