@@ -37,7 +37,8 @@ class ObjectMaps:
     noisy view of object ``(i // 2) % n_objects`` pasted at a random place."""
 
     def __init__(self, n, n_objects=None, bank=500, random_state=0):
-        from sklearn_salreg.utils.synthetic import _pattern, make_object_maps
+        from sklearn_salreg.datasets import make_object_maps
+        from sklearn_salreg.datasets._synthetic import _pattern
 
         self.n = n
         self.n_objects = n_objects or max(n // 20, 2)

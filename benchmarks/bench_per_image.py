@@ -30,7 +30,7 @@ from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, MapCollection,  
                             WholeMapDetector, egm_regions, feature_saliency, region_max_pool,
                             region_mean, uniform_regions)
 from sklearn_salreg.pipelines import make_fs_egm  # noqa: E402
-from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.datasets import make_blob_maps  # noqa: E402
 
 # Peers measured on this machine (METHOD.md section 12), maps/s on one core.
 PEERS = {

@@ -61,7 +61,7 @@ from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, RegionAggregator
                             RegionMaxPooler)
 from sklearn_salreg.pooling import (region_pool_batch, region_sum_pool,  # noqa: E402
                                     saliency_weighted_map)
-from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.datasets import make_blob_maps  # noqa: E402
 
 
 @settings(max_examples=30, deadline=None)

@@ -9,7 +9,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn_salreg import LearnedWhitening, MapCollection
 from sklearn_salreg.pipelines import make_mac, make_os_egm
 from sklearn_salreg.experiments.report import TUNING_GRID, with_trained_whitening
-from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.datasets import make_object_maps
 
 
 def _data():

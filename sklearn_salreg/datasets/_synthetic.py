@@ -8,7 +8,7 @@ across images on top of clutter that does not.
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["make_blob_maps", "make_object_maps"]
+__all__ = ["make_blob_maps", "make_maps", "make_object_maps"]
 
 
 def _pattern(rng, size, n_channels, density):
@@ -104,3 +104,16 @@ def make_object_maps(n_objects=8, n_views=6, n_distractors=16, shape=(24, 32), n
             boxes.append(np.zeros((0, 4), dtype=np.int64))
         maps.append(A.astype(np.float32))
     return maps, labels, boxes
+
+
+def make_maps(n_maps=6, n_channels=16, random_state=0):
+    """Small ReLU-sparse maps of different spatial sizes with one bright blob each."""
+    rng = np.random.default_rng(random_state)
+    maps = []
+    for _ in range(n_maps):
+        h, w = rng.integers(6, 14), rng.integers(6, 14)
+        A = np.maximum(rng.standard_normal((h, w, n_channels)) - 1.0, 0.0)
+        y, x = rng.integers(0, h - 3), rng.integers(0, w - 3)
+        A[y:y + 3, x:x + 3, : n_channels // 2] += 2.0
+        maps.append(A.astype(np.float32))
+    return maps

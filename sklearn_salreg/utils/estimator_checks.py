@@ -27,11 +27,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as sk_checks
 
 from ..collection import MapCollection, as_collection
+from ..datasets import make_maps
 
 __all__ = [
     "DATA_FREE_SKLEARN_CHECKS",
     "check_estimator",
-    "make_maps",
     "make_input",
     "parametrize_with_checks",
     "yield_map_checks",
@@ -50,19 +50,6 @@ DATA_FREE_SKLEARN_CHECKS = (
     "check_mixin_order",
     "check_do_not_raise_errors_in_init_or_set_params",
 )
-
-
-def make_maps(n_maps=6, n_channels=16, random_state=0):
-    """Small ReLU-sparse maps of different spatial sizes with one bright blob each."""
-    rng = np.random.default_rng(random_state)
-    maps = []
-    for _ in range(n_maps):
-        h, w = rng.integers(6, 14), rng.integers(6, 14)
-        A = np.maximum(rng.standard_normal((h, w, n_channels)) - 1.0, 0.0)
-        y, x = rng.integers(0, h - 3), rng.integers(0, w - 3)
-        A[y:y + 3, x:x + 3, : n_channels // 2] += 2.0
-        maps.append(A.astype(np.float32))
-    return maps
 
 
 def _upstream(field):
