@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_salreg import aggregate_regions, region_max_pool, region_mean
-from sklearn_salreg.pooling import l2_normalize
+from sklearn_salreg.utils import l2_normalize
 
 
 def random_boxes(rng, h, w, m):

@@ -8,8 +8,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..collection import MapCollection
 from ..utils._param_validation import Interval, StrOptions, fit_context
-from ._functions import (WHITENING_PARAMETERS, _apply_whitening, l2_normalize, learn_whitening,
-                         pca_whitening)
+from ..utils import l2_normalize
+from ._functions import WHITENING_PARAMETERS, _apply_whitening, learn_whitening, pca_whitening
 from ._pairs import mutual_neighbor_pairs, pairs_from_labels, region_pairs_from_labels
 
 __all__ = ["LearnedWhitening"]
