@@ -80,8 +80,9 @@ def label_map(D, labels, n_queries=500):
 
 def run_size(n, epsilons, n_components):
     from sklearn.base import clone
-    from sklearn_salreg import LearnedWhitening, MapCollection
-    from sklearn_salreg.pipelines import TUNED_REGION_WHITENING, make_os_egm_tuned
+    from sklearn_salreg import MapCollection
+    from sklearn_salreg.whitening import make_region_whitening
+    from sklearn_salreg.pipelines import make_os_egm_tuned
 
     if epsilons:  # pynndescent's numba compilation, once per process, timed apart
         from pynndescent import NNDescent
@@ -93,8 +94,8 @@ def run_size(n, epsilons, n_components):
 
     maps = ObjectMaps(n)
     X = MapCollection(maps)
-    pipe = make_os_egm_tuned(region_whitening=LearnedWhitening(
-        **{**TUNED_REGION_WHITENING, "n_components": n_components}))
+    pipe = make_os_egm_tuned(region_whitening=make_region_whitening(
+        supervised=False, n_components=n_components))
     front, back = pipe[:5], pipe[5:]
     start = time.perf_counter()
     Xg = front.fit_transform(X)

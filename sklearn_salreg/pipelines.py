@@ -34,7 +34,7 @@ from .detection import (BoxQueryEGMDetector, EGMRegionDetector, UniformRegionDet
 from .discovery import CentralityGraph
 from .pooling import RegionAggregator, RegionMaxPooler
 from .saliency import FeatureSaliency, ObjectSaliency
-from .whitening import LearnedWhitening
+from .whitening import LearnedWhitening, make_region_whitening
 
 __all__ = ["CONFIGURATIONS", "make_configuration", "make_mac", "make_uniform", "make_fs_egm",
            "make_os_egm", "make_os_egm4", "make_os_egm_tuned", "make_os_egm4_tuned",
@@ -158,7 +158,6 @@ def make_os_egm4(**kwargs):
 #: map, and region descriptors whitened to 64 dimensions (PCA, shrinkage 0.1).
 TUNED_OS_EGM = dict(egm=dict(rho=10.0, tau=0.3),
                     aggregation=dict(weighting="mass", pooling="sum", saliency_exponent=2.0))
-TUNED_REGION_WHITENING = dict(n_components=64, shrinkage=0.1, supervised=False)
 
 
 def make_os_egm_tuned(**kwargs):
@@ -167,7 +166,7 @@ def make_os_egm_tuned(**kwargs):
     Keyword arguments override the tuned values (they are passed to :func:`make_os_egm`).
     """
     params = {**TUNED_OS_EGM,
-              "region_whitening": LearnedWhitening(**TUNED_REGION_WHITENING),
+              "region_whitening": make_region_whitening(supervised=False),
               "random_state": 0, **kwargs}
     return make_os_egm(**params)
 
@@ -186,7 +185,6 @@ def make_os_egm4_tuned(**kwargs):
 #: whitening to 64 dimensions (the whitening from discovered pairs was in the grid and lost).
 BOX_OS_EGM = dict(egm=dict(rho=10.0, tau=0.3, query_regions="box+detect"),
                   aggregation=dict(weighting="mass", pooling="sum", saliency_exponent=0.0))
-BOX_REGION_WHITENING = dict(n_components=64, shrinkage=0.1, supervised=False)
 
 
 def make_os_egm_box(**kwargs):
@@ -195,7 +193,7 @@ def make_os_egm_box(**kwargs):
     The whole-image protocol's configuration is :func:`make_os_egm_tuned`. Keyword
     arguments override the tuned values (they are passed to :func:`make_os_egm`).
     """
-    params = {**BOX_OS_EGM, "region_whitening": LearnedWhitening(**BOX_REGION_WHITENING),
+    params = {**BOX_OS_EGM, "region_whitening": make_region_whitening(supervised=False),
               "random_state": 0, **kwargs}
     return make_os_egm(**params)
 

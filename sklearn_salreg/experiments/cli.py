@@ -30,9 +30,9 @@ def _device(name):
 
 
 def _configurations(args):
-    from ..whitening import LearnedWhitening
+    from ..whitening import make_region_whitening
 
-    region_whitening = LearnedWhitening(n_components=args.region_dims, shrinkage=args.shrinkage)
+    region_whitening = make_region_whitening(n_components=args.region_dims, shrinkage=args.shrinkage)
     os_kwargs = dict(region_whitening=region_whitening, random_state=0)
     return {"MAC": {}, "Uniform": {}, "FS.EGM": {}, "OS.EGM": dict(os_kwargs),
             "OS.EGM-4": dict(os_kwargs), "OS.EGM-tuned": {}, "OS.EGM-4-tuned": {}}
@@ -148,6 +148,8 @@ def main(argv=None):
         The arguments after ``python -m sklearn_salreg``: ``demo``, ``table`` or
         ``report`` and their options (``--help`` lists them).
     """
+    from ..whitening import REGION_WHITENING
+
     parser = argparse.ArgumentParser(prog="python -m sklearn_salreg", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,9 +157,9 @@ def main(argv=None):
     common.add_argument("--max-side", type=int, default=512,
                         help="longer image side fed to the network (default 512)")
     common.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    common.add_argument("--region-dims", type=int, default=64,
+    common.add_argument("--region-dims", type=int, default=REGION_WHITENING["n_components"],
                         help="dimension of the whitened region descriptors of OS.EGM (64)")
-    common.add_argument("--shrinkage", type=float, default=0.1,
+    common.add_argument("--shrinkage", type=float, default=REGION_WHITENING["shrinkage"],
                         help="shrinkage of the region whitening (0.1)")
     common.add_argument("--diffusion-k", type=int, default=50,
                         help="neighbours per item in the diffusion graph (50, the paper's, "

@@ -37,7 +37,7 @@ from ..model_selection import (box_queries, make_box_scorer, make_map_scorer, re
                               with_query_boxes)
 from ..pipelines import make_configuration, make_mac, make_os_egm
 from ..search import KNNRetriever
-from ..whitening import LearnedWhitening
+from ..whitening import make_region_whitening
 
 __all__ = ["BOX_TUNING_GRID", "DIFFUSION_GRID", "SIZES", "TUNING_GRID", "WHOLE_WHITENING_GRID",
            "choose_diffusion", "choose_diffusion_k", "extract_benchmark", "multiscale_report",
@@ -81,13 +81,8 @@ TUNING_GRID = [
 ]
 
 
-#: Dimension of the region whitening of every OS.EGM configuration, and of the whitening
-#: that MAC learns from the training half's labels.
-WHITENING_DIMS = 64
-
-
 def _os_egm_base(**kwargs):
-    whitening = LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1)
+    whitening = make_region_whitening()
     return make_os_egm(region_whitening=whitening, random_state=0, **kwargs)
 
 
@@ -319,7 +314,7 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     def paper(name):
         kw = {}
         if name.startswith("OS"):
-            kw = dict(region_whitening=LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1),
+            kw = dict(region_whitening=make_region_whitening(),
                       random_state=0)
         return make_configuration(name, **kw)
 
@@ -336,7 +331,7 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
         "MAC": paper("MAC"),
         # the same labelled training images, used by MAC for a whitening of its own
         "MAC + trained whitening": with_trained_whitening(
-            make_mac(whitening=LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1)),
+            make_mac(whitening=make_region_whitening()),
             maps[train], labels[train]),
         "Uniform": paper("Uniform"),
         "FS.EGM": paper("FS.EGM"),
