@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _memory import status_kib  # noqa: E402
 
-from sklearn_salreg.metrics._average_precision import _map_over_labels  # noqa: E402
+from sklearn_salreg.metrics import label_average_precisions  # noqa: E402
 from sklearn_salreg.search import Diffusion, KNNRetriever  # noqa: E402
 
 PEERS = {  # METHOD.md section 12, 100,000 database descriptors of dimension 512
@@ -99,7 +99,7 @@ def per_query_ms(func, Q, n_single):
 
 
 def label_map(ranks, db_labels, q_labels):
-    return float(np.nanmean(_map_over_labels(ranks, db_labels, q_labels)))
+    return float(np.nanmean(label_average_precisions(ranks, db_labels, q_labels)))
 
 
 def bench_size(n, args, rows):

@@ -186,7 +186,13 @@ class MapCollection:
 
     # -- fields and context -------------------------------------------------------------
     def has_field(self, name):
+        """Whether the collection holds the per-image field ``name``."""
         return name in self._fields
+
+    @property
+    def field_names(self):
+        """The sorted names of the per-image fields the collection holds (see :data:`FIELDS`)."""
+        return sorted(self._fields)
 
     def field(self, name):
         """The list of per-image values of field ``name`` (see :data:`FIELDS`)."""

@@ -25,7 +25,7 @@ def _where(index):
     return "" if index is None else f"image {index}: "
 
 
-def check_map(A, index=None, n_channels=None):
+def check_map(A, index=None, n_channels=None, *, return_max=False):
     """Validate one activation map and return it as float32 (h, w, c).
 
     Parameters
@@ -36,13 +36,30 @@ def check_map(A, index=None, n_channels=None):
         Position of the map in its collection, quoted in error messages.
     n_channels : int, default=None
         Expected number of channels ``c`` (e.g. the number seen during fit).
+    return_max : bool, default=False
+        Also return the map's maximum, which the check computes anyway.
 
     Returns
     -------
     A : ndarray of shape (h, w, c), dtype float32
         The input itself when it is already float32; never modified.
+    max : float32
+        The largest activation; only when ``return_max`` is True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.collection import check_map
+    >>> A, top = check_map(np.ones((2, 3, 4)), return_max=True)
+    >>> A.dtype, float(top)
+    (dtype('float32'), 1.0)
+    >>> check_map(-np.ones((2, 3, 4)), index=5)
+    Traceback (most recent call last):
+    ...
+    ValueError: image 5: the activation map of shape (2, 3, 4) has negative values (min -1); activations must be non-negative (take them after a ReLU).
     """
-    return _check_map(A, index, n_channels)[0]
+    A, top = _check_map(A, index, n_channels)
+    return (A, top) if return_max else A
 
 
 def _check_map(A, index=None, n_channels=None):

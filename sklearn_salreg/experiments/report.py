@@ -31,8 +31,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from ..collection import MapCollection
 from ..datasets import INSTRE_LIKE
 from .table1 import diffusion_for, saliency_precisions
-from ..metrics import label_gnd, mean_average_precision
-from ..metrics._average_precision import _map_over_labels
+from ..metrics import label_average_precisions, label_gnd, mean_average_precision
 from ..model_selection import (box_queries, make_box_scorer, make_map_scorer, refit_on_database,
                               with_query_boxes)
 from ..pipelines import make_configuration, make_mac, make_os_egm
@@ -205,7 +204,7 @@ WHOLE_WHITENING_GRID = {
 
 
 def _label_aps(ranks, labels, query_index):
-    aps = _map_over_labels(ranks, labels, labels[query_index], query_index)
+    aps = label_average_precisions(ranks, labels, labels[query_index], query_index)
     return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
 

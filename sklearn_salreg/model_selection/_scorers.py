@@ -12,8 +12,8 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from ..metrics import mean_average_precision, revisited_map
-from ..metrics._average_precision import _check_query_indices, _map_over_labels
+from ..metrics import (check_query_indices, label_average_precisions, mean_average_precision,
+                       revisited_map)
 from ..search import KNNRetriever
 
 __all__ = ["QUERY_BOX_FIELD", "box_queries", "make_box_scorer", "make_gnd_scorer",
@@ -117,7 +117,7 @@ class _LabelMapScorer:
     @staticmethod
     def _mean_ap(ranks, y, query_index):
         """Mean AP of queries that are the images ``query_index`` of the database."""
-        aps = _map_over_labels(ranks, y, y[query_index], query_index)
+        aps = label_average_precisions(ranks, y, y[query_index], query_index)
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
     def __repr__(self):
@@ -415,7 +415,7 @@ def make_gnd_scorer(gnd, *, queries=None, query_indices=None, protocol=None, dif
         raise ValueError(f"protocol={protocol!r} does not fit {kind} ground truth; use one of "
                          f"{allowed}.")
     if query_indices is not None:
-        query_indices = _check_query_indices(query_indices, np.iinfo(np.int64).max)
+        query_indices = check_query_indices(query_indices, np.iinfo(np.int64).max)
         if query_indices.size != len(gnd):
             raise ValueError(f"query_indices holds {query_indices.size} images for "
                              f"{len(gnd)} ground-truth entries.")

@@ -89,8 +89,8 @@ def _assert_same(a, b, what):
     if isinstance(a, MapCollection):
         assert isinstance(b, MapCollection), f"{what}: output types differ"
         assert len(a) == len(b), f"{what}: lengths differ"
-        assert sorted(a._fields) == sorted(b._fields), f"{what}: fields differ"
-        for name in a._fields:
+        assert a.field_names == b.field_names, f"{what}: fields differ"
+        for name in a.field_names:
             for i, (u, v) in enumerate(zip(a.field(name), b.field(name))):
                 np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6,
                                            err_msg=f"{what}: field {name!r}, image {i}")
@@ -190,11 +190,11 @@ def check_input_not_modified(name, estimator):
     """Neither the maps nor the fields of the input collection change."""
     X = make_input(estimator, make_maps())
     maps_before = [A.copy() for A in X]
-    fields_before = {k: [np.array(v, copy=True) for v in vals] for k, vals in X._fields.items()}
+    fields_before = {k: [np.array(v, copy=True) for v in X.field(k)] for k in X.field_names}
     _fit_transform(estimator, X)
     for i, A in enumerate(X):
         np.testing.assert_array_equal(A, maps_before[i], err_msg=f"{name} modified map {i}")
-    assert sorted(X._fields) == sorted(fields_before), f"{name} changed the input's fields"
+    assert X.field_names == sorted(fields_before), f"{name} changed the input's fields"
     for k, vals in fields_before.items():
         for i, v in enumerate(vals):
             np.testing.assert_array_equal(X.field(k)[i], v, err_msg=f"{name} modified {k}[{i}]")
@@ -238,7 +238,7 @@ def check_bad_maps(name, estimator):
 def _with_map(X, maps):
     """``X`` with its maps replaced by ``maps`` (fields kept): bad maps past upstream."""
     new = MapCollection(maps)
-    return new.with_fields(**X._fields).with_context(**X.context)
+    return new.with_fields(**{k: X.field(k) for k in X.field_names}).with_context(**X.context)
 
 
 def check_empty_collection(name, estimator):

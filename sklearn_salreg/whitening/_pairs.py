@@ -14,7 +14,7 @@ they show no common object and match nothing, not even each other.
 
 import numpy as np
 
-from ..metrics._average_precision import _is_distractor  # the one definition of a distractor
+from ..metrics import is_distractor  # the one definition of a distractor
 
 __all__ = ["mutual_neighbor_pairs", "pairs_from_labels", "region_pairs_from_labels"]
 
@@ -49,7 +49,7 @@ def pairs_from_labels(labels, *, max_pairs=None, random_state=None):
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(random_state)
-    kept = np.flatnonzero(~_is_distractor(labels))
+    kept = np.flatnonzero(~is_distractor(labels))
     _, inverse, counts = np.unique(labels[kept], return_inverse=True, return_counts=True)
     members = kept[np.argsort(inverse, kind="stable")]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -97,7 +97,7 @@ def region_pairs_from_labels(Z, image_index, image_labels, *, max_pairs=None, ra
     rng = np.random.default_rng(random_state)
     region_labels = np.asarray(image_labels)[image_index]
     _, inverse = np.unique(region_labels, return_inverse=True)
-    distractor = _is_distractor(region_labels)
+    distractor = is_distractor(region_labels)
     found = []
     for g in range(inverse.max() + 1 if len(inverse) else 0):
         rows = np.flatnonzero(inverse == g)
