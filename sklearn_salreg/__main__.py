@@ -1,4 +1,7 @@
-"""``python -m sklearn_salreg``: the experiments' command line (:mod:`sklearn_salreg.experiments.cli`)."""
+"""``python -m sklearn_salreg``: the experiments' command line.
+
+The commands live in :mod:`sklearn_salreg.experiments.cli`; the library never imports them.
+"""
 
 from sklearn_salreg.experiments.cli import main
 

@@ -22,7 +22,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_salreg"
 #: Units from the bottom layer to the top; a unit imports only units of lower layers.
 LAYERS = [
     {"utils", "collection"},  # array helpers, devices, validation; the data model
-    {"_base", "neighbors", "metrics", "datasets", "extraction"},  # estimator base, search, scores, data
+    # the estimators' base, nearest-neighbour search, scores, data, image features
+    {"_base", "neighbors", "metrics", "datasets", "extraction"},
     {"detection", "pooling", "whitening", "discovery"},  # the per-stage estimators
     {"saliency"},  # object saliency reads the region graph (discovery) and pools (pooling)
     {"search", "plotting", "multiscale"},  # retrieval, figures, descriptors summed over scales
@@ -108,7 +109,7 @@ def layer_of(unit):
 
 
 def upward_imports():
-    """``{(module, imported unit): imported module}`` for each import of a unit that is not lower."""
+    """``{(module, imported unit): imported module}`` for each import of a unit not lower."""
     found = {}
     for module, target, _ in imports():
         a, b = unit_of(module), unit_of(target)
@@ -178,7 +179,8 @@ def test_the_checks_catch_violations(tmp_path, monkeypatch):
     (root / "pipelines.py").write_text("from .utils._arrays import _private\nfrom . import utils\n")
     monkeypatch.setitem(globals(), "PACKAGE", root)
     assert upward_imports() == {("sklearn_salreg.utils", "pipelines"): "sklearn_salreg.pipelines"}
-    assert private_imports() == {("sklearn_salreg.pipelines", "sklearn_salreg.utils._arrays:_private")}
+    assert private_imports() == {("sklearn_salreg.pipelines",
+                                  "sklearn_salreg.utils._arrays:_private")}
 
 
 def format_graph():

@@ -103,7 +103,8 @@ def test_choose_diffusion_picks_the_best_training_map_per_protocol():
 def test_every_grid_names_parameters_of_the_os_egm_pipeline():
     from sklearn.model_selection import ParameterGrid
 
-    from sklearn_salreg.experiments.report import BOX_TUNING_GRID, WHOLE_WHITENING_GRID, _os_egm_base
+    from sklearn_salreg.experiments.report import (BOX_TUNING_GRID, WHOLE_WHITENING_GRID,
+                                                   _os_egm_base)
 
     for params in ParameterGrid([*TUNING_GRID, *BOX_TUNING_GRID, WHOLE_WHITENING_GRID]):
         _os_egm_base().set_params(**params)  # raises on a misspelt parameter

@@ -248,7 +248,18 @@ def _one_box(box, index):
 
 
 def as_collection(X):
-    """Return ``X`` as a :class:`MapCollection` (a list of maps is wrapped, not copied)."""
+    """Return ``X`` as a :class:`MapCollection` (a list of maps is wrapped, not copied).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.collection import as_collection
+    >>> X = as_collection([np.ones((2, 3, 4), np.float32), np.ones((5, 6, 4), np.float32)])
+    >>> len(X), X.map_shape(1)
+    (2, (5, 6, 4))
+    >>> as_collection(X) is X
+    True
+    """
     if isinstance(X, MapCollection):
         return X
     if isinstance(X, MapFile):

@@ -53,10 +53,10 @@ def check_map(A, index=None, n_channels=None, *, return_max=False):
     >>> A, top = check_map(np.ones((2, 3, 4)), return_max=True)
     >>> A.dtype, float(top)
     (dtype('float32'), 1.0)
-    >>> check_map(-np.ones((2, 3, 4)), index=5)
+    >>> check_map(-np.ones((2, 3, 4)), index=5)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: image 5: the activation map of shape (2, 3, 4) has negative values (min -1); activations must be non-negative (take them after a ReLU).
+    ValueError: image 5: the activation map ... has negative values (min -1); ...
     """
     A, top = _check_map(A, index, n_channels)
     return (A, top) if return_max else A
@@ -108,7 +108,19 @@ def check_same_shape(arrays, what="map"):
 
 
 def check_saliency_map(S, index=None, shape=None):
-    """Validate one 2-D saliency map and return it as a float array (h, w)."""
+    """Validate one 2-D saliency map and return it as a float array (h, w).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.collection import check_saliency_map
+    >>> check_saliency_map(np.eye(3)).shape
+    (3, 3)
+    >>> check_saliency_map(np.full((2, 2), np.nan), index=1)
+    Traceback (most recent call last):
+        ...
+    ValueError: image 1: the saliency map of shape (2, 2) contains NaN or inf.
+    """
     S = as_numpy(S)
     where = _where(index)
     if S.ndim != 2:
@@ -146,6 +158,16 @@ def check_boxes(boxes, shape, index=None, name="box"):
     Returns
     -------
     boxes : ndarray of shape (m, 4), dtype int64
+
+    Examples
+    --------
+    >>> from sklearn_salreg.collection import check_boxes
+    >>> check_boxes([1, 2, 4, 6], shape=(5, 8)).tolist()
+    [[1, 2, 4, 6]]
+    >>> check_boxes([1, 2, 9, 6], shape=(5, 8), index=3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: image 3: box [1, 2, 9, 6] ... outside the map of spatial shape (5, 8).
     """
     where = _where(index)
     arr = as_numpy(boxes)

@@ -48,6 +48,13 @@ def make_blob_maps(n_maps=100, shape=(24, 32), n_channels=512, n_blobs=(3, 8), s
     Returns
     -------
     list of ndarray of shape (h, w, n_channels), float32
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_blob_maps
+    >>> maps = make_blob_maps(n_maps=3, shape=(6, 8), n_channels=16, random_state=0)
+    >>> len(maps), maps[0].shape, maps[0].dtype, bool((maps[0] >= 0).all())
+    (3, (6, 8, 16), dtype('float32'), True)
     """
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
     h, w = shape
@@ -79,6 +86,14 @@ def make_object_maps(n_objects=8, n_views=6, n_distractors=16, shape=(24, 32), n
         Object id, -1 for distractors.
     boxes : list of ndarray (1, 4) or (0, 4)
         The object's box ``[y0, x0, y1, x1)`` in map coordinates.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_object_maps
+    >>> maps, labels = make_object_maps(n_objects=2, n_views=3, n_distractors=2, n_channels=16,
+    ...                                 random_state=0)[:2]
+    >>> len(maps), maps[0].shape, labels.tolist()
+    (8, (24, 32, 16), [1, 1, -1, 1, 0, 0, -1, 0])
     """
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
     h, w = shape
@@ -107,7 +122,14 @@ def make_object_maps(n_objects=8, n_views=6, n_distractors=16, shape=(24, 32), n
 
 
 def make_maps(n_maps=6, n_channels=16, random_state=0):
-    """Small ReLU-sparse maps of different spatial sizes with one bright blob each."""
+    """Small ReLU-sparse maps of different spatial sizes with one bright blob each.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> [A.shape for A in make_maps(n_maps=3, n_channels=4)]
+    [(12, 11, 4), (9, 11, 4), (11, 6, 4)]
+    """
     rng = np.random.default_rng(random_state)
     maps = []
     for _ in range(n_maps):

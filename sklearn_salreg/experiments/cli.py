@@ -32,7 +32,8 @@ def _device(name):
 def _configurations(args):
     from ..whitening import make_region_whitening
 
-    region_whitening = make_region_whitening(n_components=args.region_dims, shrinkage=args.shrinkage)
+    region_whitening = make_region_whitening(n_components=args.region_dims,
+                                             shrinkage=args.shrinkage)
     os_kwargs = dict(region_whitening=region_whitening, random_state=0)
     return {"MAC": {}, "Uniform": {}, "FS.EGM": {}, "OS.EGM": dict(os_kwargs),
             "OS.EGM-4": dict(os_kwargs), "OS.EGM-tuned": {}, "OS.EGM-4-tuned": {}}

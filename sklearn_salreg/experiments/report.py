@@ -107,7 +107,14 @@ def with_trained_whitening(pipe, maps, labels):
 
 def object_groups(labels):
     """Cross-validation groups that keep each object's images together: the label,
-    or for a distractor (negative label) a group of its own."""
+    or for a distractor (negative label) a group of its own.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.experiments.report import object_groups
+    >>> object_groups([3, 3, -1, 5, -1]).tolist()
+    [3, 3, 6, 5, 7]
+    """
     labels = np.asarray(labels)
     groups = labels.astype(np.int64).copy()
     distractors = np.flatnonzero(labels < 0)
@@ -542,7 +549,9 @@ def extract_benchmark(size="quick", *, seed=0, max_side=512, cache=None, device=
 
 def run_report(size="quick", *, seed=0, max_side=512, cache=None, device="cpu", search=True,
                multiscale=None, n_objects=None, n_views=None, n_distractors=None, verbose=1):
-    """Extract the benchmark, run :func:`quality_report` and print it (``python -m sklearn_salreg report``).
+    """Extract the benchmark, run :func:`quality_report` and print it.
+
+    The entry point of ``python -m sklearn_salreg report``.
 
     Parameters
     ----------

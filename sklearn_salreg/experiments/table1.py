@@ -33,6 +33,13 @@ def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None):
     ``n_neighbors`` (the paper's 50 by default) is clipped to ``n_database - 1`` and the
     query's neighbours (10) to the graph size; ``truncate`` (None: the whole graph) is
     dropped when it is not below the database size.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.experiments.table1 import diffusion_for
+    >>> d = diffusion_for(20)
+    >>> d.n_neighbors, d.n_query_neighbors
+    (19, 10)
     """
     k = max(1, min(n_neighbors, n_database - 1))
     kq = min(10, k)

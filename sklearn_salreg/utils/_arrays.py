@@ -73,6 +73,14 @@ def rows_per_batch(row_bytes, n_rows):
 
     ``sklearn.set_config(working_memory=...)`` (MiB) bounds the memory of every
     batched loop over queries in this package.
+
+    Examples
+    --------
+    >>> import sklearn
+    >>> from sklearn_salreg.utils import rows_per_batch
+    >>> with sklearn.config_context(working_memory=1):  # MiB
+    ...     print(rows_per_batch(1024, 10_000))
+    1024
     """
     budget = get_config()["working_memory"] * 2**20
     return int(max(1, min(n_rows, budget // max(1, row_bytes))))

@@ -6,7 +6,14 @@ __all__ = ["bfloat16_is_fast", "check_device"]
 
 
 def check_device(device, owner):
-    """``torch.device(device)``, or a ValueError naming the estimator and the device."""
+    """``torch.device(device)``, or a ValueError naming the estimator and the device.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.utils import check_device
+    >>> check_device("cpu", "MyEstimator")
+    device(type='cpu')
+    """
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -18,7 +25,14 @@ def check_device(device, owner):
 
 def bfloat16_is_fast(device="cpu"):
     """Whether bfloat16 products run natively on ``device`` (AVX512-BF16 / AMX on a
-    CPU, compute capability 8 or more on a GPU); emulated ones are slower than float32."""
+    CPU, compute capability 8 or more on a GPU); emulated ones are slower than float32.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.utils import bfloat16_is_fast
+    >>> isinstance(bfloat16_is_fast("cpu"), bool)
+    True
+    """
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8

@@ -235,6 +235,16 @@ def apply_whitening(X, mean, projection, n_components=None):
     -------
     Y : ndarray of shape (n_samples, n_components), float32
         Unit-norm rows; a vector whose projection is zero stays zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.whitening import apply_whitening, pca_whitening
+    >>> X = np.random.default_rng(0).normal(size=(50, 8))
+    >>> mean, projection = pca_whitening(X)
+    >>> Y = apply_whitening(X, mean, projection, n_components=3)
+    >>> Y.shape, np.allclose(np.linalg.norm(Y, axis=1), 1)
+    ((50, 3), True)
     """
     check_params(WHITENING_PARAMETERS, "apply_whitening", n_components=n_components)
     projection = check_finite(projection, "projection", "apply_whitening", ndim=2,
