@@ -66,6 +66,13 @@ def make_mac(*, whitening=None, memory=None, n_jobs=None):
     Returns
     -------
     Pipeline
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.pipelines import make_mac
+    >>> make_mac().fit_transform(make_maps(n_maps=4, n_channels=8)).shape
+    (4, 8)
     """
     return Pipeline([("detect", WholeMapDetector()), ("agg", _aggregator(whitening, n_jobs))],
                     memory=memory)
@@ -75,6 +82,13 @@ def make_uniform(*, levels=3, whitening=None, memory=None, n_jobs=None):
     """Uniform (R-MAC): max pooling over the R-MAC grid of ``levels`` scales, summed.
 
     Parameters are those of :func:`make_mac`, plus ``levels`` of the grid.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.pipelines import make_uniform
+    >>> make_uniform(levels=2).fit_transform(make_maps(n_maps=4, n_channels=8)).shape
+    (4, 8)
     """
     return Pipeline([("detect", UniformRegionDetector(levels=levels)),
                      ("agg", _aggregator(whitening, n_jobs))], memory=memory)
@@ -89,6 +103,13 @@ def make_fs_egm(*, egm=None, whitening=None, memory=None, n_jobs=None):
         Parameters of the detector; the paper's ``rho=5, tau=0.4, sigma=2.5`` by default.
     whitening, memory, n_jobs
         As in :func:`make_mac`.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.pipelines import make_fs_egm
+    >>> make_fs_egm(egm=dict(rho=2.0)).fit_transform(make_maps(n_maps=4, n_channels=8)).shape
+    (4, 8)
     """
     return Pipeline([
         ("fs", FeatureSaliency(n_jobs=n_jobs)),
@@ -212,7 +233,16 @@ CONFIGURATIONS = {
 
 
 def make_configuration(name, **kwargs):
-    """The pipeline of a named configuration (a key of :data:`CONFIGURATIONS`)."""
+    """The pipeline of a named configuration (a key of :data:`CONFIGURATIONS`).
+
+    Examples
+    --------
+    >>> from sklearn_salreg.pipelines import CONFIGURATIONS, make_configuration
+    >>> sorted(CONFIGURATIONS)[:3]
+    ['FS.EGM', 'MAC', 'OS.EGM']
+    >>> [name for name, _ in make_configuration("FS.EGM").steps]
+    ['fs', 'egm', 'pool', 'agg']
+    """
     try:
         factory = CONFIGURATIONS[name]
     except KeyError:

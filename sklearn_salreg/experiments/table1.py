@@ -133,6 +133,16 @@ def saliency_precisions(collection, boxes, field):
     Returns
     -------
     ndarray of shape (n_images_with_boxes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.experiments.table1 import saliency_precisions
+    >>> S = np.zeros((4, 4)); S[:2, :2] = 1.0; S[3, 3] = 1.0
+    >>> X = MapCollection([np.ones((4, 4, 2), np.float32)]).with_fields(saliency=[S])
+    >>> saliency_precisions(X, [np.array([[0, 0, 2, 2]])], "saliency").tolist()
+    [0.8]
     """
     maps = collection.field(field)
     return np.array([saliency_precision(S, b) for S, b in zip(maps, boxes) if len(b)])

@@ -198,6 +198,16 @@ def with_query_boxes(X, boxes):
     Returns
     -------
     MapCollection
+
+    Examples
+    --------
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.model_selection import box_queries, with_query_boxes
+    >>> X = with_query_boxes(MapCollection(make_maps(n_maps=3)), [[0, 0, 3, 3], None, None])
+    >>> indices, queries = box_queries(X)
+    >>> indices.tolist(), queries.box(0).tolist()
+    ([0], [0, 0, 3, 3])
     """
     from ..collection import as_collection
 
@@ -223,7 +233,18 @@ class _Maps:
 
 def box_queries(X):
     """The images of ``X`` with a query box (:func:`with_query_boxes`), and those images
-    as a collection that carries the boxes (the query side of the box protocol)."""
+    as a collection that carries the boxes (the query side of the box protocol).
+
+    Examples
+    --------
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.model_selection import box_queries, with_query_boxes
+    >>> X = MapCollection(make_maps(n_maps=3))
+    >>> indices, queries = box_queries(with_query_boxes(X, [None, [1, 1, 4, 4], [0, 0, 2, 2]]))
+    >>> indices.tolist(), len(queries)
+    ([1, 2], 2)
+    """
     from ..collection import MapCollection
 
     boxes = X.field(QUERY_BOX_FIELD)

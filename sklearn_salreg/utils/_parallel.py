@@ -36,6 +36,16 @@ def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
         Progress messages on stderr: 0 none, >= 1 about ten per call.
     desc : str
         What is being processed, for the progress messages.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.utils import map_images
+    >>> def cells(chunk, i, index):
+    ...     return chunk.map_shape(i)[0] * chunk.map_shape(i)[1]
+    >>> map_images(cells, MapCollection(make_maps(n_maps=3)))
+    [132, 54, 70]
     """
     n = len(X)
     workers = effective_n_jobs(n_jobs)
@@ -86,6 +96,16 @@ def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", *
     batch_size : int
     n_jobs, verbose, desc
         As in :func:`map_images`.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.utils import map_batches
+    >>> def firsts(batch, first):
+    ...     return [first + i for i in range(len(batch))]
+    >>> map_batches(firsts, MapCollection(make_maps(n_maps=5)), batch_size=2)
+    [0, 1, 2, 3, 4]
     """
     n = len(X)
     bounds = list(range(0, n, batch_size)) + [n]

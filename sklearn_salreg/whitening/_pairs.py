@@ -93,6 +93,14 @@ def region_pairs_from_labels(Z, image_index, image_labels, *, max_pairs=None, ra
     -------
     pairs : ndarray of shape (n_pairs, 2), int64
         Row indices into ``Z``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.whitening import region_pairs_from_labels
+    >>> Z = np.eye(3, dtype=np.float32)[[0, 1, 0, 2]]  # regions of images 0, 0, 1, 1
+    >>> region_pairs_from_labels(Z, np.array([0, 0, 1, 1]), image_labels=[7, 7]).tolist()
+    [[0, 2]]
     """
     rng = np.random.default_rng(random_state)
     region_labels = np.asarray(image_labels)[image_index]
