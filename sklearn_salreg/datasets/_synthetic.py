@@ -36,14 +36,18 @@ def make_blob_maps(n_maps=100, shape=(24, 32), n_channels=512, n_blobs=(3, 8), s
 
     Parameters
     ----------
-    n_maps : int
-    shape : (h, w)
-    n_channels : int
-    n_blobs : (low, high)
+    n_maps : int, default=100
+        Number of maps.
+    shape : (h, w), default=(24, 32)
+        Spatial size of every map (the activation grid of a 384 x 512 image at stride 16).
+    n_channels : int, default=512
+        Channels of every map.
+    n_blobs : (low, high), default=(3, 8)
         Number of blobs per map is drawn in ``[low, high)``.
     sparsity : float
         Background is ``max(N(0, 1) - sparsity, 0)``: 1.5 leaves about 7 % non-zero.
-    random_state : int, RandomState instance or None
+    random_state : int, RandomState instance or None, default=None
+        Seed of the maps.
 
     Returns
     -------
@@ -77,7 +81,31 @@ def make_object_maps(n_objects=8, n_views=6, n_distractors=16, shape=(24, 32), n
     Every image gets ``n_clutter`` patterns seen nowhere else, as strong as the object
     (``clutter_strength``), so that per-image saliency cannot tell them apart; object
     images also get one view of their object (its pattern with multiplicative noise,
-    at a random place). Distractor images have clutter only.
+    at a random place). Distractor images have clutter only. The region graph of
+    object discovery should find the objects (:doc:`/user_guide/region_graph`).
+
+    Parameters
+    ----------
+    n_objects : int, default=8
+        Number of distinct objects.
+    n_views : int, default=6
+        Images of each object.
+    n_distractors : int, default=16
+        Images without object (label -1).
+    shape : (h, w), default=(24, 32)
+        Spatial size of every map.
+    n_channels : int, default=128
+        Channels of every map.
+    object_size : (low, high), default=(4, 6)
+        Side of an object's square pattern, in cells, drawn in ``[low, high)``.
+    n_clutter : (low, high), default=(3, 6)
+        Number of clutter patterns per image, drawn in ``[low, high)``.
+    clutter_strength : float, default=1.2
+        Scale of the clutter patterns relative to the objects.
+    noise : float, default=0.15
+        Standard deviation of the log-normal noise that multiplies each view of an object.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the maps.
 
     Returns
     -------
@@ -123,6 +151,22 @@ def make_object_maps(n_objects=8, n_views=6, n_distractors=16, shape=(24, 32), n
 
 def make_maps(n_maps=6, n_channels=16, random_state=0):
     """Small ReLU-sparse maps of different spatial sizes with one bright blob each.
+
+    The maps of the estimator checks (:mod:`sklearn_salreg.utils.estimator_checks`):
+    sizes from 6 to 13 cells per side, so that every stage meets maps of several shapes.
+
+    Parameters
+    ----------
+    n_maps : int, default=6
+        Number of maps.
+    n_channels : int, default=16
+        Channels of every map; the blob lights the first half.
+    random_state : int, default=0
+        Seed of the maps.
+
+    Returns
+    -------
+    maps : list of ndarray of shape (h_i, w_i, n_channels), float32
 
     Examples
     --------

@@ -95,6 +95,15 @@ def with_trained_whitening(pipe, maps, labels):
     from the labels, frozen, in an otherwise unfitted copy, so that fitting it on a
     database (object discovery, detection) leaves the whitening as learned.
 
+    Parameters
+    ----------
+    pipe : Pipeline
+        A descriptor pipeline with a learned whitening.
+    maps : MapCollection
+        Labelled training images.
+    labels : array-like of shape (n_images,)
+        Object id per image, negative for distractors.
+
     Returns
     -------
     Pipeline
@@ -108,6 +117,15 @@ def with_trained_whitening(pipe, maps, labels):
 def object_groups(labels):
     """Cross-validation groups that keep each object's images together: the label,
     or for a distractor (negative label) a group of its own.
+
+    Parameters
+    ----------
+    labels : array-like of int of shape (n_images,)
+        Object id per image, negative for distractors.
+
+    Returns
+    -------
+    groups : ndarray of shape (n_images,), int64
 
     Examples
     --------
@@ -147,8 +165,19 @@ def tune_os_egm(maps, labels, grid=None, *, cv=2, scoring=None, memory=None, n_j
         ``make_map_scorer(refit=True)`` (whole-image queries) by default;
         ``make_box_scorer()`` for the box protocol (``maps`` must then carry query boxes,
         see :func:`~sklearn_salreg.model_selection.with_query_boxes`).
-    memory : str or None
+    memory : str or None, default=None
         Cache folder of the pipeline's early steps.
+    n_jobs : int, default=None
+        Joblib workers of the search.
+    verbose : int, default=1
+        Print the best parameters on stderr.
+    what : str, default="whole-image protocol"
+        What the search is for, in that message.
+
+    Returns
+    -------
+    search : GridSearchCV
+        Fitted.
     """
     start = time.perf_counter()
     search = GridSearchCV(_os_egm_base(memory=memory), grid or TUNING_GRID,
@@ -221,8 +250,29 @@ def choose_diffusion(estimator, maps, labels, grid=None, verbose=1, name=""):
     ``estimator`` is fitted on ``maps`` (their own database); under the whole-image
     protocol every image queries them, under the box protocol every image with a query
     box (:func:`~sklearn_salreg.model_selection.with_query_boxes`) does, described from
-    its box. Returns ``{"whole": params, "box": params}`` (keyword arguments of
-    :func:`~sklearn_salreg.evaluation.diffusion_for`).
+    its box.
+
+    Parameters
+    ----------
+    estimator : Pipeline
+        A descriptor pipeline (unfitted; a clone is fitted on ``maps``).
+    maps : MapCollection
+        Training images, with query boxes for the box protocol.
+    labels : array-like of shape (n_images,)
+        Object id per image, negative for distractors.
+    grid : dict of str -> list, default=None
+        Keyword arguments of :func:`~sklearn_salreg.experiments.table1.diffusion_for`
+        and the values tried; :data:`DIFFUSION_GRID` by default.
+    verbose : int, default=1
+        Print the choice on stderr.
+    name : str, default=""
+        The configuration's name, for that message.
+
+    Returns
+    -------
+    chosen : dict
+        ``{"whole": params, "box": params}``, keyword arguments of
+        :func:`~sklearn_salreg.experiments.table1.diffusion_for`.
     """
     grid = DIFFUSION_GRID if grid is None else grid
     with warnings.catch_warnings():
@@ -247,7 +297,28 @@ def choose_diffusion(estimator, maps, labels, grid=None, verbose=1, name=""):
 
 
 def choose_diffusion_k(estimator, maps, labels, ks=DIFFUSION_KS, verbose=1):
-    """The diffusion graph size with the best label-protocol mAP on training images."""
+    """The diffusion graph size with the best label-protocol mAP on training images.
+
+    Parameters
+    ----------
+    estimator : Pipeline
+        A descriptor pipeline, scored by ``make_map_scorer`` with each diffusion.
+    maps : MapCollection
+        Training images.
+    labels : array-like of shape (n_images,)
+        Object id per image, negative for distractors.
+    ks : sequence of int, default=DIFFUSION_KS
+        Graph sizes tried.
+    verbose : int, default=1
+        Print the scores on stderr.
+
+    Returns
+    -------
+    best : int
+        The graph size of best mAP.
+    scores : dict of int -> float
+        The mAP of each size.
+    """
     scores = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -286,6 +357,10 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
         still chosen on the training half. For sizes where the searches take too long;
         the shipped levers were tuned on the quick size's training objects (which may
         show objects of the other size: both draw from the same crops).
+    memory : str or None, default=None
+        Cache folder of the pipelines' early steps.
+    verbose : int, default=1
+        Progress on stderr.
 
     Returns
     -------
@@ -424,6 +499,10 @@ def multiscale_report(scales, labels, query_indices, *, train_objects, test_obje
     labels, query_indices, train_objects, test_objects, queries_in_database
         As in :func:`quality_report` (only the held-out half is used: the configurations
         are the shipped ones, tuned on the training half).
+    configurations : sequence of str, default=("MAC", "OS.EGM-tuned", "OS.EGM-box")
+        Names of :data:`~sklearn_salreg.pipelines.CONFIGURATIONS` compared.
+    verbose : int, default=1
+        Progress on stderr.
 
     Returns
     -------
@@ -499,14 +578,19 @@ def extract_benchmark(size="quick", *, seed=0, max_side=512, cache=None, device=
 
     Parameters
     ----------
-    size : {"quick", "instre"}
-    seed : int
-    max_side : int
+    size : {"quick", "instre"}, default="quick"
+        One of :data:`SIZES`.
+    seed : int, default=0
+        Seed of :func:`~sklearn_salreg.datasets.make_cluttered_instances`.
+    max_side : int, default=512
         Longer image side fed to the network.
     cache : str or None
         Map folder kept on disk: a rerun with the same folder skips extraction. None
         extracts into a temporary folder that lives as long as the returned maps.
-    device : str
+    device : str, default="cpu"
+        Device of the :class:`~sklearn_salreg.extraction.ActivationExtractor`.
+    verbose : int, default=1
+        Progress on stderr.
     **overrides
         Parameters of :func:`~sklearn_salreg.datasets.make_cluttered_instances` that
         replace the size's.
@@ -577,6 +661,7 @@ def run_report(size="quick", *, seed=0, max_side=512, cache=None, device="cpu", 
     n_objects, n_views, n_distractors : int or None, default=None
         Override the size's.
     verbose : int, default=1
+        Progress on stderr.
 
     Returns
     -------

@@ -34,6 +34,22 @@ def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None):
     query's neighbours (10) to the graph size; ``truncate`` (None: the whole graph) is
     dropped when it is not below the database size.
 
+    Parameters
+    ----------
+    n_database : int
+        Number of database items the diffusion will be fitted on.
+    n_neighbors : int, default=50
+        Neighbours per item in the graph, before clipping.
+    alpha : float, default=0.99
+        The diffusion's ``alpha``.
+    truncate : int or None, default=None
+        The diffusion's ``truncate``, before dropping.
+
+    Returns
+    -------
+    diffusion : Diffusion
+        Unfitted.
+
     Examples
     --------
     >>> from sklearn_salreg.experiments.table1 import diffusion_for
@@ -105,7 +121,19 @@ def evaluate_configurations(database, queries, gnd, configurations=None, *, diff
 
 
 def format_table(results, title=""):
-    """Results of :func:`evaluate_configurations` as a text table in the layout of Table 1."""
+    """Results of :func:`evaluate_configurations` as a text table in the layout of Table 1.
+
+    Parameters
+    ----------
+    results : dict
+        What :func:`evaluate_configurations` returns.
+    title : str, default=""
+        First line of the table.
+
+    Returns
+    -------
+    table : str
+    """
     first = next(iter(results.values()))
     keys = list(first["knn"])
     head = [f"{k}" for k in keys] + [f"{k} +diff" for k in keys]
@@ -129,6 +157,7 @@ def saliency_precisions(collection, boxes, field):
         Ground-truth boxes per image in activation coordinates; images without boxes
         are skipped.
     field : str
+        The saliency field measured.
 
     Returns
     -------

@@ -506,6 +506,7 @@ def check_query_indices(query_indices, n_images):
     Parameters
     ----------
     query_indices : array-like of int of shape (n_queries,) or None
+        The database index of each query image; None: every image is a query.
     n_images : int
         Number of database images: every index must lie in ``[0, n_images)``.
 

@@ -62,7 +62,29 @@ def refit_on_database(estimator):
     ``supervised_``, or the whitening an aggregator fitted with labels) are kept
     as fitted, wrapped in :class:`~sklearn.frozen.FrozenEstimator`; every other step
     is a fresh clone, to be fitted on a new database (object discovery, detection and
-    unsupervised whitening are learned from the database itself).
+    unsupervised whitening are learned from the database itself). The protocol is
+    described in :doc:`/tuning`.
+
+    Parameters
+    ----------
+    estimator : Pipeline or estimator
+        Fitted, on labelled training images.
+
+    Returns
+    -------
+    estimator : Pipeline or estimator
+        Unfitted except for the frozen steps; ``estimator`` itself is not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_salreg.model_selection import refit_on_database
+    >>> from sklearn_salreg.whitening import LearnedWhitening
+    >>> X, y = np.random.default_rng(0).random((20, 6)), np.repeat(np.arange(5), 4)
+    >>> fresh = refit_on_database(make_pipeline(LearnedWhitening(n_components=3)).fit(X, y))
+    >>> type(fresh[0]).__name__
+    'FrozenEstimator'
     """
     if not isinstance(estimator, Pipeline):
         return estimator if _learned_from_labels(estimator) else clone(estimator)
@@ -192,6 +214,7 @@ def with_query_boxes(X, boxes):
     Parameters
     ----------
     X : MapCollection
+        The images (database and queries alike).
     boxes : sequence of (4,) int array-like or None
         ``[y0, x0, y1, x1)`` in map cells, one per image.
 
@@ -234,6 +257,18 @@ class _Maps:
 def box_queries(X):
     """The images of ``X`` with a query box (:func:`with_query_boxes`), and those images
     as a collection that carries the boxes (the query side of the box protocol).
+
+    Parameters
+    ----------
+    X : MapCollection
+        Images with the field :data:`QUERY_BOX_FIELD` (:func:`with_query_boxes`).
+
+    Returns
+    -------
+    indices : ndarray of int64
+        The images of ``X`` that are queries.
+    queries : MapCollection
+        Those images, each with its query box.
 
     Examples
     --------

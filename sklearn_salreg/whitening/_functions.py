@@ -176,6 +176,7 @@ def pca_whitening(X, *, shrinkage=0.0):
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Training vectors (usually L2-normalised descriptors).
     shrinkage : float in [0, 1], default=0.0
         The covariance ``C`` is replaced by ``(1 - s) C + s (trace(C) / c) I``: 0 is
         plain PCA whitening, 1 a rotation without whitening.
@@ -227,7 +228,9 @@ def apply_whitening(X, mean, projection, n_components=None):
     X : array-like of shape (n_samples, n_features)
         Vectors to whiten, prepared as the training vectors were (e.g. L2-normalised).
     mean : array-like of shape (n_features,)
+        The training mean (from :func:`learn_whitening` or :func:`pca_whitening`).
     projection : array-like of shape (n_rows, n_features)
+        The whitening projection, leading directions first (from the same function).
     n_components : int, default=None
         Number of leading rows of ``projection`` to use; None uses all.
 

@@ -37,6 +37,15 @@ def pairs_from_labels(labels, *, max_pairs=None, random_state=None):
 
     Negative numeric labels (distractors) match nothing.
 
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        Object label of each vector.
+    max_pairs : int, default=None
+        Draw this many pairs when there are more; None keeps them all.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw.
+
     Returns
     -------
     pairs : ndarray of shape (n_pairs, 2), int64
@@ -88,6 +97,8 @@ def region_pairs_from_labels(Z, image_index, image_labels, *, max_pairs=None, ra
         Label of each image; negative numeric labels (distractors) match nothing.
     max_pairs : int, default=None
         Keep a uniform random subset of at most this many pairs.
+    random_state : int, RandomState instance or None, default=None
+        Seed of that subset.
 
     Returns
     -------
@@ -152,6 +163,7 @@ def mutual_neighbor_pairs(Z, image_index=None, *, max_pairs=None, random_state=N
     max_pairs : int, default=None
         Keep a uniform random subset of at most this many pairs.
     random_state : int, RandomState instance or None, default=None
+        Seed of that subset.
 
     Returns
     -------
