@@ -74,7 +74,28 @@ def _upstream(field):
 
 
 def make_input(estimator, maps):
-    """Run the upstream stages that make the fields ``estimator`` needs."""
+    """Run the upstream stages that make the fields ``estimator`` needs.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A map-based stage; its ``_required_fields`` names the fields it reads.
+    maps : list of ndarray of shape (h, w, c) or MapCollection
+        Raw activation maps (e.g. :func:`~sklearn_salreg.datasets.make_maps`).
+
+    Returns
+    -------
+    X : MapCollection
+        ``maps`` with those fields, ready for ``estimator.fit``.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import EGMRegionDetector
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.utils.estimator_checks import make_input
+    >>> make_input(EGMRegionDetector(), make_maps(n_maps=2)).field_names
+    ['feature_saliency', 'saliency']
+    """
     X = as_collection(maps)
     required = getattr(estimator, "_required_fields", ())
     if not required:
@@ -266,7 +287,26 @@ _MAP_CHECKS = (
 
 
 def yield_map_checks(estimator):
-    """Yield every check (ours and scikit-learn's data-free ones) for ``estimator``."""
+    """Yield every check (ours and scikit-learn's data-free ones) for ``estimator``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A map-based stage.
+
+    Yields
+    ------
+    check : callable
+        ``check(estimator)`` raises AssertionError when the estimator fails it.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import FeatureSaliency
+    >>> from sklearn_salreg.utils.estimator_checks import yield_map_checks
+    >>> checks = list(yield_map_checks(FeatureSaliency()))
+    >>> len(checks) > 10
+    True
+    """
     name = type(estimator).__name__
     for check_name in DATA_FREE_SKLEARN_CHECKS:
         check = getattr(sk_checks, check_name, None)
@@ -278,7 +318,13 @@ def yield_map_checks(estimator):
 
 
 def check_estimator(estimator):
-    """Run every map check on ``estimator``; raises AssertionError on the first failure."""
+    """Run every map check on ``estimator``; raises AssertionError on the first failure.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A map-based stage (each check runs on a clone).
+    """
     for check in yield_map_checks(estimator):
         check(clone(estimator))
 
@@ -289,7 +335,19 @@ def _check_id(check):
 
 
 def parametrize_with_checks(estimators):
-    """pytest decorator: one test per (estimator, check), like scikit-learn's."""
+    """pytest decorator: one test per (estimator, check), like scikit-learn's.
+
+    Parameters
+    ----------
+    estimators : list of estimator
+        The map-based stages to check.
+
+    Returns
+    -------
+    decorator
+        ``pytest.mark.parametrize("estimator, check", ...)``: the test calls
+        ``check(estimator)``.
+    """
     import pytest
 
     params = [(est, check) for est in estimators for check in yield_map_checks(est)]
