@@ -150,6 +150,17 @@ def make_os_egm(*, fs_egm=None, egm=None, region_whitening=None, graph=None,
         As in :func:`make_mac`.
     random_state : int or None, default=None
         Seed of the approximate k-NN graph (large databases).
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_object_maps
+    >>> from sklearn_salreg.pipelines import make_os_egm
+    >>> from sklearn_salreg.whitening import LearnedWhitening
+    >>> maps = make_object_maps(n_objects=3, n_views=3, n_distractors=2, n_channels=16,
+    ...                         random_state=0)[0]
+    >>> os_egm = make_os_egm(region_whitening=LearnedWhitening(n_components=8), random_state=0)
+    >>> os_egm.fit_transform(maps).shape
+    (11, 16)
     """
     region_whitening = LearnedWhitening() if region_whitening is None else clone(region_whitening)
     return Pipeline([

@@ -29,6 +29,7 @@ def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
         image ``index`` of ``X`` (the number to quote in error messages). It must be
         picklable (a module-level function) when ``n_jobs`` is not 1.
     X : MapCollection
+        The images.
     n_jobs : int, default=None
         Number of joblib workers; None means 1 unless inside a
         ``joblib.parallel_config`` context.
@@ -93,7 +94,9 @@ def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", *
     func : callable ``func(batch, first, **kwargs)``
         ``batch`` is a slice of ``X`` whose first image is image ``first`` of ``X``.
     X : MapCollection
+        The images.
     batch_size : int
+        Images per call of ``func``.
     n_jobs, verbose, desc
         As in :func:`map_images`.
 
