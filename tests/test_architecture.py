@@ -183,6 +183,25 @@ def test_the_checks_catch_violations(tmp_path, monkeypatch):
                                   "sklearn_salreg.utils._arrays:_private")}
 
 
+def test_the_repository_cites_no_file_outside_it():
+    """Code, docs, examples and benchmarks stand on their own: no note kept elsewhere is cited."""
+    root = PACKAGE.parent
+    outside = ["METHOD" + ".md", "../" + "shared", "/work" + "/"]
+    found = []
+    for folder in ["sklearn_salreg", "docs", "examples", "benchmarks", "asv_benchmarks", "tests"]:
+        for path in (root / folder).rglob("*"):
+            if path.suffix not in {".py", ".rst", ".md", ".txt", ".cfg", ".toml"}:
+                continue
+            if any(part.startswith((".", "_build", "generated", "auto_examples"))
+                   for part in path.relative_to(root).parts):
+                continue
+            text = path.read_text(errors="replace")
+            found += [f"{path.relative_to(root)}: {s}" for s in outside if s in text]
+    text = (root / "README.md").read_text()
+    found += [f"README.md: {s}" for s in outside if s in text]
+    assert not found, found
+
+
 def format_graph():
     """The units by layer, their edges, and the private modules imported across units."""
     edges = collections.defaultdict(set)
