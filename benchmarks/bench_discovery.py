@@ -85,7 +85,7 @@ def _peak_mib():
 def write_maps_folder(folder, n, n_blobs, verbose=True):
     """Write ``n`` blob maps to ``folder`` (reused when it already holds ``n`` or more)."""
     from sklearn_salreg import MapCollection, MapWriter
-    from sklearn_salreg.utils.synthetic import make_blob_maps
+    from sklearn_salreg.datasets import make_blob_maps
 
     if os.path.exists(os.path.join(folder, "index.npy")):
         have = len(MapCollection.open(folder))
@@ -148,7 +148,7 @@ class SyntheticMaps:
     """
 
     def __init__(self, n, n_blobs, size=1000):
-        from sklearn_salreg.utils.synthetic import make_blob_maps
+        from sklearn_salreg.datasets import make_blob_maps
 
         self.n = n
         self.bank = make_blob_maps(min(size, n), MAP_SHAPE, N_CHANNELS, n_blobs=n_blobs,

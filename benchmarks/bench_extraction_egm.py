@@ -51,7 +51,7 @@ def bench_egm(n_maps, repeat):
     import torch
 
     from sklearn_salreg import egm_regions, feature_saliency
-    from sklearn_salreg.utils.synthetic import make_blob_maps
+    from sklearn_salreg.datasets import make_blob_maps
 
     torch.set_num_threads(1)
     out = {}

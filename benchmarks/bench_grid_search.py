@@ -20,7 +20,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn_salreg import MapCollection
 from sklearn_salreg.model_selection import make_map_scorer
 from sklearn_salreg.pipelines import make_os_egm
-from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.datasets import make_object_maps
 from sklearn_salreg.whitening import LearnedWhitening
 
 

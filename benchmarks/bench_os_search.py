@@ -37,7 +37,8 @@ class ObjectMaps:
     noisy view of object ``(i // 2) % n_objects`` pasted at a random place."""
 
     def __init__(self, n, n_objects=None, bank=500, random_state=0):
-        from sklearn_salreg.utils.synthetic import _pattern, make_object_maps
+        from sklearn_salreg.datasets import make_object_maps
+        from sklearn_salreg.datasets._synthetic import _pattern
 
         self.n = n
         self.n_objects = n_objects or max(n // 20, 2)
@@ -79,8 +80,9 @@ def label_map(D, labels, n_queries=500):
 
 def run_size(n, epsilons, n_components):
     from sklearn.base import clone
-    from sklearn_salreg import LearnedWhitening, MapCollection
-    from sklearn_salreg.pipelines import TUNED_REGION_WHITENING, make_os_egm_tuned
+    from sklearn_salreg import MapCollection
+    from sklearn_salreg.whitening import make_region_whitening
+    from sklearn_salreg.pipelines import make_os_egm_tuned
 
     if epsilons:  # pynndescent's numba compilation, once per process, timed apart
         from pynndescent import NNDescent
@@ -92,8 +94,8 @@ def run_size(n, epsilons, n_components):
 
     maps = ObjectMaps(n)
     X = MapCollection(maps)
-    pipe = make_os_egm_tuned(region_whitening=LearnedWhitening(
-        **{**TUNED_REGION_WHITENING, "n_components": n_components}))
+    pipe = make_os_egm_tuned(region_whitening=make_region_whitening(
+        supervised=False, n_components=n_components))
     front, back = pipe[:5], pipe[5:]
     start = time.perf_counter()
     Xg = front.fit_transform(X)

@@ -154,7 +154,7 @@ def main(argv=None):
 
     sys.path.insert(1, str(HERE))
     from bench_search import PeakMemory, curves, points_on
-    from sklearn_salreg.metrics._average_precision import _map_over_labels
+    from sklearn_salreg.metrics import label_average_precisions
     from sklearn_salreg.search import Diffusion, KNNRetriever
 
     print(f"sklearn_salreg from {Path(sklearn_salreg.__file__).parent}")
@@ -170,7 +170,7 @@ def main(argv=None):
               f"vs {peer_name}", flush=True)
 
     def label_map(ranks, db_labels, q_labels):
-        return float(np.nanmean(_map_over_labels(np.asarray(ranks), db_labels, q_labels)))
+        return float(np.nanmean(label_average_precisions(np.asarray(ranks), db_labels, q_labels)))
 
     for n in args.sizes:
         X, labels = curves(n, args, np.random.default_rng(n))

@@ -30,9 +30,10 @@ from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, MapCollection,  
                             WholeMapDetector, egm_regions, feature_saliency, region_max_pool,
                             region_mean, uniform_regions)
 from sklearn_salreg.pipelines import make_fs_egm  # noqa: E402
-from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.datasets import make_blob_maps  # noqa: E402
 
-# Peers measured on this machine (METHOD.md section 12), maps/s on one core.
+# Peers (cnnimageretrieval-pytorch's pooling) measured on the 2-core development machine,
+# maps/s on one core; docs/benchmarks.rst lists them beside ours.
 PEERS = {
     (24, 32): {"read": 19_700, "MAC": 5_320, "R-MAC": 112, "regional": 386},
     (48, 64): {"MAC": 1_501, "R-MAC": 31, "regional": 139},

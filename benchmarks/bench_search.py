@@ -19,8 +19,9 @@ database size it measures
   a ranking of depth 1000 batched and one query at a time, mAP@1000.
 
 Peak memory is the growth of the resident set during ``fit`` (the kernel's
-high-water mark, reset before the step). Peers' figures from METHOD.md section 12
-(fyang93/diffusion, 100,000 x 512, on this 2-core machine) are printed alongside.
+high-water mark, reset before the step). Peers' figures (fyang93/diffusion and an
+exact k-NN, 100,000 x 512, measured on the 2-core development machine; docs/benchmarks.rst
+lists them) are printed alongside.
 Figures only: nothing is asserted. Timings on a shared machine are noisy.
 """
 
@@ -35,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _memory import status_kib  # noqa: E402
 
-from sklearn_salreg.metrics._average_precision import _map_over_labels  # noqa: E402
+from sklearn_salreg.metrics import label_average_precisions  # noqa: E402
 from sklearn_salreg.search import Diffusion, KNNRetriever  # noqa: E402
 
-PEERS = {  # METHOD.md section 12, 100,000 database descriptors of dimension 512
+PEERS = {  # the 2-core development machine, 100,000 database descriptors of dimension 512
     "exact k-NN": {"batched_ms": 0.64},
     "diffusion T=1000": {"fit_s": 247.0, "peak_mb": 3.8 * 1024, "batched_ms": 0.65,
                          "single_ms": 10.8, "map_knn": 0.43, "map": 0.81},
@@ -99,7 +100,7 @@ def per_query_ms(func, Q, n_single):
 
 
 def label_map(ranks, db_labels, q_labels):
-    return float(np.nanmean(_map_over_labels(ranks, db_labels, q_labels)))
+    return float(np.nanmean(label_average_precisions(ranks, db_labels, q_labels)))
 
 
 def bench_size(n, args, rows):
@@ -167,7 +168,7 @@ def print_table(rows, args):
     print("\n" + head + "\n" + "-" * len(head))
     for row in rows:
         print(_format_row(row))
-    print("\npeers (METHOD.md 12, n_db = 100,000, d = 512, same machine):")
+    print("\npeers (development machine, n_db = 100,000, d = 512):")
     print(f"{100000:>7}  {'fyang93 exact top-10':<26} {'-':>8} {'-':>8} "
           f"{PEERS['exact k-NN']['batched_ms']:>10.3f} {'-':>9} {'-':>9} "
           f"{PEERS['diffusion T=1000']['map_knn']:>8.3f}")

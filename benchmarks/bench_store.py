@@ -26,7 +26,7 @@ import torch  # noqa: E402
 import sklearn_salreg  # noqa: E402
 from sklearn_salreg import MapCollection, MapFile, MapWriter, region_max_pool  # noqa: E402
 from sklearn_salreg.pipelines import make_fs_egm  # noqa: E402
-from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.datasets import make_blob_maps  # noqa: E402
 
 
 def best_rate(func, n, repeat):

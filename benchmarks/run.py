@@ -62,7 +62,7 @@ def growth(ns, ts):
 def per_image_section(sizes):
     """maps/s of every per-image stage (one core), at each number of maps."""
     import bench_per_image as bpi
-    from sklearn_salreg.utils.synthetic import make_blob_maps
+    from sklearn_salreg.datasets import make_blob_maps
 
     print("\n== per-image stages, 32x24x512 maps, one core (maps/s) ==", flush=True)
     results = {}
@@ -166,7 +166,7 @@ def gpu_section(region_sizes, fit_sizes, args, dim=64, n_queries=200_000, k=10):
         print(f"{n:>9d} regions: GPU float32 {row['gpu_float32_qps']:12,.0f}  bfloat16 "
               f"{row['gpu_bfloat16_qps']:12,.0f} queries/s   CPU {row['cpu_qps']:10,.0f}")
     from sklearn_salreg import EGMRegionDetector, RegionAggregator
-    from sklearn_salreg.utils.synthetic import make_blob_maps
+    from sklearn_salreg.datasets import make_blob_maps
 
     maps = make_blob_maps(2000, (24, 32), 512, random_state=0)
     X = FeatureSaliency().fit_transform(maps)

@@ -51,7 +51,7 @@ print("best:", search.best_params_)
 # The maps above are random, so their scores are those of chance. Synthetic maps in
 # which small objects recur among clutter show what the stages do: the feature
 # saliency of one map, its FS.EGM regions (red) and the object's true box (dashed).
-from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.datasets import make_object_maps
 
 obj_maps, obj_labels, obj_boxes = make_object_maps(n_objects=4, n_views=4, n_channels=64,
                                                random_state=0)

@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from sklearn_salreg.model_selection import make_map_scorer
 from sklearn_salreg.pipelines import make_fs_egm
-from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.datasets import make_object_maps
 
 warnings.simplefilter("ignore")  # all-zero saliency fallbacks at extreme tau
 maps, labels, _ = make_object_maps(n_objects=8, n_views=4, n_distractors=0, shape=(16, 20),

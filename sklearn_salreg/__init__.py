@@ -65,4 +65,5 @@ __all__ = [
 # Heavier subpackages stay behind their own names (imported on first use):
 # sklearn_salreg.extraction (torch, torchvision), sklearn_salreg.datasets,
 # sklearn_salreg.search, sklearn_salreg.metrics, sklearn_salreg.model_selection,
-# sklearn_salreg.pipelines, sklearn_salreg.evaluation, sklearn_salreg.plotting.
+# sklearn_salreg.pipelines, sklearn_salreg.plotting. The experiments (report, Table 1,
+# command line) live in sklearn_salreg.experiments, which the library never imports.

@@ -34,7 +34,7 @@ from .detection import (BoxQueryEGMDetector, EGMRegionDetector, UniformRegionDet
 from .discovery import CentralityGraph
 from .pooling import RegionAggregator, RegionMaxPooler
 from .saliency import FeatureSaliency, ObjectSaliency
-from .whitening import LearnedWhitening
+from .whitening import LearnedWhitening, make_region_whitening
 
 __all__ = ["CONFIGURATIONS", "make_configuration", "make_mac", "make_uniform", "make_fs_egm",
            "make_os_egm", "make_os_egm4", "make_os_egm_tuned", "make_os_egm4_tuned",
@@ -66,6 +66,13 @@ def make_mac(*, whitening=None, memory=None, n_jobs=None):
     Returns
     -------
     Pipeline
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.pipelines import make_mac
+    >>> make_mac().fit_transform(make_maps(n_maps=4, n_channels=8)).shape
+    (4, 8)
     """
     return Pipeline([("detect", WholeMapDetector()), ("agg", _aggregator(whitening, n_jobs))],
                     memory=memory)
@@ -75,6 +82,13 @@ def make_uniform(*, levels=3, whitening=None, memory=None, n_jobs=None):
     """Uniform (R-MAC): max pooling over the R-MAC grid of ``levels`` scales, summed.
 
     Parameters are those of :func:`make_mac`, plus ``levels`` of the grid.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.pipelines import make_uniform
+    >>> make_uniform(levels=2).fit_transform(make_maps(n_maps=4, n_channels=8)).shape
+    (4, 8)
     """
     return Pipeline([("detect", UniformRegionDetector(levels=levels)),
                      ("agg", _aggregator(whitening, n_jobs))], memory=memory)
@@ -89,6 +103,13 @@ def make_fs_egm(*, egm=None, whitening=None, memory=None, n_jobs=None):
         Parameters of the detector; the paper's ``rho=5, tau=0.4, sigma=2.5`` by default.
     whitening, memory, n_jobs
         As in :func:`make_mac`.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.pipelines import make_fs_egm
+    >>> make_fs_egm(egm=dict(rho=2.0)).fit_transform(make_maps(n_maps=4, n_channels=8)).shape
+    (4, 8)
     """
     return Pipeline([
         ("fs", FeatureSaliency(n_jobs=n_jobs)),
@@ -129,6 +150,17 @@ def make_os_egm(*, fs_egm=None, egm=None, region_whitening=None, graph=None,
         As in :func:`make_mac`.
     random_state : int or None, default=None
         Seed of the approximate k-NN graph (large databases).
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_object_maps
+    >>> from sklearn_salreg.pipelines import make_os_egm
+    >>> from sklearn_salreg.whitening import LearnedWhitening
+    >>> maps = make_object_maps(n_objects=3, n_views=3, n_distractors=2, n_channels=16,
+    ...                         random_state=0)[0]
+    >>> os_egm = make_os_egm(region_whitening=LearnedWhitening(n_components=8), random_state=0)
+    >>> os_egm.fit_transform(maps).shape
+    (11, 16)
     """
     region_whitening = LearnedWhitening() if region_whitening is None else clone(region_whitening)
     return Pipeline([
@@ -158,7 +190,6 @@ def make_os_egm4(**kwargs):
 #: map, and region descriptors whitened to 64 dimensions (PCA, shrinkage 0.1).
 TUNED_OS_EGM = dict(egm=dict(rho=10.0, tau=0.3),
                     aggregation=dict(weighting="mass", pooling="sum", saliency_exponent=2.0))
-TUNED_REGION_WHITENING = dict(n_components=64, shrinkage=0.1, supervised=False)
 
 
 def make_os_egm_tuned(**kwargs):
@@ -167,7 +198,7 @@ def make_os_egm_tuned(**kwargs):
     Keyword arguments override the tuned values (they are passed to :func:`make_os_egm`).
     """
     params = {**TUNED_OS_EGM,
-              "region_whitening": LearnedWhitening(**TUNED_REGION_WHITENING),
+              "region_whitening": make_region_whitening(supervised=False),
               "random_state": 0, **kwargs}
     return make_os_egm(**params)
 
@@ -186,7 +217,6 @@ def make_os_egm4_tuned(**kwargs):
 #: whitening to 64 dimensions (the whitening from discovered pairs was in the grid and lost).
 BOX_OS_EGM = dict(egm=dict(rho=10.0, tau=0.3, query_regions="box+detect"),
                   aggregation=dict(weighting="mass", pooling="sum", saliency_exponent=0.0))
-BOX_REGION_WHITENING = dict(n_components=64, shrinkage=0.1, supervised=False)
 
 
 def make_os_egm_box(**kwargs):
@@ -195,7 +225,7 @@ def make_os_egm_box(**kwargs):
     The whole-image protocol's configuration is :func:`make_os_egm_tuned`. Keyword
     arguments override the tuned values (they are passed to :func:`make_os_egm`).
     """
-    params = {**BOX_OS_EGM, "region_whitening": LearnedWhitening(**BOX_REGION_WHITENING),
+    params = {**BOX_OS_EGM, "region_whitening": make_region_whitening(supervised=False),
               "random_state": 0, **kwargs}
     return make_os_egm(**params)
 
@@ -214,7 +244,16 @@ CONFIGURATIONS = {
 
 
 def make_configuration(name, **kwargs):
-    """The pipeline of a named configuration (a key of :data:`CONFIGURATIONS`)."""
+    """The pipeline of a named configuration (a key of :data:`CONFIGURATIONS`).
+
+    Examples
+    --------
+    >>> from sklearn_salreg.pipelines import CONFIGURATIONS, make_configuration
+    >>> sorted(CONFIGURATIONS)[:3]
+    ['FS.EGM', 'MAC', 'OS.EGM']
+    >>> [name for name, _ in make_configuration("FS.EGM").steps]
+    ['fs', 'egm', 'pool', 'agg']
+    """
     try:
         factory = CONFIGURATIONS[name]
     except KeyError:

@@ -11,7 +11,14 @@ __all__ = ["boxes_to_pixels", "plot_egm_iterations", "plot_match_explanation",
 
 
 def boxes_to_pixels(boxes, map_shape, image_shape):
-    """Map boxes ``[y0, x0, y1, x1)`` on an (h, w) map to pixel boxes on the image."""
+    """Map boxes ``[y0, x0, y1, x1)`` on an (h, w) map to pixel boxes on the image.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.plotting import boxes_to_pixels
+    >>> boxes_to_pixels([[0, 0, 2, 4]], map_shape=(10, 20), image_shape=(100, 200)).tolist()
+    [[0.0, 0.0, 20.0, 40.0]]
+    """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     sy = image_shape[0] / map_shape[0]
     sx = image_shape[1] / map_shape[1]

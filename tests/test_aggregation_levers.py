@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, LearnedWhitening, MapCollection,
                             RegionAggregator, RegionMaxPooler, aggregate_regions)
 from sklearn_salreg.pooling import region_masses, region_sum_pool, saliency_weighted_map
-from sklearn_salreg.utils.estimator_checks import make_maps
+from sklearn_salreg.datasets import make_maps
 
 
 def object_among_clutter():

@@ -15,7 +15,7 @@ from sklearn_salreg.model_selection import (QUERY_BOX_FIELD, box_queries, make_b
                                             with_query_boxes)
 from sklearn_salreg.pipelines import make_mac, make_os_egm
 from sklearn_salreg.search import KNNRetriever
-from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.datasets import make_object_maps
 
 
 def _blob_map():

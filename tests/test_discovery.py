@@ -496,7 +496,7 @@ def test_add_images_grows_an_os_egm_pipeline_like_a_refit_with_the_same_whitenin
     from sklearn.frozen import FrozenEstimator
 
     from sklearn_salreg.pipelines import add_images, make_os_egm
-    from sklearn_salreg.utils.synthetic import make_object_maps
+    from sklearn_salreg.datasets import make_object_maps
     from sklearn_salreg.whitening import LearnedWhitening
 
     maps, _, _ = make_object_maps(n_objects=5, n_views=5, n_distractors=5, random_state=6)

@@ -16,7 +16,7 @@ distributed = pytest.importorskip("distributed")
 
 from sklearn_salreg import MapCollection, write_maps  # noqa: E402
 from sklearn_salreg.pipelines import make_fs_egm, make_os_egm  # noqa: E402
-from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.datasets import make_blob_maps  # noqa: E402
 from sklearn_salreg.whitening import LearnedWhitening  # noqa: E402
 
 

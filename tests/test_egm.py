@@ -146,7 +146,7 @@ def test_properties(S, rho, tau, sigma):
 
 from sklearn_salreg import EGMRegionDetector, FeatureSaliency, MapCollection  # noqa: E402
 from sklearn_salreg.detection import egm_regions_batch  # noqa: E402
-from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.datasets import make_blob_maps  # noqa: E402
 
 PARAMS = [dict(), dict(rho=2.0, tau=0.0, sigma=2.0), dict(sigma=0.5, purge=0.3, max_iter=2),
           dict(max_iter=1)]

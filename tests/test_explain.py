@@ -12,7 +12,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn_salreg import LearnedWhitening, MapCollection, RegionAggregator
 from sklearn_salreg.pipelines import CONFIGURATIONS, make_configuration, make_mac, make_os_egm
 from sklearn_salreg.pooling import explain_match
-from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.datasets import make_object_maps
 
 
 @pytest.fixture(scope="module")

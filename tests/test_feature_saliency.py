@@ -1,4 +1,4 @@
-"""Feature saliency against an independent computation of METHOD.md section 1."""
+"""Feature saliency against an independent computation of its equations (docs/method.rst)."""
 
 import numpy as np
 import pytest

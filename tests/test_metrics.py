@@ -16,7 +16,7 @@ from sklearn_salreg.metrics import (
     revisited_map,
     saliency_precision,
 )
-from sklearn_salreg.metrics._average_precision import _map_over_labels
+from sklearn_salreg.metrics import label_average_precisions
 
 
 def _shared_data():
@@ -201,7 +201,7 @@ def test_label_gnd_and_the_fast_label_path_agree():
     gnd = label_gnd(labels)
     assert gnd[1]["junk"].tolist() == [1] and 1 not in gnd[1]["ok"]
     assert set(gnd[1]["ok"]) == set(np.flatnonzero(labels == labels[1])) - {1}
-    aps = _map_over_labels(ranks, labels, labels, np.arange(60))
+    aps = label_average_precisions(ranks, labels, labels, np.arange(60))
     assert np.isnan(aps[0])
     assert np.nanmean(aps) == pytest.approx(mean_average_precision(ranks, gnd))
     sub = label_gnd(labels, query_indices=[4, 7])
@@ -258,11 +258,11 @@ def test_saliency_precision():
 
 
 def test_label_protocol_distractors_are_never_positives():
-    from sklearn_salreg.metrics._average_precision import _map_over_labels
+    from sklearn_salreg.metrics import label_average_precisions
 
     labels = np.array([0, 0, -1, -1, 1, 1])
     ranks = np.array([[0, 2, 3, 1, 4, 5], [2, 3, 0, 1, 4, 5], [0, 1, 2, 3, 4, 5]])
-    aps = _map_over_labels(ranks, labels, labels[[0, 1, 2]], np.array([0, 1, 2]))
+    aps = label_average_precisions(ranks, labels, labels[[0, 1, 2]], np.array([0, 1, 2]))
     # the distractors ranked first are negatives; the distractor query has no positive
     np.testing.assert_allclose(aps[:2], [(0 + 1 / 3) / 2, (0 + 1 / 3) / 2])
     assert np.isnan(aps[2])

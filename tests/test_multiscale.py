@@ -43,8 +43,8 @@ def test_multiscale_errors():
 
 def test_multiscale_report_compares_one_scale_with_the_sum():
     from sklearn_salreg import MapCollection
-    from sklearn_salreg.report import multiscale_report
-    from sklearn_salreg.utils.synthetic import make_object_maps
+    from sklearn_salreg.experiments.report import multiscale_report
+    from sklearn_salreg.datasets import make_object_maps
 
     maps, labels, boxes = make_object_maps(n_objects=4, n_views=3, n_distractors=4,
                                            n_channels=16, random_state=0)

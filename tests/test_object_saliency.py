@@ -13,8 +13,8 @@ from sklearn_salreg.discovery import CentralityGraph
 from sklearn_salreg.metrics import saliency_precision
 from sklearn_salreg.pipelines import make_os_egm
 from sklearn_salreg.saliency import ObjectSaliency, object_saliency, patch_descriptors
-from sklearn_salreg.utils.estimator_checks import make_maps
-from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.datasets import make_maps
+from sklearn_salreg.datasets import make_object_maps
 from sklearn_salreg.whitening import LearnedWhitening
 
 

@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn_salreg import (EGMRegionDetector, EmptySaliencyWarning, FeatureSaliency,
                             MapCollection, RegionAggregator, RegionMaxPooler,
                             UniformRegionDetector, WholeMapDetector, uniform_regions)
-from sklearn_salreg.utils.estimator_checks import make_maps
+from sklearn_salreg.datasets import make_maps
 
 
 def unit(v):
@@ -128,7 +128,7 @@ def test_grid_search_over_saliency_parameters_on_maps(tmp_path):
 
     from sklearn_salreg.model_selection import make_map_scorer
     from sklearn_salreg.pipelines import make_fs_egm
-    from sklearn_salreg.utils.synthetic import make_object_maps
+    from sklearn_salreg.datasets import make_object_maps
 
     maps, labels, _ = make_object_maps(n_objects=5, n_views=4, n_distractors=4, shape=(12, 16),
                                        n_channels=32, random_state=0)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_salreg import aggregate_regions, region_max_pool, region_mean
-from sklearn_salreg.pooling import l2_normalize
+from sklearn_salreg.utils import l2_normalize
 
 
 def random_boxes(rng, h, w, m):
@@ -61,7 +61,7 @@ from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, RegionAggregator
                             RegionMaxPooler)
 from sklearn_salreg.pooling import (region_pool_batch, region_sum_pool,  # noqa: E402
                                     saliency_weighted_map)
-from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.datasets import make_blob_maps  # noqa: E402
 
 
 @settings(max_examples=30, deadline=None)

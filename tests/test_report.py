@@ -8,8 +8,8 @@ from sklearn.frozen import FrozenEstimator
 
 from sklearn_salreg import LearnedWhitening, MapCollection
 from sklearn_salreg.pipelines import make_mac, make_os_egm
-from sklearn_salreg.report import TUNING_GRID, with_trained_whitening
-from sklearn_salreg.utils.synthetic import make_object_maps
+from sklearn_salreg.experiments.report import TUNING_GRID, with_trained_whitening
+from sklearn_salreg.datasets import make_object_maps
 
 
 def _data():
@@ -52,7 +52,7 @@ def test_tuning_grid_starts_from_the_papers_levers():
 
 
 def test_object_groups_keep_objects_together_and_spread_distractors():
-    from sklearn_salreg.report import object_groups
+    from sklearn_salreg.experiments.report import object_groups
 
     groups = object_groups([3, 3, -1, 0, -1, 0, -1])
     assert groups[0] == groups[1] == 3 and groups[3] == groups[5] == 0
@@ -61,14 +61,14 @@ def test_object_groups_keep_objects_together_and_spread_distractors():
 
 def test_report_sizes():
     from sklearn_salreg.datasets import INSTRE_LIKE
-    from sklearn_salreg.report import SIZES
+    from sklearn_salreg.experiments.report import SIZES
 
     assert SIZES["instre"] == INSTRE_LIKE
     assert SIZES["quick"] == dict(n_objects=40, n_views=6, n_distractors=80, n_queries=1)
 
 
 def test_diffusion_for_clips_its_parameters():
-    from sklearn_salreg.evaluation import diffusion_for
+    from sklearn_salreg.experiments.table1 import diffusion_for
 
     d = diffusion_for(30, 50, alpha=0.8, truncate=20)
     assert (d.n_neighbors, d.n_query_neighbors, d.alpha, d.truncate) == (29, 10, 0.8, 20)
@@ -78,10 +78,10 @@ def test_diffusion_for_clips_its_parameters():
 
 
 def test_choose_diffusion_picks_the_best_training_map_per_protocol():
-    from sklearn_salreg.evaluation import diffusion_for
+    from sklearn_salreg.experiments.table1 import diffusion_for
     from sklearn_salreg.metrics import label_gnd, mean_average_precision
     from sklearn_salreg.model_selection import with_query_boxes
-    from sklearn_salreg.report import choose_diffusion
+    from sklearn_salreg.experiments.report import choose_diffusion
 
     maps, labels, boxes = make_object_maps(n_objects=3, n_views=4, n_distractors=3,
                                            n_channels=24, random_state=0)
@@ -103,7 +103,8 @@ def test_choose_diffusion_picks_the_best_training_map_per_protocol():
 def test_every_grid_names_parameters_of_the_os_egm_pipeline():
     from sklearn.model_selection import ParameterGrid
 
-    from sklearn_salreg.report import BOX_TUNING_GRID, WHOLE_WHITENING_GRID, _os_egm_base
+    from sklearn_salreg.experiments.report import (BOX_TUNING_GRID, WHOLE_WHITENING_GRID,
+                                                   _os_egm_base)
 
     for params in ParameterGrid([*TUNING_GRID, *BOX_TUNING_GRID, WHOLE_WHITENING_GRID]):
         _os_egm_base().set_params(**params)  # raises on a misspelt parameter

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_salreg.metrics._average_precision import _map_over_labels
+from sklearn_salreg.metrics import label_average_precisions
 from sklearn_salreg.search import Diffusion, KNNRetriever, diffuse, item_diffusions
 from sklearn_salreg.utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
 
@@ -43,7 +43,7 @@ def curves(n_curves=6, per_curve=80, d=32, noise=0.03, seed=0):
 
 
 def label_map(ranks, labels, queries):
-    return np.nanmean(_map_over_labels(ranks, labels, labels[queries], queries))
+    return np.nanmean(label_average_precisions(ranks, labels, labels[queries], queries))
 
 
 # --- scikit-learn compatibility ----------------------------------------------------------

@@ -561,7 +561,7 @@ def test_kill_9_of_an_extraction_then_resume(children, tmp_path):
 
 # -- float16 storage -------------------------------------------------------------------------
 def test_float16_round_trip_takes_half_the_disk(tmp_path):
-    from sklearn_salreg.utils.synthetic import make_blob_maps
+    from sklearn_salreg.datasets import make_blob_maps
 
     maps = make_blob_maps(4, (6, 8), 32, random_state=0)
     half = MapCollection(maps, boxes=[None, [0, 0, 2, 2], None, None]).save(
@@ -595,7 +595,7 @@ def test_float16_refuses_values_out_of_its_range(tmp_path, value, message):
 
 def test_float16_changes_descriptors_negligibly(tmp_path):
     from sklearn_salreg.pipelines import make_fs_egm, make_mac
-    from sklearn_salreg.utils.synthetic import make_blob_maps
+    from sklearn_salreg.datasets import make_blob_maps
 
     maps = make_blob_maps(12, (24, 32), 512, random_state=0)
     X32 = MapCollection(maps)

@@ -12,10 +12,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_salreg import MapCollection
+from sklearn_salreg.utils import l2_normalize
 from sklearn_salreg.whitening import (
     LearnedWhitening,
     apply_whitening,
-    l2_normalize,
     learn_whitening,
     pairs_from_labels,
     pca_whitening,

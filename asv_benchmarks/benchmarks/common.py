@@ -18,7 +18,7 @@ def one_thread():
 def blob_maps(shape=(24, 32), n_maps=20, n_channels=512):
     """ReLU-sparse maps with blobs: (maps, their feature saliency maps)."""
     from sklearn_salreg import feature_saliency
-    from sklearn_salreg.utils.synthetic import make_blob_maps
+    from sklearn_salreg.datasets import make_blob_maps
 
     maps = make_blob_maps(n_maps, shape, n_channels, random_state=0)
     return maps, [feature_saliency(A) for A in maps]
@@ -27,7 +27,7 @@ def blob_maps(shape=(24, 32), n_maps=20, n_channels=512):
 @functools.lru_cache(maxsize=None)
 def object_maps():
     """A small database whose objects recur: (maps, labels)."""
-    from sklearn_salreg.utils.synthetic import make_object_maps
+    from sklearn_salreg.datasets import make_object_maps
 
     maps, labels, _ = make_object_maps(n_objects=6, n_views=4, n_distractors=8,
                                        shape=(12, 16), n_channels=64, random_state=0)

@@ -186,7 +186,13 @@ class MapCollection:
 
     # -- fields and context -------------------------------------------------------------
     def has_field(self, name):
+        """Whether the collection holds the per-image field ``name``."""
         return name in self._fields
+
+    @property
+    def field_names(self):
+        """The sorted names of the per-image fields the collection holds (see :data:`FIELDS`)."""
+        return sorted(self._fields)
 
     def field(self, name):
         """The list of per-image values of field ``name`` (see :data:`FIELDS`)."""
@@ -242,7 +248,18 @@ def _one_box(box, index):
 
 
 def as_collection(X):
-    """Return ``X`` as a :class:`MapCollection` (a list of maps is wrapped, not copied)."""
+    """Return ``X`` as a :class:`MapCollection` (a list of maps is wrapped, not copied).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.collection import as_collection
+    >>> X = as_collection([np.ones((2, 3, 4), np.float32), np.ones((5, 6, 4), np.float32)])
+    >>> len(X), X.map_shape(1)
+    (2, (5, 6, 4))
+    >>> as_collection(X) is X
+    True
+    """
     if isinstance(X, MapCollection):
         return X
     if isinstance(X, MapFile):

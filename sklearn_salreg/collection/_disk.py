@@ -570,6 +570,17 @@ def write_maps(path, maps, boxes=None, names=None, dtype="float32"):
     names : sequence of str, default=None
     dtype : {"float32", "float16"}, default="float32"
         How the maps are stored (see :class:`MapWriter`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sklearn_salreg import write_maps
+    >>> maps = [np.ones((2, 3, 4), np.float32), np.zeros((5, 6, 4), np.float32)]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     stored = write_maps(f"{folder}/maps", maps)
+    ...     print(len(stored), stored.shape_of(1))
+    2 (5, 6, 4)
     """
     folder = os.fspath(path)
     if any(os.path.exists(os.path.join(folder, f)) for f in (MANIFEST, LEGACY_INDEX)):

@@ -25,7 +25,7 @@ def _where(index):
     return "" if index is None else f"image {index}: "
 
 
-def check_map(A, index=None, n_channels=None):
+def check_map(A, index=None, n_channels=None, *, return_max=False):
     """Validate one activation map and return it as float32 (h, w, c).
 
     Parameters
@@ -36,13 +36,30 @@ def check_map(A, index=None, n_channels=None):
         Position of the map in its collection, quoted in error messages.
     n_channels : int, default=None
         Expected number of channels ``c`` (e.g. the number seen during fit).
+    return_max : bool, default=False
+        Also return the map's maximum, which the check computes anyway.
 
     Returns
     -------
     A : ndarray of shape (h, w, c), dtype float32
         The input itself when it is already float32; never modified.
+    max : float32
+        The largest activation; only when ``return_max`` is True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.collection import check_map
+    >>> A, top = check_map(np.ones((2, 3, 4)), return_max=True)
+    >>> A.dtype, float(top)
+    (dtype('float32'), 1.0)
+    >>> check_map(-np.ones((2, 3, 4)), index=5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: image 5: the activation map ... has negative values (min -1); ...
     """
-    return _check_map(A, index, n_channels)[0]
+    A, top = _check_map(A, index, n_channels)
+    return (A, top) if return_max else A
 
 
 def _check_map(A, index=None, n_channels=None):
@@ -91,7 +108,19 @@ def check_same_shape(arrays, what="map"):
 
 
 def check_saliency_map(S, index=None, shape=None):
-    """Validate one 2-D saliency map and return it as a float array (h, w)."""
+    """Validate one 2-D saliency map and return it as a float array (h, w).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.collection import check_saliency_map
+    >>> check_saliency_map(np.eye(3)).shape
+    (3, 3)
+    >>> check_saliency_map(np.full((2, 2), np.nan), index=1)
+    Traceback (most recent call last):
+        ...
+    ValueError: image 1: the saliency map of shape (2, 2) contains NaN or inf.
+    """
     S = as_numpy(S)
     where = _where(index)
     if S.ndim != 2:
@@ -129,6 +158,16 @@ def check_boxes(boxes, shape, index=None, name="box"):
     Returns
     -------
     boxes : ndarray of shape (m, 4), dtype int64
+
+    Examples
+    --------
+    >>> from sklearn_salreg.collection import check_boxes
+    >>> check_boxes([1, 2, 4, 6], shape=(5, 8)).tolist()
+    [[1, 2, 4, 6]]
+    >>> check_boxes([1, 2, 9, 6], shape=(5, 8), index=3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: image 3: box [1, 2, 9, 6] ... outside the map of spatial shape (5, 8).
     """
     where = _where(index)
     arr = as_numpy(boxes)

@@ -122,6 +122,7 @@ def resize_image(rgb, max_side, upscale=True):
     Parameters
     ----------
     rgb : ndarray of shape (H, W, 3), dtype uint8
+        The image (e.g. from :func:`load_image`).
     max_side : int or None
         Target length of the longer side; None keeps the image as it is.
     upscale : bool, default=True
@@ -131,6 +132,15 @@ def resize_image(rgb, max_side, upscale=True):
     Returns
     -------
     resized : ndarray of shape (H', W', 3), dtype uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.extraction import resize_image
+    >>> resize_image(np.zeros((300, 400, 3), np.uint8), 200).shape
+    (150, 200, 3)
+    >>> resize_image(np.zeros((30, 40, 3), np.uint8), 200, upscale=False).shape
+    (30, 40, 3)
     """
     h, w = rgb.shape[:2]
     if max_side is None or max(h, w) == max_side or (max(h, w) < max_side and not upscale):

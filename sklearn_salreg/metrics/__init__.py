@@ -2,6 +2,9 @@
 
 from ._average_precision import (
     average_precision,
+    check_query_indices,
+    is_distractor,
+    label_average_precisions,
     label_gnd,
     mean_average_precision,
     revisited_map,
@@ -10,6 +13,9 @@ from ._saliency import saliency_precision
 
 __all__ = [
     "average_precision",
+    "check_query_indices",
+    "is_distractor",
+    "label_average_precisions",
     "label_gnd",
     "mean_average_precision",
     "revisited_map",

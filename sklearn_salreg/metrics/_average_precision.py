@@ -23,6 +23,9 @@ from ..utils import rows_per_batch
 
 __all__ = [
     "average_precision",
+    "check_query_indices",
+    "is_distractor",
+    "label_average_precisions",
     "label_gnd",
     "mean_average_precision",
     "revisited_map",
@@ -164,21 +167,77 @@ def _map_over_lists(ranks, positives, junk, kappas):
     return aps, pks
 
 
-def _is_distractor(labels):
-    """Images of negative numeric label (e.g. -1) are distractors: they show no object."""
+def is_distractor(labels):
+    """Which images are distractors: those of negative numeric label (e.g. -1).
+
+    The one definition of a distractor (an image that shows no object), shared by the
+    metrics and by the whitening learned from labels. Labels that are not numbers
+    (e.g. strings) mark no distractor.
+
+    Parameters
+    ----------
+    labels : array-like
+        Object label of each image.
+
+    Returns
+    -------
+    mask : ndarray of bool, same shape as ``labels``
+
+    Examples
+    --------
+    >>> from sklearn_salreg.metrics import is_distractor
+    >>> is_distractor([3, -1, 0]).tolist(), is_distractor(["a", "b"]).tolist()
+    ([False, True, False], [False, False])
+    """
     labels = np.asarray(labels)
     if np.issubdtype(labels.dtype, np.number):
         return labels < 0
     return np.zeros(labels.shape, dtype=bool)
 
 
-def _map_over_labels(ranks, db_labels, query_labels, query_indices=None):
-    """Per-query AP under the label protocol, without building per-query lists.
+def label_average_precisions(ranks, db_labels, query_labels, query_indices=None):
+    """Average precision of each ranking under the label protocol (no per-query lists built).
 
-    Database items sharing the query's label are positives. When ``query_indices``
-    is given, query ``q`` is database image ``query_indices[q]``: that image is junk
-    (not its own positive).
+    Database items that share the query's label are its positives; distractors
+    (:func:`is_distractor`) are never positive, and a distractor query has no positive.
+    The protocol is described in :doc:`/user_guide/evaluation`.
+
+    Parameters
+    ----------
+    ranks : array-like of shape (n_queries, n_ranked)
+        Database indices, best first (e.g. ``KNNRetriever.rank``).
+    db_labels : array-like of shape (n_database,)
+        Object label of each database image.
+    query_labels : array-like of shape (n_queries,)
+        Object label of each query.
+    query_indices : array-like of shape (n_queries,), default=None
+        When given, query ``q`` is database image ``query_indices[q]``: that image is
+        junk (neither positive nor negative) in its own ranking.
+
+    Returns
+    -------
+    aps : ndarray of shape (n_queries,), float64
+        NaN for a query without positive (left out of a mean by ``np.nanmean``).
+
+    See Also
+    --------
+    label_gnd, mean_average_precision : the same protocol through per-query lists.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.metrics import label_average_precisions
+    >>> ranks = np.array([[0, 1, 2, 3], [1, 3, 0, 2]])
+    >>> label_average_precisions(ranks, [0, 1, 0, 1], [0, 1], query_indices=[0, 1]).tolist()
+    [0.25, 1.0]
+
+    Query 0 is image 0 (junk in its own ranking); its one positive, image 2, comes
+    second once the junk is skipped: the trapezoidal AP of the Oxford/Paris protocol
+    gives ``(0/1 + 1/2) / 2``.
     """
+    ranks = _check_ranks(ranks)
+    if query_indices is not None:
+        query_indices = check_query_indices(query_indices, np.asarray(db_labels).size)
     n_q, n_cols = ranks.shape
     db_labels = np.asarray(db_labels).ravel()
     query_labels = np.asarray(query_labels).ravel()
@@ -194,9 +253,9 @@ def _map_over_labels(ranks, db_labels, query_labels, query_indices=None):
     db_codes, query_codes = codes[: db_labels.size], codes[db_labels.size :]
     # Distractors (negative numeric labels) show no object: never a positive, and a
     # distractor query has no positive (AP nan, left out of the mean).
-    db_object = ~_is_distractor(db_labels)
+    db_object = ~is_distractor(db_labels)
     n_pos = np.bincount(db_codes[db_object], minlength=codes.max() + 1)[query_codes]
-    n_pos[_is_distractor(query_labels)] = 0
+    n_pos[is_distractor(query_labels)] = 0
     if query_indices is not None:
         n_pos = n_pos - ((db_codes[query_indices] == query_codes) & db_object[query_indices])
     aps = np.empty(n_q)
@@ -426,13 +485,13 @@ def label_gnd(labels, query_indices=None):
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D (one per image); got shape {labels.shape}.")
-    query_indices = _check_query_indices(query_indices, labels.size)
+    query_indices = check_query_indices(query_indices, labels.size)
     _, codes = np.unique(labels, return_inverse=True)
     codes = codes.ravel()
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
     gnd = []
-    distractor = _is_distractor(labels)
+    distractor = is_distractor(labels)
     for q in query_indices:
         c = codes[q]
         members = order[starts[c]:starts[c + 1]]
@@ -441,7 +500,26 @@ def label_gnd(labels, query_indices=None):
     return gnd
 
 
-def _check_query_indices(query_indices, n_images):
+def check_query_indices(query_indices, n_images):
+    """Validate the database indices of the queries; all images when None.
+
+    Parameters
+    ----------
+    query_indices : array-like of int of shape (n_queries,) or None
+        The database index of each query image; None: every image is a query.
+    n_images : int
+        Number of database images: every index must lie in ``[0, n_images)``.
+
+    Returns
+    -------
+    query_indices : ndarray of shape (n_queries,), dtype intp
+
+    Examples
+    --------
+    >>> from sklearn_salreg.metrics import check_query_indices
+    >>> check_query_indices(None, 3).tolist(), check_query_indices([2, 0], 3).tolist()
+    ([0, 1, 2], [2, 0])
+    """
     if query_indices is None:
         return np.arange(n_images)
     arr = np.asarray(query_indices)

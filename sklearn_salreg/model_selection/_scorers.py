@@ -12,8 +12,8 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from ..metrics import mean_average_precision, revisited_map
-from ..metrics._average_precision import _check_query_indices, _map_over_labels
+from ..metrics import (check_query_indices, label_average_precisions, mean_average_precision,
+                       revisited_map)
 from ..search import KNNRetriever
 
 __all__ = ["QUERY_BOX_FIELD", "box_queries", "make_box_scorer", "make_gnd_scorer",
@@ -62,7 +62,29 @@ def refit_on_database(estimator):
     ``supervised_``, or the whitening an aggregator fitted with labels) are kept
     as fitted, wrapped in :class:`~sklearn.frozen.FrozenEstimator`; every other step
     is a fresh clone, to be fitted on a new database (object discovery, detection and
-    unsupervised whitening are learned from the database itself).
+    unsupervised whitening are learned from the database itself). The protocol is
+    described in :doc:`/tuning`.
+
+    Parameters
+    ----------
+    estimator : Pipeline or estimator
+        Fitted, on labelled training images.
+
+    Returns
+    -------
+    estimator : Pipeline or estimator
+        Unfitted except for the frozen steps; ``estimator`` itself is not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_salreg.model_selection import refit_on_database
+    >>> from sklearn_salreg.whitening import LearnedWhitening
+    >>> X, y = np.random.default_rng(0).random((20, 6)), np.repeat(np.arange(5), 4)
+    >>> fresh = refit_on_database(make_pipeline(LearnedWhitening(n_components=3)).fit(X, y))
+    >>> type(fresh[0]).__name__
+    'FrozenEstimator'
     """
     if not isinstance(estimator, Pipeline):
         return estimator if _learned_from_labels(estimator) else clone(estimator)
@@ -117,7 +139,7 @@ class _LabelMapScorer:
     @staticmethod
     def _mean_ap(ranks, y, query_index):
         """Mean AP of queries that are the images ``query_index`` of the database."""
-        aps = _map_over_labels(ranks, y, y[query_index], query_index)
+        aps = label_average_precisions(ranks, y, y[query_index], query_index)
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
     def __repr__(self):
@@ -192,12 +214,23 @@ def with_query_boxes(X, boxes):
     Parameters
     ----------
     X : MapCollection
+        The images (database and queries alike).
     boxes : sequence of (4,) int array-like or None
         ``[y0, x0, y1, x1)`` in map cells, one per image.
 
     Returns
     -------
     MapCollection
+
+    Examples
+    --------
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.model_selection import box_queries, with_query_boxes
+    >>> X = with_query_boxes(MapCollection(make_maps(n_maps=3)), [[0, 0, 3, 3], None, None])
+    >>> indices, queries = box_queries(X)
+    >>> indices.tolist(), queries.box(0).tolist()
+    ([0], [0, 0, 3, 3])
     """
     from ..collection import as_collection
 
@@ -223,7 +256,30 @@ class _Maps:
 
 def box_queries(X):
     """The images of ``X`` with a query box (:func:`with_query_boxes`), and those images
-    as a collection that carries the boxes (the query side of the box protocol)."""
+    as a collection that carries the boxes (the query side of the box protocol).
+
+    Parameters
+    ----------
+    X : MapCollection
+        Images with the field :data:`QUERY_BOX_FIELD` (:func:`with_query_boxes`).
+
+    Returns
+    -------
+    indices : ndarray of int64
+        The images of ``X`` that are queries.
+    queries : MapCollection
+        Those images, each with its query box.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.model_selection import box_queries, with_query_boxes
+    >>> X = MapCollection(make_maps(n_maps=3))
+    >>> indices, queries = box_queries(with_query_boxes(X, [None, [1, 1, 4, 4], [0, 0, 2, 2]]))
+    >>> indices.tolist(), len(queries)
+    ([1, 2], 2)
+    """
     from ..collection import MapCollection
 
     boxes = X.field(QUERY_BOX_FIELD)
@@ -415,7 +471,7 @@ def make_gnd_scorer(gnd, *, queries=None, query_indices=None, protocol=None, dif
         raise ValueError(f"protocol={protocol!r} does not fit {kind} ground truth; use one of "
                          f"{allowed}.")
     if query_indices is not None:
-        query_indices = _check_query_indices(query_indices, np.iinfo(np.int64).max)
+        query_indices = check_query_indices(query_indices, np.iinfo(np.int64).max)
         if query_indices.size != len(gnd):
             raise ValueError(f"query_indices holds {query_indices.size} images for "
                              f"{len(gnd)} ground-truth entries.")

@@ -18,7 +18,7 @@ from ..utils._parallel import group_by_shape
 from ._batch import _region_pool_batch
 
 __all__ = ["region_max_pool", "region_sum_pool", "region_mean", "saliency_weighted_map",
-           "l2_normalize", "RegionMaxPooler"]
+           "RegionMaxPooler"]
 
 
 def region_max_pool(A, boxes):

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_map
-from ..collection._validation import _check_map, check_same_shape
+from ..collection._validation import check_same_shape
 from ..utils import check_device
 from ..utils._parallel import group_by_shape
 from ..utils._param_validation import PositiveInt, PositiveReal, StrOptions, check_params
@@ -134,7 +134,7 @@ def feature_saliency(A, *, eps=1e-6, normalize="crow"):
     ((4, 5), 1.0, 0.0)
     """
     check_params(FEATURE_SALIENCY_PARAMETERS, "feature_saliency", eps=eps, normalize=normalize)
-    return _feature_saliency(*_check_map(A), eps, normalize)
+    return _feature_saliency(*check_map(A, return_max=True), eps, normalize)
 
 
 # Below this maximum, float32 products lose digits to underflow (subnormal numbers).
@@ -223,7 +223,7 @@ def _batch_feature_saliency(X, first, *, eps, normalize, n_channels, device):
 
 
 def _image_feature_saliency(X, i, index, *, eps, normalize, n_channels):
-    A, top = _check_map(X[i], index=index, n_channels=n_channels)
+    A, top = check_map(X[i], index=index, n_channels=n_channels, return_max=True)
     return _feature_saliency(A, top, eps, normalize)
 
 

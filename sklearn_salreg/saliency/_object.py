@@ -29,7 +29,7 @@ from ..collection._validation import as_numpy, check_same_shape
 from ..utils._parallel import group_by_shape
 from ..discovery._search import ExactIndex, NNDescentIndex
 from ..utils import bfloat16_is_fast, check_device
-from ..pooling import l2_normalize
+from ..utils import l2_normalize
 
 __all__ = ["patch_descriptors", "patch_descriptors_batch", "neighbor_saliency",
            "object_saliency", "ObjectSaliency"]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..metrics import mean_average_precision, revisited_map
-from ..metrics._average_precision import _map_over_labels
+from ..metrics import label_average_precisions
 
 __all__ = ["RetrieverMixin"]
 
@@ -80,7 +80,7 @@ class RetrieverMixin:
                 f"y must hold one label per query: expected shape ({ranks.shape[0]},), got "
                 f"{y.shape}."
             )
-        aps = _map_over_labels(ranks, labels, y)
+        aps = label_average_precisions(ranks, labels, y)
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
     def _store_labels(self, y, n_samples):

@@ -15,6 +15,17 @@ def l2_normalize(X, axis=-1):
     is divided by its largest absolute entry first. Vectors of ordinary scale take the
     fast path and are not rescaled (their result is the same to the last bit).
 
+    Parameters
+    ----------
+    X : array-like
+        Vectors along ``axis`` (e.g. descriptors, one per row).
+    axis : int, default=-1
+        The axis the norms are taken along.
+
+    Returns
+    -------
+    Y : ndarray, same shape as ``X``
+
     Raises
     ------
     ValueError
@@ -73,6 +84,26 @@ def rows_per_batch(row_bytes, n_rows):
 
     ``sklearn.set_config(working_memory=...)`` (MiB) bounds the memory of every
     batched loop over queries in this package.
+
+    Parameters
+    ----------
+    row_bytes : int
+        Bytes of work memory one row needs.
+    n_rows : int
+        Rows to process; the batch is never larger.
+
+    Returns
+    -------
+    n : int
+        At least 1.
+
+    Examples
+    --------
+    >>> import sklearn
+    >>> from sklearn_salreg.utils import rows_per_batch
+    >>> with sklearn.config_context(working_memory=1):  # MiB
+    ...     print(rows_per_batch(1024, 10_000))
+    1024
     """
     budget = get_config()["working_memory"] * 2**20
     return int(max(1, min(n_rows, budget // max(1, row_bytes))))

@@ -29,6 +29,7 @@ def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
         image ``index`` of ``X`` (the number to quote in error messages). It must be
         picklable (a module-level function) when ``n_jobs`` is not 1.
     X : MapCollection
+        The images.
     n_jobs : int, default=None
         Number of joblib workers; None means 1 unless inside a
         ``joblib.parallel_config`` context.
@@ -36,6 +37,16 @@ def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
         Progress messages on stderr: 0 none, >= 1 about ten per call.
     desc : str
         What is being processed, for the progress messages.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.utils import map_images
+    >>> def cells(chunk, i, index):
+    ...     return chunk.map_shape(i)[0] * chunk.map_shape(i)[1]
+    >>> map_images(cells, MapCollection(make_maps(n_maps=3)))
+    [132, 54, 70]
     """
     n = len(X)
     workers = effective_n_jobs(n_jobs)
@@ -83,9 +94,21 @@ def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", *
     func : callable ``func(batch, first, **kwargs)``
         ``batch`` is a slice of ``X`` whose first image is image ``first`` of ``X``.
     X : MapCollection
+        The images.
     batch_size : int
+        Images per call of ``func``.
     n_jobs, verbose, desc
         As in :func:`map_images`.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.utils import map_batches
+    >>> def firsts(batch, first):
+    ...     return [first + i for i in range(len(batch))]
+    >>> map_batches(firsts, MapCollection(make_maps(n_maps=5)), batch_size=2)
+    [0, 1, 2, 3, 4]
     """
     n = len(X)
     bounds = list(range(0, n, batch_size)) + [n]

@@ -27,11 +27,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as sk_checks
 
 from ..collection import MapCollection, as_collection
+from ..datasets import make_maps
 
 __all__ = [
     "DATA_FREE_SKLEARN_CHECKS",
     "check_estimator",
-    "make_maps",
     "make_input",
     "parametrize_with_checks",
     "yield_map_checks",
@@ -50,19 +50,6 @@ DATA_FREE_SKLEARN_CHECKS = (
     "check_mixin_order",
     "check_do_not_raise_errors_in_init_or_set_params",
 )
-
-
-def make_maps(n_maps=6, n_channels=16, random_state=0):
-    """Small ReLU-sparse maps of different spatial sizes with one bright blob each."""
-    rng = np.random.default_rng(random_state)
-    maps = []
-    for _ in range(n_maps):
-        h, w = rng.integers(6, 14), rng.integers(6, 14)
-        A = np.maximum(rng.standard_normal((h, w, n_channels)) - 1.0, 0.0)
-        y, x = rng.integers(0, h - 3), rng.integers(0, w - 3)
-        A[y:y + 3, x:x + 3, : n_channels // 2] += 2.0
-        maps.append(A.astype(np.float32))
-    return maps
 
 
 def _upstream(field):
@@ -87,7 +74,28 @@ def _upstream(field):
 
 
 def make_input(estimator, maps):
-    """Run the upstream stages that make the fields ``estimator`` needs."""
+    """Run the upstream stages that make the fields ``estimator`` needs.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A map-based stage; its ``_required_fields`` names the fields it reads.
+    maps : list of ndarray of shape (h, w, c) or MapCollection
+        Raw activation maps (e.g. :func:`~sklearn_salreg.datasets.make_maps`).
+
+    Returns
+    -------
+    X : MapCollection
+        ``maps`` with those fields, ready for ``estimator.fit``.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import EGMRegionDetector
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> from sklearn_salreg.utils.estimator_checks import make_input
+    >>> make_input(EGMRegionDetector(), make_maps(n_maps=2)).field_names
+    ['feature_saliency', 'saliency']
+    """
     X = as_collection(maps)
     required = getattr(estimator, "_required_fields", ())
     if not required:
@@ -102,8 +110,8 @@ def _assert_same(a, b, what):
     if isinstance(a, MapCollection):
         assert isinstance(b, MapCollection), f"{what}: output types differ"
         assert len(a) == len(b), f"{what}: lengths differ"
-        assert sorted(a._fields) == sorted(b._fields), f"{what}: fields differ"
-        for name in a._fields:
+        assert a.field_names == b.field_names, f"{what}: fields differ"
+        for name in a.field_names:
             for i, (u, v) in enumerate(zip(a.field(name), b.field(name))):
                 np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6,
                                            err_msg=f"{what}: field {name!r}, image {i}")
@@ -203,11 +211,11 @@ def check_input_not_modified(name, estimator):
     """Neither the maps nor the fields of the input collection change."""
     X = make_input(estimator, make_maps())
     maps_before = [A.copy() for A in X]
-    fields_before = {k: [np.array(v, copy=True) for v in vals] for k, vals in X._fields.items()}
+    fields_before = {k: [np.array(v, copy=True) for v in X.field(k)] for k in X.field_names}
     _fit_transform(estimator, X)
     for i, A in enumerate(X):
         np.testing.assert_array_equal(A, maps_before[i], err_msg=f"{name} modified map {i}")
-    assert sorted(X._fields) == sorted(fields_before), f"{name} changed the input's fields"
+    assert X.field_names == sorted(fields_before), f"{name} changed the input's fields"
     for k, vals in fields_before.items():
         for i, v in enumerate(vals):
             np.testing.assert_array_equal(X.field(k)[i], v, err_msg=f"{name} modified {k}[{i}]")
@@ -251,7 +259,7 @@ def check_bad_maps(name, estimator):
 def _with_map(X, maps):
     """``X`` with its maps replaced by ``maps`` (fields kept): bad maps past upstream."""
     new = MapCollection(maps)
-    return new.with_fields(**X._fields).with_context(**X.context)
+    return new.with_fields(**{k: X.field(k) for k in X.field_names}).with_context(**X.context)
 
 
 def check_empty_collection(name, estimator):
@@ -279,7 +287,26 @@ _MAP_CHECKS = (
 
 
 def yield_map_checks(estimator):
-    """Yield every check (ours and scikit-learn's data-free ones) for ``estimator``."""
+    """Yield every check (ours and scikit-learn's data-free ones) for ``estimator``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A map-based stage.
+
+    Yields
+    ------
+    check : callable
+        ``check(estimator)`` raises AssertionError when the estimator fails it.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import FeatureSaliency
+    >>> from sklearn_salreg.utils.estimator_checks import yield_map_checks
+    >>> checks = list(yield_map_checks(FeatureSaliency()))
+    >>> len(checks) > 10
+    True
+    """
     name = type(estimator).__name__
     for check_name in DATA_FREE_SKLEARN_CHECKS:
         check = getattr(sk_checks, check_name, None)
@@ -291,7 +318,13 @@ def yield_map_checks(estimator):
 
 
 def check_estimator(estimator):
-    """Run every map check on ``estimator``; raises AssertionError on the first failure."""
+    """Run every map check on ``estimator``; raises AssertionError on the first failure.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A map-based stage (each check runs on a clone).
+    """
     for check in yield_map_checks(estimator):
         check(clone(estimator))
 
@@ -302,7 +335,19 @@ def _check_id(check):
 
 
 def parametrize_with_checks(estimators):
-    """pytest decorator: one test per (estimator, check), like scikit-learn's."""
+    """pytest decorator: one test per (estimator, check), like scikit-learn's.
+
+    Parameters
+    ----------
+    estimators : list of estimator
+        The map-based stages to check.
+
+    Returns
+    -------
+    decorator
+        ``pytest.mark.parametrize("estimator, check", ...)``: the test calls
+        ``check(estimator)``.
+    """
     import pytest
 
     params = [(est, check) for est in estimators for check in yield_map_checks(est)]

@@ -11,8 +11,8 @@ def top_k_rows(S, k):
     """The ``k`` largest entries of each row of ``S`` and their column indices, sorted
     decreasingly; ties are broken by increasing index.
 
-    torch's top-k selection is used because it is about ten times faster than
-    :func:`numpy.argpartition` on rows of many thousands of similarities. ``S`` may be
+    torch's top-k selection is used: on rows of many thousands of similarities it is
+    faster than :func:`numpy.argpartition`. ``S`` may be
     a torch tensor on any device (the selection runs there); the result is on the CPU.
     """
     n = S.shape[1]

@@ -8,11 +8,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..collection import MapCollection
 from ..utils._param_validation import Interval, StrOptions, fit_context
-from ._functions import (WHITENING_PARAMETERS, _apply_whitening, l2_normalize, learn_whitening,
-                         pca_whitening)
+from ..utils import l2_normalize
+from ._functions import WHITENING_PARAMETERS, _apply_whitening, learn_whitening, pca_whitening
 from ._pairs import mutual_neighbor_pairs, pairs_from_labels, region_pairs_from_labels
 
-__all__ = ["LearnedWhitening"]
+__all__ = ["REGION_WHITENING", "LearnedWhitening", "make_region_whitening"]
 
 
 def _stack_regions(X):
@@ -313,3 +313,33 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+#: Parameters of the region whitening of the shipped OS.EGM configurations (the quality
+#: report's choice, see :doc:`/results`): whitening to 64 dimensions with shrinkage 0.1.
+REGION_WHITENING = dict(n_components=64, shrinkage=0.1)
+
+
+def make_region_whitening(**params):
+    """The region whitening of the shipped OS.EGM configurations: a :class:`LearnedWhitening`.
+
+    Parameters
+    ----------
+    **params
+        Parameters of :class:`LearnedWhitening` that replace those of
+        :data:`REGION_WHITENING` (``n_components=64, shrinkage=0.1``).
+
+    Returns
+    -------
+    whitening : LearnedWhitening
+        Unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.whitening import make_region_whitening
+    >>> make_region_whitening()
+    LearnedWhitening(n_components=64, shrinkage=0.1)
+    >>> make_region_whitening(supervised=False).get_params()["supervised"]
+    False
+    """
+    return LearnedWhitening(**{**REGION_WHITENING, **params})

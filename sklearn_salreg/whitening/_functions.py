@@ -13,7 +13,7 @@ import numpy as np
 from ..utils import l2_normalize
 from ..utils._param_validation import Interval, PositiveInt, check_finite, check_params
 
-__all__ = ["learn_whitening", "pca_whitening", "apply_whitening", "l2_normalize",
+__all__ = ["learn_whitening", "pca_whitening", "apply_whitening",
            "WHITENING_PARAMETERS"]
 
 #: Constraints of the parameters of the whitening functions, shared with
@@ -176,6 +176,7 @@ def pca_whitening(X, *, shrinkage=0.0):
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Training vectors (usually L2-normalised descriptors).
     shrinkage : float in [0, 1], default=0.0
         The covariance ``C`` is replaced by ``(1 - s) C + s (trace(C) / c) I``: 0 is
         plain PCA whitening, 1 a rotation without whitening.
@@ -227,7 +228,9 @@ def apply_whitening(X, mean, projection, n_components=None):
     X : array-like of shape (n_samples, n_features)
         Vectors to whiten, prepared as the training vectors were (e.g. L2-normalised).
     mean : array-like of shape (n_features,)
+        The training mean (from :func:`learn_whitening` or :func:`pca_whitening`).
     projection : array-like of shape (n_rows, n_features)
+        The whitening projection, leading directions first (from the same function).
     n_components : int, default=None
         Number of leading rows of ``projection`` to use; None uses all.
 
@@ -235,6 +238,16 @@ def apply_whitening(X, mean, projection, n_components=None):
     -------
     Y : ndarray of shape (n_samples, n_components), float32
         Unit-norm rows; a vector whose projection is zero stays zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.whitening import apply_whitening, pca_whitening
+    >>> X = np.random.default_rng(0).normal(size=(50, 8))
+    >>> mean, projection = pca_whitening(X)
+    >>> Y = apply_whitening(X, mean, projection, n_components=3)
+    >>> Y.shape, np.allclose(np.linalg.norm(Y, axis=1), 1)
+    ((50, 3), True)
     """
     check_params(WHITENING_PARAMETERS, "apply_whitening", n_components=n_components)
     projection = check_finite(projection, "projection", "apply_whitening", ndim=2,

@@ -14,7 +14,7 @@ they show no common object and match nothing, not even each other.
 
 import numpy as np
 
-from ..metrics._average_precision import _is_distractor  # the one definition of a distractor
+from ..metrics import is_distractor  # the one definition of a distractor
 
 __all__ = ["mutual_neighbor_pairs", "pairs_from_labels", "region_pairs_from_labels"]
 
@@ -37,6 +37,15 @@ def pairs_from_labels(labels, *, max_pairs=None, random_state=None):
 
     Negative numeric labels (distractors) match nothing.
 
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        Object label of each vector.
+    max_pairs : int, default=None
+        Draw this many pairs when there are more; None keeps them all.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw.
+
     Returns
     -------
     pairs : ndarray of shape (n_pairs, 2), int64
@@ -49,7 +58,7 @@ def pairs_from_labels(labels, *, max_pairs=None, random_state=None):
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(random_state)
-    kept = np.flatnonzero(~_is_distractor(labels))
+    kept = np.flatnonzero(~is_distractor(labels))
     _, inverse, counts = np.unique(labels[kept], return_inverse=True, return_counts=True)
     members = kept[np.argsort(inverse, kind="stable")]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -88,16 +97,26 @@ def region_pairs_from_labels(Z, image_index, image_labels, *, max_pairs=None, ra
         Label of each image; negative numeric labels (distractors) match nothing.
     max_pairs : int, default=None
         Keep a uniform random subset of at most this many pairs.
+    random_state : int, RandomState instance or None, default=None
+        Seed of that subset.
 
     Returns
     -------
     pairs : ndarray of shape (n_pairs, 2), int64
         Row indices into ``Z``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.whitening import region_pairs_from_labels
+    >>> Z = np.eye(3, dtype=np.float32)[[0, 1, 0, 2]]  # regions of images 0, 0, 1, 1
+    >>> region_pairs_from_labels(Z, np.array([0, 0, 1, 1]), image_labels=[7, 7]).tolist()
+    [[0, 2]]
     """
     rng = np.random.default_rng(random_state)
     region_labels = np.asarray(image_labels)[image_index]
     _, inverse = np.unique(region_labels, return_inverse=True)
-    distractor = _is_distractor(region_labels)
+    distractor = is_distractor(region_labels)
     found = []
     for g in range(inverse.max() + 1 if len(inverse) else 0):
         rows = np.flatnonzero(inverse == g)
@@ -144,6 +163,7 @@ def mutual_neighbor_pairs(Z, image_index=None, *, max_pairs=None, random_state=N
     max_pairs : int, default=None
         Keep a uniform random subset of at most this many pairs.
     random_state : int, RandomState instance or None, default=None
+        Seed of that subset.
 
     Returns
     -------

@@ -28,20 +28,19 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from .collection import MapCollection
-from .datasets import INSTRE_LIKE
-from .evaluation import diffusion_for, saliency_precisions
-from .metrics import label_gnd, mean_average_precision
-from .metrics._average_precision import _map_over_labels
-from .model_selection import (box_queries, make_box_scorer, make_map_scorer, refit_on_database,
+from ..collection import MapCollection
+from ..datasets import INSTRE_LIKE
+from .table1 import diffusion_for, saliency_precisions
+from ..metrics import label_average_precisions, label_gnd, mean_average_precision
+from ..model_selection import (box_queries, make_box_scorer, make_map_scorer, refit_on_database,
                               with_query_boxes)
-from .pipelines import make_configuration, make_mac, make_os_egm
-from .search import KNNRetriever
-from .whitening import LearnedWhitening
+from ..pipelines import make_configuration, make_mac, make_os_egm
+from ..search import KNNRetriever
+from ..whitening import make_region_whitening
 
 __all__ = ["BOX_TUNING_GRID", "DIFFUSION_GRID", "SIZES", "TUNING_GRID", "WHOLE_WHITENING_GRID",
            "choose_diffusion", "choose_diffusion_k", "extract_benchmark", "multiscale_report",
-           "object_groups", "quality_report", "tune_os_egm", "with_trained_whitening"]
+           "object_groups", "quality_report", "run_report", "tune_os_egm", "with_trained_whitening"]
 
 #: Sizes of the built-in benchmark that the report runs on. ``"quick"`` (the default):
 #: 40 objects x 6 views + 80 distractors, one query per object, kept in the database
@@ -81,13 +80,8 @@ TUNING_GRID = [
 ]
 
 
-#: Dimension of the region whitening of every OS.EGM configuration, and of the whitening
-#: that MAC learns from the training half's labels.
-WHITENING_DIMS = 64
-
-
 def _os_egm_base(**kwargs):
-    whitening = LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1)
+    whitening = make_region_whitening()
     return make_os_egm(region_whitening=whitening, random_state=0, **kwargs)
 
 
@@ -101,6 +95,15 @@ def with_trained_whitening(pipe, maps, labels):
     from the labels, frozen, in an otherwise unfitted copy, so that fitting it on a
     database (object discovery, detection) leaves the whitening as learned.
 
+    Parameters
+    ----------
+    pipe : Pipeline
+        A descriptor pipeline with a learned whitening.
+    maps : MapCollection
+        Labelled training images.
+    labels : array-like of shape (n_images,)
+        Object id per image, negative for distractors.
+
     Returns
     -------
     Pipeline
@@ -113,7 +116,23 @@ def with_trained_whitening(pipe, maps, labels):
 
 def object_groups(labels):
     """Cross-validation groups that keep each object's images together: the label,
-    or for a distractor (negative label) a group of its own."""
+    or for a distractor (negative label) a group of its own.
+
+    Parameters
+    ----------
+    labels : array-like of int of shape (n_images,)
+        Object id per image, negative for distractors.
+
+    Returns
+    -------
+    groups : ndarray of shape (n_images,), int64
+
+    Examples
+    --------
+    >>> from sklearn_salreg.experiments.report import object_groups
+    >>> object_groups([3, 3, -1, 5, -1]).tolist()
+    [3, 3, 6, 5, 7]
+    """
     labels = np.asarray(labels)
     groups = labels.astype(np.int64).copy()
     distractors = np.flatnonzero(labels < 0)
@@ -146,8 +165,19 @@ def tune_os_egm(maps, labels, grid=None, *, cv=2, scoring=None, memory=None, n_j
         ``make_map_scorer(refit=True)`` (whole-image queries) by default;
         ``make_box_scorer()`` for the box protocol (``maps`` must then carry query boxes,
         see :func:`~sklearn_salreg.model_selection.with_query_boxes`).
-    memory : str or None
+    memory : str or None, default=None
         Cache folder of the pipeline's early steps.
+    n_jobs : int, default=None
+        Joblib workers of the search.
+    verbose : int, default=1
+        Print the best parameters on stderr.
+    what : str, default="whole-image protocol"
+        What the search is for, in that message.
+
+    Returns
+    -------
+    search : GridSearchCV
+        Fitted.
     """
     start = time.perf_counter()
     search = GridSearchCV(_os_egm_base(memory=memory), grid or TUNING_GRID,
@@ -210,7 +240,7 @@ WHOLE_WHITENING_GRID = {
 
 
 def _label_aps(ranks, labels, query_index):
-    aps = _map_over_labels(ranks, labels, labels[query_index], query_index)
+    aps = label_average_precisions(ranks, labels, labels[query_index], query_index)
     return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
 
@@ -220,8 +250,29 @@ def choose_diffusion(estimator, maps, labels, grid=None, verbose=1, name=""):
     ``estimator`` is fitted on ``maps`` (their own database); under the whole-image
     protocol every image queries them, under the box protocol every image with a query
     box (:func:`~sklearn_salreg.model_selection.with_query_boxes`) does, described from
-    its box. Returns ``{"whole": params, "box": params}`` (keyword arguments of
-    :func:`~sklearn_salreg.evaluation.diffusion_for`).
+    its box.
+
+    Parameters
+    ----------
+    estimator : Pipeline
+        A descriptor pipeline (unfitted; a clone is fitted on ``maps``).
+    maps : MapCollection
+        Training images, with query boxes for the box protocol.
+    labels : array-like of shape (n_images,)
+        Object id per image, negative for distractors.
+    grid : dict of str -> list, default=None
+        Keyword arguments of :func:`~sklearn_salreg.experiments.table1.diffusion_for`
+        and the values tried; :data:`DIFFUSION_GRID` by default.
+    verbose : int, default=1
+        Print the choice on stderr.
+    name : str, default=""
+        The configuration's name, for that message.
+
+    Returns
+    -------
+    chosen : dict
+        ``{"whole": params, "box": params}``, keyword arguments of
+        :func:`~sklearn_salreg.experiments.table1.diffusion_for`.
     """
     grid = DIFFUSION_GRID if grid is None else grid
     with warnings.catch_warnings():
@@ -246,7 +297,28 @@ def choose_diffusion(estimator, maps, labels, grid=None, verbose=1, name=""):
 
 
 def choose_diffusion_k(estimator, maps, labels, ks=DIFFUSION_KS, verbose=1):
-    """The diffusion graph size with the best label-protocol mAP on training images."""
+    """The diffusion graph size with the best label-protocol mAP on training images.
+
+    Parameters
+    ----------
+    estimator : Pipeline
+        A descriptor pipeline, scored by ``make_map_scorer`` with each diffusion.
+    maps : MapCollection
+        Training images.
+    labels : array-like of shape (n_images,)
+        Object id per image, negative for distractors.
+    ks : sequence of int, default=DIFFUSION_KS
+        Graph sizes tried.
+    verbose : int, default=1
+        Print the scores on stderr.
+
+    Returns
+    -------
+    best : int
+        The graph size of best mAP.
+    scores : dict of int -> float
+        The mAP of each size.
+    """
     scores = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -285,6 +357,10 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
         still chosen on the training half. For sizes where the searches take too long;
         the shipped levers were tuned on the quick size's training objects (which may
         show objects of the other size: both draw from the same crops).
+    memory : str or None, default=None
+        Cache folder of the pipelines' early steps.
+    verbose : int, default=1
+        Progress on stderr.
 
     Returns
     -------
@@ -319,7 +395,7 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     def paper(name):
         kw = {}
         if name.startswith("OS"):
-            kw = dict(region_whitening=LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1),
+            kw = dict(region_whitening=make_region_whitening(),
                       random_state=0)
         return make_configuration(name, **kw)
 
@@ -336,7 +412,7 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
         "MAC": paper("MAC"),
         # the same labelled training images, used by MAC for a whitening of its own
         "MAC + trained whitening": with_trained_whitening(
-            make_mac(whitening=LearnedWhitening(n_components=WHITENING_DIMS, shrinkage=0.1)),
+            make_mac(whitening=make_region_whitening()),
             maps[train], labels[train]),
         "Uniform": paper("Uniform"),
         "FS.EGM": paper("FS.EGM"),
@@ -423,12 +499,16 @@ def multiscale_report(scales, labels, query_indices, *, train_objects, test_obje
     labels, query_indices, train_objects, test_objects, queries_in_database
         As in :func:`quality_report` (only the held-out half is used: the configurations
         are the shipped ones, tuned on the training half).
+    configurations : sequence of str, default=("MAC", "OS.EGM-tuned", "OS.EGM-box")
+        Names of :data:`~sklearn_salreg.pipelines.CONFIGURATIONS` compared.
+    verbose : int, default=1
+        Progress on stderr.
 
     Returns
     -------
     dict name -> {protocol -> (single-scale mAP, multi-scale mAP)}
     """
-    from .multiscale import multiscale_transform
+    from ..multiscale import multiscale_transform
 
     test, queries, gnd = _held_out(labels, query_indices, train_objects, test_objects,
                                    queries_in_database)
@@ -498,14 +578,19 @@ def extract_benchmark(size="quick", *, seed=0, max_side=512, cache=None, device=
 
     Parameters
     ----------
-    size : {"quick", "instre"}
-    seed : int
-    max_side : int
+    size : {"quick", "instre"}, default="quick"
+        One of :data:`SIZES`.
+    seed : int, default=0
+        Seed of :func:`~sklearn_salreg.datasets.make_cluttered_instances`.
+    max_side : int, default=512
         Longer image side fed to the network.
     cache : str or None
         Map folder kept on disk: a rerun with the same folder skips extraction. None
         extracts into a temporary folder that lives as long as the returned maps.
-    device : str
+    device : str, default="cpu"
+        Device of the :class:`~sklearn_salreg.extraction.ActivationExtractor`.
+    verbose : int, default=1
+        Progress on stderr.
     **overrides
         Parameters of :func:`~sklearn_salreg.datasets.make_cluttered_instances` that
         replace the size's.
@@ -516,8 +601,8 @@ def extract_benchmark(size="quick", *, seed=0, max_side=512, cache=None, device=
         A disk-backed collection, labels (-1: distractor), ground-truth boxes in map
         cells (None for distractors), the query images.
     """
-    from .datasets import make_cluttered_instances
-    from .extraction import ActivationExtractor, box_to_activation
+    from ..datasets import make_cluttered_instances
+    from ..extraction import ActivationExtractor, box_to_activation
 
     if size not in SIZES:
         raise ValueError(f"size must be one of {list(SIZES)}; got {size!r}.")
@@ -546,44 +631,67 @@ def extract_benchmark(size="quick", *, seed=0, max_side=512, cache=None, device=
     return maps, np.asarray(data.labels), boxes, np.asarray(data.query_indices)
 
 
-def run_report(args):
-    """Entry point of ``python -m sklearn_salreg report``."""
-    size = getattr(args, "size", "quick")
+def run_report(size="quick", *, seed=0, max_side=512, cache=None, device="cpu", search=True,
+               multiscale=None, n_objects=None, n_views=None, n_distractors=None, verbose=1):
+    """Extract the benchmark, run :func:`quality_report` and print it.
+
+    The entry point of ``python -m sklearn_salreg report``.
+
+    Parameters
+    ----------
+    size : {"quick", "instre"}, default="quick"
+        One of :data:`SIZES`.
+    seed : int, default=0
+        Seed of the benchmark and of the split of its objects into a training and a
+        held-out half.
+    max_side : int, default=512
+        Longer image side fed to the network.
+    cache : str or None, default=None
+        Map folder kept on disk (a rerun skips extraction); None extracts into a
+        temporary folder.
+    device : str, default="cpu"
+        Device of the extractor (``"cpu"`` or ``"cuda"``).
+    search : bool, default=True
+        Run the lever searches; False reports the shipped configurations (diffusion is
+        still chosen on the training half).
+    multiscale : str or None, default=None
+        A folder: also compare the shipped configurations described at the scales of
+        :data:`~sklearn_salreg.multiscale.SCALES` (summed) with scale 1, on the held-out
+        half; the smaller scales' maps are kept in that folder.
+    n_objects, n_views, n_distractors : int or None, default=None
+        Override the size's.
+    verbose : int, default=1
+        Progress on stderr.
+
+    Returns
+    -------
+    result : dict
+        What :func:`quality_report` returns.
+    """
+    overrides = dict(n_objects=n_objects, n_views=n_views, n_distractors=n_distractors)
     maps, labels, boxes, query_indices = extract_benchmark(
-        size, seed=args.seed, max_side=args.max_side, cache=args.cache,
-        device=args.device_name, verbose=args.verbose, n_objects=args.n_objects,
-        n_views=args.n_views, n_distractors=args.n_distractors)
+        size, seed=seed, max_side=max_side, cache=cache, device=device, verbose=verbose,
+        **overrides)
+    objects = np.unique(labels[labels >= 0])
+    np.random.default_rng(seed).shuffle(objects)
+    half = len(objects) // 2
+    split = dict(train_objects=np.sort(objects[:half]), test_objects=np.sort(objects[half:]),
+                 queries_in_database=size == "quick")
     with tempfile.TemporaryDirectory() as folder:
-        objects = np.unique(labels[labels >= 0])
-        rng = np.random.default_rng(args.seed)
-        rng.shuffle(objects)
-        half = len(objects) // 2
-        result = quality_report(maps, labels, boxes, query_indices,
-                                train_objects=np.sort(objects[:half]),
-                                test_objects=np.sort(objects[half:]),
-                                queries_in_database=size == "quick",
-                                search=getattr(args, "search", True),
-                                memory=f"{folder}/cache", verbose=args.verbose)
+        result = quality_report(maps, labels, boxes, query_indices, **split, search=search,
+                                memory=f"{folder}/cache", verbose=verbose)
     print(format_report(result))
-    scales = getattr(args, "multiscale", None)
-    if scales:
-        from .multiscale import SCALES
+    if multiscale:
+        from ..multiscale import SCALES
 
         by_scale = [(maps, boxes)]
         for scale in SCALES[1:]:
-            side = round(args.max_side * scale)
+            side = round(max_side * scale)
             m, _, b, _ = extract_benchmark(
-                size, seed=args.seed, max_side=side, cache=os.path.join(scales, f"side{side}"),
-                device=args.device_name, verbose=args.verbose, n_objects=args.n_objects,
-                n_views=args.n_views, n_distractors=args.n_distractors)
+                size, seed=seed, max_side=side, cache=os.path.join(multiscale, f"side{side}"),
+                device=device, verbose=verbose, **overrides)
             by_scale.append((m, b))
-        objects = np.unique(labels[labels >= 0])
-        np.random.default_rng(args.seed).shuffle(objects)
-        half = len(objects) // 2
-        rows = multiscale_report(by_scale, labels, query_indices,
-                                 train_objects=np.sort(objects[:half]),
-                                 test_objects=np.sort(objects[half:]),
-                                 queries_in_database=size == "quick", verbose=args.verbose)
+        rows = multiscale_report(by_scale, labels, query_indices, **split, verbose=verbose)
         print("\nmulti-scale (scales " + ", ".join(f"{s:.3f}" for s in SCALES)
               + "; k-NN mAP %, single scale -> summed scales)")
         for name, row in rows.items():

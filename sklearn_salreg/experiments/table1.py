@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 from sklearn.base import clone
 
-from .collection import as_collection
-from .metrics import mean_average_precision, revisited_map, saliency_precision
-from .pipelines import make_configuration
-from .search import Diffusion, KNNRetriever
+from ..collection import as_collection
+from ..metrics import mean_average_precision, revisited_map, saliency_precision
+from ..pipelines import make_configuration
+from ..search import Diffusion, KNNRetriever
 
 __all__ = ["diffusion_for", "evaluate_configurations", "format_table", "saliency_precisions"]
 
@@ -33,6 +33,29 @@ def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None):
     ``n_neighbors`` (the paper's 50 by default) is clipped to ``n_database - 1`` and the
     query's neighbours (10) to the graph size; ``truncate`` (None: the whole graph) is
     dropped when it is not below the database size.
+
+    Parameters
+    ----------
+    n_database : int
+        Number of database items the diffusion will be fitted on.
+    n_neighbors : int, default=50
+        Neighbours per item in the graph, before clipping.
+    alpha : float, default=0.99
+        The diffusion's ``alpha``.
+    truncate : int or None, default=None
+        The diffusion's ``truncate``, before dropping.
+
+    Returns
+    -------
+    diffusion : Diffusion
+        Unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.experiments.table1 import diffusion_for
+    >>> d = diffusion_for(20)
+    >>> d.n_neighbors, d.n_query_neighbors
+    (19, 10)
     """
     k = max(1, min(n_neighbors, n_database - 1))
     kq = min(10, k)
@@ -98,7 +121,19 @@ def evaluate_configurations(database, queries, gnd, configurations=None, *, diff
 
 
 def format_table(results, title=""):
-    """Results of :func:`evaluate_configurations` as a text table in the layout of Table 1."""
+    """Results of :func:`evaluate_configurations` as a text table in the layout of Table 1.
+
+    Parameters
+    ----------
+    results : dict
+        What :func:`evaluate_configurations` returns.
+    title : str, default=""
+        First line of the table.
+
+    Returns
+    -------
+    table : str
+    """
     first = next(iter(results.values()))
     keys = list(first["knn"])
     head = [f"{k}" for k in keys] + [f"{k} +diff" for k in keys]
@@ -122,10 +157,21 @@ def saliency_precisions(collection, boxes, field):
         Ground-truth boxes per image in activation coordinates; images without boxes
         are skipped.
     field : str
+        The saliency field measured.
 
     Returns
     -------
     ndarray of shape (n_images_with_boxes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg import MapCollection
+    >>> from sklearn_salreg.experiments.table1 import saliency_precisions
+    >>> S = np.zeros((4, 4)); S[:2, :2] = 1.0; S[3, 3] = 1.0
+    >>> X = MapCollection([np.ones((4, 4, 2), np.float32)]).with_fields(saliency=[S])
+    >>> saliency_precisions(X, [np.array([[0, 0, 2, 2]])], "saliency").tolist()
+    [0.8]
     """
     maps = collection.field(field)
     return np.array([saliency_precision(S, b) for S, b in zip(maps, boxes) if len(b)])
