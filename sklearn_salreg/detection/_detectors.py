@@ -16,8 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_saliency_map
-from ..utils import check_device
-from ..utils._parallel import group_by_shape
+from ..utils import check_device, map_by_shape
 from ..utils._param_validation import NonNegativeInt, PositiveInt, StrOptions, check_params
 from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
@@ -91,11 +90,10 @@ def _egm_batch(X, first, *, source, use_boxes, params, sub_levels, device):
         if out[i] is None:
             detect[i] = check_saliency_map(X.field(source)[i], index=first + i,
                                            shape=X.map_shape(i)[:2])
-    images, maps = list(detect), list(detect.values())
-    for members in group_by_shape(maps).values():
-        found = egm_regions_batch([maps[j] for j in members], device=device, **params)
-        for j, regions in zip(members, found):
-            out[images[j]] = regions if len(regions) else None
+    found = map_by_shape(lambda maps: egm_regions_batch(maps, device=device, **params),
+                         list(detect.values()))
+    for i, regions in zip(detect, found):
+        out[i] = regions if len(regions) else None
     if sub_levels:
         out = [None if r is None else _add_subregions(r, sub_levels) for r in out]
     return out

@@ -23,8 +23,7 @@ from ..utils._param_validation import (HasMethods, NonNegativeReal, PositiveInt,
                                        check_finite)
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
-from ..utils import check_device
-from ..utils._parallel import group_by_shape
+from ..utils import check_device, map_by_shape
 from ._batch import _region_pool_batch
 from ._max_pool import (_region_max_pool, _region_mean, _region_sum_pool, _saliency_weighted_map,
                         l2_normalize)
@@ -171,14 +170,11 @@ def _aggregate_batch(X, first, *, n_channels, weighting, max_regions, pooling, s
         all_weights.append(weights)
     # the collection has a saliency map for every image or for none (grid detectors)
     exponent = saliency_exponent if all(S is not None for _, _, S in inputs) else 0.0
-    out = [None] * len(X)
-    for members in group_by_shape([A for A, _, _ in inputs]).values():
-        maps, boxes, saliency = zip(*(inputs[i] for i in members))
-        pooled = _region_pool_batch(maps, boxes, pooling, saliency if exponent else None,
-                                    exponent, device)
-        for i, Z in zip(members, pooled):
-            out[i] = _aggregate_regions(Z, all_weights[i])
-    return out
+    maps, boxes, saliency = (list(column) for column in zip(*inputs))  # a batch is never empty
+    pooled = map_by_shape(lambda A, b, S: _region_pool_batch(A, b, pooling, S if exponent else None,
+                                                             exponent, device),
+                          maps, boxes, saliency)
+    return [_aggregate_regions(Z, weights) for Z, weights in zip(pooled, all_weights)]
 
 
 class RegionAggregator(MapTransformerMixin, BaseEstimator):

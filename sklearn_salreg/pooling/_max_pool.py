@@ -13,8 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..utils._param_validation import NonNegativeReal, PositiveInt, check_params
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
-from ..utils import check_device, l2_normalize
-from ..utils._parallel import group_by_shape
+from ..utils import check_device, l2_normalize, map_by_shape
 from ._batch import _region_pool_batch
 
 __all__ = ["region_max_pool", "region_sum_pool", "region_mean", "saliency_weighted_map",
@@ -188,14 +187,13 @@ def _pool_batch(X, first, *, n_channels, normalize, device):
     maps = [check_map(X[i], index=first + i, n_channels=n_channels) for i in range(len(X))]
     boxes = [check_boxes(X.field("regions")[i], A.shape[:2], index=first + i, name="region")
              for i, A in enumerate(maps)]
-    out = [None] * len(X)
-    for members in group_by_shape(maps).values():
-        pooled = _region_pool_batch([maps[i] for i in members], [boxes[i] for i in members],
-                                    "max", None, 0.0, device)
-        for i, Z in zip(members, pooled):
-            F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
-                                   shape=maps[i].shape[:2])
-            out[i] = (l2_normalize(Z) if normalize else Z), _region_mean(F, boxes[i])
+    pooled = map_by_shape(lambda A, b: _region_pool_batch(A, b, "max", None, 0.0, device),
+                          maps, boxes)
+    out = []
+    for i, Z in enumerate(pooled):
+        F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
+                               shape=maps[i].shape[:2])
+        out.append(((l2_normalize(Z) if normalize else Z), _region_mean(F, boxes[i])))
     return out
 
 

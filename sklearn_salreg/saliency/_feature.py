@@ -13,8 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import MapTransformerMixin
 from ..collection import check_map
 from ..collection._validation import _check_map, check_same_shape
-from ..utils import check_device
-from ..utils._parallel import group_by_shape
+from ..utils import check_device, map_by_shape
 from ..utils._param_validation import PositiveInt, PositiveReal, StrOptions, check_params
 
 __all__ = ["channel_weights", "feature_saliency", "normalize_saliency", "FeatureSaliency",
@@ -213,13 +212,8 @@ def feature_saliency_batch(maps, *, eps=1e-6, normalize="crow", device="cpu"):
 def _batch_feature_saliency(X, first, *, eps, normalize, n_channels, device):
     """Feature saliency of the chunk ``X`` (image ``first`` onwards), same shapes together."""
     maps = [check_map(X[i], index=first + i, n_channels=n_channels) for i in range(len(X))]
-    out = [None] * len(maps)
-    for members in group_by_shape(maps).values():
-        batch = feature_saliency_batch([maps[i] for i in members], eps=eps, normalize=normalize,
-                                       device=device)
-        for i, F in zip(members, batch):
-            out[i] = F
-    return out
+    return map_by_shape(lambda batch: feature_saliency_batch(batch, eps=eps, normalize=normalize,
+                                                             device=device), maps)
 
 
 def _image_feature_saliency(X, i, index, *, eps, normalize, n_channels):
