@@ -129,13 +129,13 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
     use_boxes : bool, default=True
         An image that carries a box gets the box as its only region.
     device : str, torch.device or None, default=None
-        None runs :func:`egm_regions` image by image with numpy (``n_jobs``
-        workers). A torch device (``"cuda"``, or ``"cpu"``) runs
-        :func:`egm_regions_batch` over ``batch_size`` maps of one shape at a time
-        there: the same boxes up to floating-point ties. Its speed against the numpy
-        loop is on the docs' benchmarks page.
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
     batch_size : int, default=256
-        Maps per batch on ``device``.
+        Maps per torch batch (with a device).
     n_jobs : int, default=None
         Number of joblib workers over images (with ``device=None``) or over batches
         (with a device; keep it at None for one GPU).
@@ -152,6 +152,9 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
     An image whose saliency map is all zero (after thresholding) has no salient
     region: its region becomes the whole map and an ``EmptySaliencyWarning`` names
     the images concerned, so that every image still gets a finite descriptor.
+
+    With a device, :func:`egm_regions_batch` replaces :func:`egm_regions`: the same
+    boxes up to floating-point ties.
 
     Examples
     --------

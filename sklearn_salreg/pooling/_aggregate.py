@@ -211,13 +211,13 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         fitted region whitening of the pipeline (``context["whitening"]``, the paper's
         "same kind of map"), without refitting; None: no whitening.
     device : str, torch.device or None, default=None
-        None pools image by image with numpy (``n_jobs`` workers). A torch device
-        (``"cuda"``, or ``"cpu"``) pools ``batch_size`` maps of one shape at a time
-        with :func:`region_pool_batch` there (descriptors pooled by an earlier
-        stage are reused as on the numpy path). Meant for GPUs: on a CPU the numpy
-        path is faster.
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
     batch_size : int, default=256
-        Maps per batch on ``device``.
+        Maps per torch batch (with a device).
     n_jobs : int, default=None
         Number of joblib workers over images (with ``device=None``) or over batches
         (with a device; keep it at None for one GPU).
@@ -230,6 +230,11 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         The fitted clone of ``whitening``.
     n_channels_ : int
         Channels of the maps seen in ``fit``.
+
+    Notes
+    -----
+    With a device, the maps are pooled by :func:`region_pool_batch`; region
+    descriptors pooled by an earlier stage are reused, whatever the device.
 
     Examples
     --------

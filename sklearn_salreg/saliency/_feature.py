@@ -235,13 +235,13 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
     normalize : {"crow", "max"} or None, default="crow"
         See :func:`normalize_saliency`.
     device : str, torch.device or None, default=None
-        None computes each map with numpy in the per-image loop (``n_jobs``
-        workers). A torch device (``"cuda"``, or ``"cpu"``) computes the maps of
-        ``batch_size`` images at a time with :func:`feature_saliency_batch` there;
-        the maps come back to the CPU. Meant for GPUs: on a CPU the numpy path is
-        faster (see the docs' benchmarks page).
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
     batch_size : int, default=256
-        Images per batch on ``device``.
+        Maps per torch batch (with a device).
     n_jobs : int, default=None
         Number of joblib workers over images (with ``device=None``) or over batches
         (with a device; keep it at None for one GPU).
@@ -255,7 +255,8 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
 
     See Also
     --------
-    feature_saliency : the map of one image.
+    feature_saliency : the map of one image (``device=None``).
+    feature_saliency_batch : the maps of a batch, in torch (with a device).
     EGMRegionDetector : detects regions on the saliency map.
 
     Examples
