@@ -159,6 +159,13 @@ def feature_saliency_batch(maps, *, eps=1e-6, normalize="crow", device="cpu"):
     The same maps as :func:`feature_saliency` within float32 rounding; on a GPU the
     batch is one kernel per step instead of a loop over images.
 
+    Why a second implementation: it is for GPUs (``FeatureSaliency(device=...)``).
+    On the CPU :func:`feature_saliency` is faster at both map sizes of
+    ``benchmarks/bench_per_image.py``, so ``device=None`` never comes here; on a GPU
+    the copy of each map to the device costs more than the computation (figures on
+    the docs' benchmarks page). The doctest below and ``tests/test_feature_saliency.py``
+    pin the two together.
+
     Parameters
     ----------
     maps : sequence of ndarray of shape (h, w, c)
