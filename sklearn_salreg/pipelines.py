@@ -264,12 +264,13 @@ def make_configuration(name, **kwargs):
 def on_device(pipeline, device):
     """Set ``device`` on every step of ``pipeline`` that has one, and return it.
 
-    The heavy stages (feature saliency, EGM, pooling, the region graph, object
-    saliency) take a ``device``; this moves them all at once, e.g.
-    ``on_device(make_os_egm(), "cuda")``. The fitted attributes stay NumPy arrays on
-    the CPU, so a pipeline fitted on a GPU loads anywhere; to use it on a machine
-    without one, call ``on_device(pipeline, None)`` (the NumPy per-image loops; the
-    searches, which have no such loop, go to ``"cpu"``).
+    ``device`` means the same on every step: None computes on the CPU by the
+    fastest implementation there; a torch device (``"cuda"``, ``"cuda:1"``,
+    ``"cpu"``) computes in torch batches on that device. So
+    ``on_device(make_os_egm(), "cuda")`` moves every heavy stage to the GPU, and
+    ``on_device(pipeline, None)`` brings a pipeline fitted there back to the CPU: the
+    fitted attributes are NumPy arrays on the CPU, so a pipeline fitted on a GPU
+    loads anywhere.
 
     Parameters
     ----------
@@ -281,14 +282,9 @@ def on_device(pipeline, device):
     Pipeline
         ``pipeline`` itself, its steps' parameters changed.
     """
-    params = {}
-    for name, step in pipeline.steps:
-        if hasattr(step, "get_params") and "device" in step.get_params(deep=False):
-            # the searches have no NumPy loop to fall back on: None means the CPU there
-            none_ok = getattr(step, "_parameter_constraints", {}).get("device", [None])
-            params[f"{name}__device"] = (device if device is not None or None in none_ok
-                                         else "cpu")
-    return pipeline.set_params(**params)
+    names = [name for name, step in pipeline.steps
+             if hasattr(step, "get_params") and "device" in step.get_params(deep=False)]
+    return pipeline.set_params(**{f"{name}__device": device for name in names})
 
 
 def add_images(pipeline, X):

@@ -16,8 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_saliency_map
-from ..utils import check_device
-from ..utils._parallel import group_by_shape
+from ..utils import check_device, map_by_shape
 from ..utils._param_validation import NonNegativeInt, PositiveInt, StrOptions, check_params
 from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
@@ -91,11 +90,10 @@ def _egm_batch(X, first, *, source, use_boxes, params, sub_levels, device):
         if out[i] is None:
             detect[i] = check_saliency_map(X.field(source)[i], index=first + i,
                                            shape=X.map_shape(i)[:2])
-    images, maps = list(detect), list(detect.values())
-    for members in group_by_shape(maps).values():
-        found = egm_regions_batch([maps[j] for j in members], device=device, **params)
-        for j, regions in zip(members, found):
-            out[images[j]] = regions if len(regions) else None
+    found = map_by_shape(lambda maps: egm_regions_batch(maps, device=device, **params),
+                         list(detect.values()))
+    for i, regions in zip(detect, found):
+        out[i] = regions if len(regions) else None
     if sub_levels:
         out = [None if r is None else _add_subregions(r, sub_levels) for r in out]
     return out
@@ -131,13 +129,13 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
     use_boxes : bool, default=True
         An image that carries a box gets the box as its only region.
     device : str, torch.device or None, default=None
-        None runs :func:`egm_regions` image by image with numpy (``n_jobs``
-        workers). A torch device (``"cuda"``, or ``"cpu"``) runs
-        :func:`egm_regions_batch` over ``batch_size`` maps of one shape at a time
-        there: the same boxes up to floating-point ties. Its speed against the numpy
-        loop is on the docs' benchmarks page.
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
     batch_size : int, default=256
-        Maps per batch on ``device``.
+        Maps per torch batch (with a device).
     n_jobs : int, default=None
         Number of joblib workers over images (with ``device=None``) or over batches
         (with a device; keep it at None for one GPU).
@@ -154,6 +152,9 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
     An image whose saliency map is all zero (after thresholding) has no salient
     region: its region becomes the whole map and an ``EmptySaliencyWarning`` names
     the images concerned, so that every image still gets a finite descriptor.
+
+    With a device, :func:`egm_regions_batch` replaces :func:`egm_regions`: the same
+    boxes up to floating-point ties.
 
     Examples
     --------

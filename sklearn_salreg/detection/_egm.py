@@ -31,6 +31,13 @@ default ``scale = sqrt(3)`` a uniform rectangle gives back its own extent.
 The steps below are written in NumPy, one small function each: they are the
 reference. By default :func:`egm_regions` runs the same steps compiled with numba
 (``_egm_kernel``), pinned to these by tests.
+
+Why both: the compiled steps are several times faster on a CPU (figures on the
+docs' benchmarks page), so they are what the estimators run; the NumPy steps stay as
+the reference that the compiled ones are tested against operation for operation
+(the same boxes on random maps, ties aside, which the torch batches of
+:mod:`._egm_batch` do not match as closely), and they record the iterations for
+``return_history``.
 """
 
 import numpy as np

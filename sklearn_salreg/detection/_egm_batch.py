@@ -14,6 +14,13 @@ with the state of a batch of maps held as padded tensors:
 Per image, EGM is a dozen iterations of small array operations: the per-image
 version spends most of its time in Python and numpy call overhead. Here each
 operation runs once for the whole batch.
+
+Why a second implementation: it is for GPUs, where these batches beat the compiled
+per-image loop of :func:`egm_regions` on a CPU core; on the CPU that loop is the
+faster one, at both map sizes and both detector settings of
+``benchmarks/bench_per_image.py`` (figures on the docs' benchmarks page), so
+``device=None`` never comes here. The doctest of :func:`egm_regions_batch` and
+``tests/test_egm.py`` pin the two to the same boxes.
 """
 
 import numpy as np

@@ -23,8 +23,7 @@ from ..utils._param_validation import (HasMethods, NonNegativeReal, PositiveInt,
                                        check_finite)
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
-from ..utils import check_device
-from ..utils._parallel import group_by_shape
+from ..utils import check_device, map_by_shape
 from ._batch import _region_pool_batch
 from ._max_pool import (_region_max_pool, _region_mean, _region_sum_pool, _saliency_weighted_map,
                         l2_normalize)
@@ -171,14 +170,11 @@ def _aggregate_batch(X, first, *, n_channels, weighting, max_regions, pooling, s
         all_weights.append(weights)
     # the collection has a saliency map for every image or for none (grid detectors)
     exponent = saliency_exponent if all(S is not None for _, _, S in inputs) else 0.0
-    out = [None] * len(X)
-    for members in group_by_shape([A for A, _, _ in inputs]).values():
-        maps, boxes, saliency = zip(*(inputs[i] for i in members))
-        pooled = _region_pool_batch(maps, boxes, pooling, saliency if exponent else None,
-                                    exponent, device)
-        for i, Z in zip(members, pooled):
-            out[i] = _aggregate_regions(Z, all_weights[i])
-    return out
+    maps, boxes, saliency = (list(column) for column in zip(*inputs))  # a batch is never empty
+    pooled = map_by_shape(lambda A, b, S: _region_pool_batch(A, b, pooling, S if exponent else None,
+                                                             exponent, device),
+                          maps, boxes, saliency)
+    return [_aggregate_regions(Z, weights) for Z, weights in zip(pooled, all_weights)]
 
 
 class RegionAggregator(MapTransformerMixin, BaseEstimator):
@@ -215,13 +211,13 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         fitted region whitening of the pipeline (``context["whitening"]``, the paper's
         "same kind of map"), without refitting; None: no whitening.
     device : str, torch.device or None, default=None
-        None pools image by image with numpy (``n_jobs`` workers). A torch device
-        (``"cuda"``, or ``"cpu"``) pools ``batch_size`` maps of one shape at a time
-        with :func:`region_pool_batch` there (descriptors pooled by an earlier
-        stage are reused as on the numpy path). Meant for GPUs: on a CPU the numpy
-        path is faster.
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
     batch_size : int, default=256
-        Maps per batch on ``device``.
+        Maps per torch batch (with a device).
     n_jobs : int, default=None
         Number of joblib workers over images (with ``device=None``) or over batches
         (with a device; keep it at None for one GPU).
@@ -234,6 +230,11 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         The fitted clone of ``whitening``.
     n_channels_ : int
         Channels of the maps seen in ``fit``.
+
+    Notes
+    -----
+    With a device, the maps are pooled by :func:`region_pool_batch`; region
+    descriptors pooled by an earlier stage are reused, whatever the device.
 
     Examples
     --------

@@ -13,8 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..utils._param_validation import NonNegativeReal, PositiveInt, check_params
 from .._base import MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
-from ..utils import check_device, l2_normalize
-from ..utils._parallel import group_by_shape
+from ..utils import check_device, l2_normalize, map_by_shape
 from ._batch import _region_pool_batch
 
 __all__ = ["region_max_pool", "region_sum_pool", "region_mean", "saliency_weighted_map",
@@ -188,14 +187,13 @@ def _pool_batch(X, first, *, n_channels, normalize, device):
     maps = [check_map(X[i], index=first + i, n_channels=n_channels) for i in range(len(X))]
     boxes = [check_boxes(X.field("regions")[i], A.shape[:2], index=first + i, name="region")
              for i, A in enumerate(maps)]
-    out = [None] * len(X)
-    for members in group_by_shape(maps).values():
-        pooled = _region_pool_batch([maps[i] for i in members], [boxes[i] for i in members],
-                                    "max", None, 0.0, device)
-        for i, Z in zip(members, pooled):
-            F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
-                                   shape=maps[i].shape[:2])
-            out[i] = (l2_normalize(Z) if normalize else Z), _region_mean(F, boxes[i])
+    pooled = map_by_shape(lambda A, b: _region_pool_batch(A, b, "max", None, 0.0, device),
+                          maps, boxes)
+    out = []
+    for i, Z in enumerate(pooled):
+        F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
+                               shape=maps[i].shape[:2])
+        out.append(((l2_normalize(Z) if normalize else Z), _region_mean(F, boxes[i])))
     return out
 
 
@@ -212,12 +210,13 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
         L2-normalise every region descriptor, so that dot products are cosine
         similarities even when no whitening follows.
     device : str, torch.device or None, default=None
-        None pools image by image with numpy (``n_jobs`` workers). A torch device
-        (``"cuda"``, or ``"cpu"``) pools ``batch_size`` maps of one shape at a time
-        with :func:`region_pool_batch` there. Meant for GPUs: on a CPU the numpy
-        path is faster.
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
     batch_size : int, default=256
-        Maps per batch on ``device``.
+        Maps per torch batch (with a device).
     n_jobs : int, default=None
         Number of joblib workers over images (with ``device=None``) or over batches
         (with a device; keep it at None for one GPU).
@@ -228,6 +227,10 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
     ----------
     n_channels_ : int
         Channels of the maps seen in ``fit``.
+
+    See Also
+    --------
+    region_pool_batch : the pooling of a batch, in torch (with a device).
 
     Examples
     --------

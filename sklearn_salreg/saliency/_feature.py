@@ -13,8 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import MapTransformerMixin
 from ..collection import check_map
 from ..collection._validation import check_same_shape
-from ..utils import check_device
-from ..utils._parallel import group_by_shape
+from ..utils import check_device, map_by_shape
 from ..utils._param_validation import PositiveInt, PositiveReal, StrOptions, check_params
 
 __all__ = ["channel_weights", "feature_saliency", "normalize_saliency", "FeatureSaliency",
@@ -160,6 +159,13 @@ def feature_saliency_batch(maps, *, eps=1e-6, normalize="crow", device="cpu"):
     The same maps as :func:`feature_saliency` within float32 rounding; on a GPU the
     batch is one kernel per step instead of a loop over images.
 
+    Why a second implementation: it is for GPUs (``FeatureSaliency(device=...)``).
+    On the CPU :func:`feature_saliency` is faster at both map sizes of
+    ``benchmarks/bench_per_image.py``, so ``device=None`` never comes here; on a GPU
+    the copy of each map to the device costs more than the computation (figures on
+    the docs' benchmarks page). The doctest below and ``tests/test_feature_saliency.py``
+    pin the two together.
+
     Parameters
     ----------
     maps : sequence of ndarray of shape (h, w, c)
@@ -213,13 +219,8 @@ def feature_saliency_batch(maps, *, eps=1e-6, normalize="crow", device="cpu"):
 def _batch_feature_saliency(X, first, *, eps, normalize, n_channels, device):
     """Feature saliency of the chunk ``X`` (image ``first`` onwards), same shapes together."""
     maps = [check_map(X[i], index=first + i, n_channels=n_channels) for i in range(len(X))]
-    out = [None] * len(maps)
-    for members in group_by_shape(maps).values():
-        batch = feature_saliency_batch([maps[i] for i in members], eps=eps, normalize=normalize,
-                                       device=device)
-        for i, F in zip(members, batch):
-            out[i] = F
-    return out
+    return map_by_shape(lambda batch: feature_saliency_batch(batch, eps=eps, normalize=normalize,
+                                                             device=device), maps)
 
 
 def _image_feature_saliency(X, i, index, *, eps, normalize, n_channels):
@@ -241,13 +242,13 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
     normalize : {"crow", "max"} or None, default="crow"
         See :func:`normalize_saliency`.
     device : str, torch.device or None, default=None
-        None computes each map with numpy in the per-image loop (``n_jobs``
-        workers). A torch device (``"cuda"``, or ``"cpu"``) computes the maps of
-        ``batch_size`` images at a time with :func:`feature_saliency_batch` there;
-        the maps come back to the CPU. Meant for GPUs: on a CPU the numpy path is
-        faster (see the docs' benchmarks page).
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
     batch_size : int, default=256
-        Images per batch on ``device``.
+        Maps per torch batch (with a device).
     n_jobs : int, default=None
         Number of joblib workers over images (with ``device=None``) or over batches
         (with a device; keep it at None for one GPU).
@@ -261,7 +262,8 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
 
     See Also
     --------
-    feature_saliency : the map of one image.
+    feature_saliency : the map of one image (``device=None``).
+    feature_saliency_batch : the maps of a batch, in torch (with a device).
     EGMRegionDetector : detects regions on the saliency map.
 
     Examples

@@ -12,7 +12,7 @@ import time
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-__all__ = ["group_by_shape", "map_batches", "map_images"]
+__all__ = ["group_by_shape", "map_batches", "map_by_shape", "map_images"]
 
 
 def _run_chunk(func, X, first, kwargs):
@@ -69,12 +69,64 @@ def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
 
 
 def group_by_shape(arrays):
-    """``{shape: [indices]}`` of the arrays, in order of first appearance: the batched
-    stages compute each group of one shape as one stacked tensor."""
+    """``{shape: [indices]}`` of the arrays, in order of first appearance.
+
+    Parameters
+    ----------
+    arrays : sequence of ndarray
+
+    Returns
+    -------
+    dict
+        Each shape found, mapped to the positions of the arrays of that shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.utils import group_by_shape
+    >>> group_by_shape([np.zeros((2, 3)), np.zeros((4, 3)), np.zeros((2, 3))])
+    {(2, 3): [0, 2], (4, 3): [1]}
+    """
     groups = {}
     for i, A in enumerate(arrays):
         groups.setdefault(A.shape, []).append(i)
     return groups
+
+
+def map_by_shape(func, arrays, *others):
+    """Apply a batched ``func`` to each group of same-shape arrays, results in input order.
+
+    The batched stages stack the maps of one shape into one tensor: ``func`` receives
+    the arrays of one shape (and the matching items of every sequence in ``others``)
+    and returns one result per array.
+
+    Parameters
+    ----------
+    func : callable ``func(arrays, *others) -> sequence``
+    arrays : sequence of ndarray
+    *others : sequences of the length of ``arrays``
+        Per-array inputs (boxes, saliency maps), grouped with their array.
+
+    Returns
+    -------
+    list
+        ``func``'s result for each array, in the order of ``arrays``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.utils import map_by_shape
+    >>> maps = [np.ones((2, 3)), np.ones((4, 3)), 2 * np.ones((2, 3))]
+    >>> map_by_shape(lambda batch, k: [float(A.sum()) * c for A, c in zip(batch, k)],
+    ...              maps, [1, 10, 100])
+    [6.0, 120.0, 1200.0]
+    """
+    out = [None] * len(arrays)
+    for members in group_by_shape(arrays).values():
+        results = func([arrays[i] for i in members], *([o[i] for i in members] for o in others))
+        for i, result in zip(members, results):
+            out[i] = result
+    return out
 
 
 def _run_batch(func, X, first, kwargs):
