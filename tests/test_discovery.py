@@ -16,16 +16,10 @@ from hypothesis.extra.numpy import arrays
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_salreg import MapCollection
-from sklearn_salreg.discovery import (
-    CentralityGraph,
-    ExactIndex,
-    NNDescentIndex,
-    katz_centrality,
-    mutual_graph_from_neighbors,
-    mutual_knn_graph,
-    normalize_graph,
-)
-from sklearn_salreg.discovery import _search
+from sklearn_salreg.discovery import CentralityGraph, katz_centrality
+from sklearn_salreg.neighbors import (ExactIndex, NNDescentIndex, mutual_graph_from_neighbors,
+                                      mutual_knn_graph, normalize_graph)
+from sklearn_salreg.neighbors import _exact as _search
 from sklearn_salreg.whitening import LearnedWhitening
 
 
@@ -93,7 +87,7 @@ def test_mutual_knn_graph_is_symmetric_and_mutual(V, k, beta):
     assert W.dtype == np.float32
     assert (dense == dense.T).all()
     assert (np.diag(dense) == 0).all() and (dense >= 0).all()
-    indices, sims = ExactIndex(np.ascontiguousarray(V)).neighbor_graph(k)
+    sims, indices = ExactIndex(np.ascontiguousarray(V)).neighbor_graph(k)
     listed = np.zeros_like(dense, dtype=bool)
     listed[np.repeat(np.arange(len(V)), k), indices.ravel()] = True
     # An edge only between mutual neighbours, weighted max(v_i.v_j, 0)^beta.
@@ -106,7 +100,7 @@ def test_mutual_knn_graph_is_symmetric_and_mutual(V, k, beta):
 def test_graph_from_neighbors_ignores_missing_and_self():
     indices = np.array([[1, -1], [0, 1], [0, 1]])
     sims = np.array([[0.5, 0.9], [0.5, 1.0], [0.2, 0.3]], dtype=np.float32)
-    W = mutual_graph_from_neighbors(indices, sims, beta=1).toarray()
+    W = mutual_graph_from_neighbors(sims, indices, beta=1).toarray()
     np.testing.assert_allclose(W, [[0, 0.5, 0], [0.5, 0, 0], [0, 0, 0]])
 
 
@@ -121,11 +115,11 @@ def test_exact_search_in_small_blocks_matches_full_sort(rng):
 def _exact_search_matches_full_sort(rng):
     V = _unit(rng.normal(size=(150, 6)))
     U = _unit(rng.normal(size=(200, 6)))
-    indices, sims = ExactIndex(V).query(U, 5)
+    sims, indices = ExactIndex(V).query(U, 5)
     S = U @ V.T
     np.testing.assert_array_equal(indices, np.argsort(-S, axis=1)[:, :5])
     np.testing.assert_allclose(sims, np.take_along_axis(S, indices, 1), rtol=1e-5)
-    self_ind, self_sims = ExactIndex(V).neighbor_graph(4)
+    self_sims, self_ind = ExactIndex(V).neighbor_graph(4)
     np.fill_diagonal(S := V @ V.T, -np.inf)
     np.testing.assert_array_equal(self_ind, np.argsort(-S, axis=1)[:, :4])
 
@@ -144,7 +138,7 @@ def test_bfloat16_screen_finds_the_float32_neighbours(rng, n, d, k, scale):
     V = (scale * rng.normal(size=(n, d))).astype(np.float32)
     U = rng.normal(size=(700, d)).astype(np.float32)
     with sklearn.config_context(working_memory=0.001):  # blocks of 64 queries
-        indices, sims = ExactIndex(V, precision="bfloat16").query(U, k)
+        sims, indices = ExactIndex(V, precision="bfloat16").query(U, k)
     expected, expected_sims = _float32_top_k(U, V, k)
     np.testing.assert_array_equal(indices, expected)
     np.testing.assert_allclose(sims, expected_sims, rtol=1e-5, atol=1e-5 * scale)
@@ -184,7 +178,7 @@ def test_bfloat16_screen_kernel_and_torch_operations_certify_exact_rows(rng, n, 
     for kernel in (True, False):
         screen = _search._BF16Screen(torch.from_numpy(V), k, kernel=kernel)
         buffer = torch.empty((len(U), len(screen.Vb)), dtype=torch.bfloat16)
-        ids, sims, cert = screen.search(torch.from_numpy(U), buffer)
+        sims, ids, cert = screen.search(torch.from_numpy(U), buffer)
         if kernel and k > screen.n_blocks:
             assert not cert.any()
             continue
@@ -197,7 +191,7 @@ def test_bfloat16_screen_kernel_and_torch_operations_certify_exact_rows(rng, n, 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_exact_index_answers_no_queries(rng, precision):
     V = _unit(rng.normal(size=(100, 8)))
-    indices, sims = ExactIndex(V, precision).query(np.zeros((0, 8), np.float32), 5)
+    sims, indices = ExactIndex(V, precision).query(np.zeros((0, 8), np.float32), 5)
     assert indices.shape == sims.shape == (0, 5)
 
 
@@ -213,8 +207,8 @@ def test_bfloat16_screen_falls_back_on_near_ties(rng):
     buffer = torch.empty((300, len(screen.Vb)), dtype=torch.bfloat16)
     _, _, certified = screen.search(torch.from_numpy(U), buffer)
     assert not certified.all()
-    indices, _ = ExactIndex(V, precision="bfloat16").query(U, 10)
-    np.testing.assert_array_equal(indices, ExactIndex(V).query(U, 10)[0])
+    _, indices = ExactIndex(V, precision="bfloat16").query(U, 10)
+    np.testing.assert_array_equal(indices, ExactIndex(V).query(U, 10)[1])
 
 
 def test_device_is_validated():
@@ -233,13 +227,13 @@ def test_gpu_search_and_graph_equal_cpu(rng):
     for precision in ("float32", "bfloat16"):
         cpu = ExactIndex(V, precision).query(U, 10)
         gpu = ExactIndex(V, precision, device="cuda").query(U, 10)
-        np.testing.assert_array_equal(gpu[0], cpu[0])
-        np.testing.assert_allclose(gpu[1], cpu[1], atol=1e-5)
+        np.testing.assert_array_equal(gpu[1], cpu[1])
+        np.testing.assert_allclose(gpu[0], cpu[0], atol=1e-5)
     cpu_graph = CentralityGraph(n_neighbors=5, algorithm="brute").fit(V)
     gpu_graph = CentralityGraph(n_neighbors=5, algorithm="brute", device="cuda").fit(V)
     np.testing.assert_allclose(gpu_graph.centrality_, cpu_graph.centrality_, rtol=1e-5)
     loaded = pickle.loads(pickle.dumps(gpu_graph.set_params(device="cpu")))
-    np.testing.assert_array_equal(loaded.query(U, 3)[0], cpu_graph.query(U, 3)[0])
+    np.testing.assert_array_equal(loaded.query(U, 3)[1], cpu_graph.query(U, 3)[1])
 
 
 # -- the estimator -----------------------------------------------------------------
@@ -283,7 +277,7 @@ def test_zero_descriptor_is_an_isolated_vertex(rng):
     graph = CentralityGraph(n_neighbors=4, alpha=0.99).fit(V)
     assert graph.graph_[[7], :].nnz == 0 and graph.graph_[:, [7]].nnz == 0
     assert graph.centrality_[7] == pytest.approx(0.01, rel=1e-6)
-    _, sims = graph.query(V[[7]], k=3)
+    sims, _ = graph.query(V[[7]], k=3)
     np.testing.assert_array_equal(sims, 0)
 
 
@@ -304,9 +298,10 @@ def test_query_batched_exact(rng):
     V = _unit(rng.normal(size=(300, 12)))
     graph = CentralityGraph(n_neighbors=5, algorithm="brute").fit(V)
     U = _unit(rng.normal(size=(50, 12)))
-    indices, sims = graph.query(U, k=4)
+    sims, indices = graph.query(U, k=4)
     np.testing.assert_array_equal(indices, np.argsort(-(U @ V.T), axis=1)[:, :4])
     assert graph.query(U[:0], k=4)[0].shape == (0, 4)
+    assert graph.query(U[:0], k=4)[1].dtype == np.int64
 
 
 def test_brute_round_trip(rng):
@@ -371,10 +366,10 @@ def test_nndescent_recall_against_exact(nndescent_setup, kind):
     data, graphs = nndescent_setup
     V, approx = data[kind], graphs[kind]
     exact = CentralityGraph(n_neighbors=10, algorithm="brute").fit(V)
-    graph_recall = _recall(*[g.index_.neighbor_graph(10)[0] for g in (approx, exact)])
+    graph_recall = _recall(*[g.index_.neighbor_graph(10)[1] for g in (approx, exact)])
     rng = np.random.default_rng(1)
     U = _unit(V[:1000] + 0.02 * rng.normal(size=(1000, V.shape[1])))
-    query_recall = _recall(approx.query(U, 10)[0], exact.query(U, 10)[0])
+    query_recall = _recall(approx.query(U, 10)[1], exact.query(U, 10)[1])
     g_corr = np.corrcoef(approx.centrality_, exact.centrality_)[0, 1]
     print(f"\n{kind}: k-NN graph recall@10 {graph_recall:.3f}, query recall@10 "
           f"{query_recall:.3f}, centrality correlation {g_corr:.3f}")
@@ -409,7 +404,7 @@ def test_pipeline_whitening_then_graph_serves_object_saliency(rng):
     np.testing.assert_array_equal(graph.descriptors_, np.concatenate(out.field("region_descriptors")))
     # What object saliency does: whiten the patch descriptors, look up the database.
     patches = rng.random((30, 24)).astype(np.float32)
-    indices, sims = graph.query(whitening.transform(patches), k=5)
+    sims, indices = graph.query(whitening.transform(patches), k=5)
     assert indices.shape == (30, 5) and (np.diff(sims, axis=1) <= 0).all()
 
 
@@ -428,8 +423,8 @@ def test_bfloat16_beyond_the_kernel_limit_is_the_float32_search(rng):
     V = _unit(rng.normal(size=(500, 16)))
     U = _unit(rng.normal(size=(50, 16)))
     k = _search._KERNEL_MAX_K + 6
-    indices, sims = ExactIndex(V, precision="bfloat16").query(U, k)
-    expected, expected_sims = ExactIndex(V).query(U, k)
+    sims, indices = ExactIndex(V, precision="bfloat16").query(U, k)
+    expected_sims, expected = ExactIndex(V).query(U, k)
     np.testing.assert_array_equal(indices, expected)
     np.testing.assert_array_equal(sims, expected_sims)
 
@@ -463,7 +458,7 @@ def test_partial_fit_equals_a_fit_on_all_regions(n_old, n_new):
     np.testing.assert_array_equal(grown.descriptors_, V)
     np.testing.assert_array_equal(grown.image_index_, np.arange(n_old + n_new))
     assert grown.n_images_ == n_old + n_new
-    np.testing.assert_array_equal(grown.query(V[:5], 3)[0], full.query(V[:5], 3)[0])
+    np.testing.assert_array_equal(grown.query(V[:5], 3)[1], full.query(V[:5], 3)[1])
 
 
 def test_partial_fit_warm_start_saves_iterations():
@@ -523,13 +518,13 @@ def test_add_images_grows_an_os_egm_pipeline_like_a_refit_with_the_same_whitenin
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 6), k1=st.integers(1, 5), k2=st.integers(1, 5), seed=st.integers(0, 999))
 def test_merge_neighbors_is_the_top_k_of_both_lists(n, k1, k2, seed):
-    from sklearn_salreg.discovery import merge_neighbors
+    from sklearn_salreg.neighbors import merge_neighbors
 
     rng = np.random.default_rng(seed)
     sims_all = rng.integers(0, 4, size=(n, k1 + k2)).astype(np.float32) / 4  # ties on purpose
     ids = np.stack([rng.permutation(50)[: k1 + k2] for _ in range(n)])
     k = int(rng.integers(1, k1 + k2 + 1))
-    idx, sims = merge_neighbors(ids[:, :k1], sims_all[:, :k1], ids[:, k1:], sims_all[:, k1:], k)
+    sims, idx = merge_neighbors(sims_all[:, :k1], ids[:, :k1], sims_all[:, k1:], ids[:, k1:], k)
     for r in range(n):  # by hand: decreasing similarity, ties by increasing index
         expected = sorted(zip(-sims_all[r], ids[r]))[:k]
         assert idx[r].tolist() == [int(i) for _, i in expected]

@@ -27,7 +27,7 @@ from .._base import MapTransformerMixin
 from ..collection import check_map, check_saliency_map
 from ..collection._validation import as_numpy, check_same_shape
 from ..utils._parallel import group_by_shape
-from ..discovery._search import ExactIndex, NNDescentIndex
+from ..neighbors import ExactIndex, NNDescentIndex, build_index
 from ..utils import bfloat16_is_fast, check_device
 from ..pooling import l2_normalize
 
@@ -296,7 +296,7 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
             f"whitening) but descriptors has {V.shape[1]}."
         )
     V = np.ascontiguousarray(V, dtype=np.float32)
-    idx, sims = ExactIndex(V).query(U, min(n_neighbors, len(V)))
+    sims, idx = ExactIndex(V).query(U, min(n_neighbors, len(V)))
     values = neighbor_saliency(sims, idx, region_saliency, centrality, beta=beta,
                                region_exponent=region_exponent)
     return _saliency_map(mask, F[mask], values, fs_exponent)
@@ -312,12 +312,6 @@ def _image_patches(X, i, index, *, n_channels, patch_size, whitening=None):
         # ever stacked (a batch of raw patch descriptors is 100 MB of fresh pages).
         U = np.asarray(whitening.transform(U), dtype=np.float32)
     return mask, F[mask], U
-
-
-def _patch_device(device):
-    """Where the patch descriptors are computed: on a GPU in torch batches; None (NumPy,
-    image by image) on the CPU, where the torch batches were slower."""
-    return None if device.type == "cpu" else device
 
 
 def _nndescent_query(index, U, k, epsilon):
@@ -351,7 +345,7 @@ def _batch_saliency(X, first, *, search, whitening, n_dims, k, n_channels, patch
     if sum(len(p[1]) for p in patches):
         U = np.concatenate([p[2] for p in patches if len(p[1])])
         _check_dims(U, n_dims)
-        idx, sims = search(U, k)
+        sims, idx = search(U, k)
         values = _weighted_similarities(sims, idx, weight, beta)
     maps, offset = [], 0
     for mask, fs, _ in patches:
@@ -376,7 +370,7 @@ def _batch_saliency_torch(X, first, *, search, whitening, n_dims, k, n_channels,
         if sum(counts):
             U = _patch_tensor([maps[i] for i in members], patch_size, masks, whitening, device)
             _check_dims(U, n_dims)
-            idx, sims = search(U, k)
+            sims, idx = search(U, k)
             values = _weighted_similarities(sims, idx, weight, beta)
         offsets = np.concatenate([[0], np.cumsum(counts)])
         for j, i in enumerate(members):
@@ -432,11 +426,12 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         rounding; several times faster on CPUs with AVX512-BF16 (docs' benchmarks
         page), also faster on GPUs, but slower where bfloat16 is emulated. ``'auto'`` takes bfloat16 where it is native
         (:func:`~sklearn_salreg.utils.bfloat16_is_fast`).
-    device : str or torch.device, default='cpu'
-        Where the exact search runs (``'cuda'`` for a GPU). On a GPU the patch
-        descriptors and their whitening are computed there too, the maps of a batch
-        of one shape together (:func:`patch_descriptors_batch`); on the CPU they are
-        computed image by image with NumPy. Maps and fitted attributes stay on the CPU.
+    device : None, str or torch.device, default=None
+        None: the CPU, the patch descriptors computed image by image with NumPy (the
+        faster there) and the exact search in torch. A device (``'cpu'``, ``'cuda'``,
+        ``'cuda:1'``): the exact search, the patch descriptors and their whitening run
+        in torch there, the maps of a batch of one shape together
+        (:func:`patch_descriptors_batch`). Maps and fitted attributes stay on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seed of an NN-descent index built by ``fit``.
     n_jobs : int, default=None
@@ -450,9 +445,11 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     ----------
     n_channels_ : int
         Channels of the maps seen in ``fit``.
-    index_ : NNDescentIndex or None
-        The index built by ``fit`` for ``algorithm='nndescent'`` when the graph has
-        none; None otherwise.
+    index_ : ExactIndex or NNDescentIndex
+        The search over the graph's region descriptors, built by ``fit`` (the graph's
+        own NN-descent index where it has one). Should the graph have grown since
+        (:meth:`CentralityGraph.partial_fit`), ``transform`` searches a new index of
+        its regions.
 
     See Also
     --------
@@ -470,7 +467,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         "algorithm": [StrOptions({"graph", "brute", "nndescent"})],
         "epsilon": [NonNegativeReal],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
-        "device": [str, torch.device],
+        "device": [str, torch.device, None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -478,7 +475,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
                  beta=None, graph=None, batch_size=256, algorithm="graph", epsilon=0.1,
-                 precision="auto", device="cpu", random_state=None, n_jobs=None, verbose=0):
+                 precision="auto", device=None, random_state=None, n_jobs=None, verbose=0):
         self.patch_size = patch_size
         self.n_neighbors = n_neighbors
         self.fs_exponent = fs_exponent
@@ -509,40 +506,42 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        check_device(self.device, "ObjectSaliency")
+        self._device()
         X = self._validate_collection(X, reset=True)
-        graph = self._graph_of(X)
-        self.index_ = None
-        if self.algorithm == "nndescent" and not isinstance(graph.index_, NNDescentIndex):
-            self.index_ = self._nndescent_index(graph)
+        self.index_ = self._build_index(self._graph_of(X))
         return self
 
-    def _nndescent_index(self, graph):
-        V = graph.descriptors_
-        degree = min(len(V) - 1, max(2 * self.n_neighbors, 30))
-        index = NNDescentIndex(V, degree, random_state=check_random_state(self.random_state),
-                               verbose=self.verbose)
-        index.prepare()
-        return index
+    def _device(self):
+        """The checked device; None: the CPU default path."""
+        return None if self.device is None else check_device(self.device, "ObjectSaliency")
 
-    def _search(self, graph, device):
-        """``search(U, k) -> (indices, similarities)`` for the chosen algorithm; the
-        exact search runs on ``device`` (checked by the caller)."""
-        if self.algorithm == "brute" or (self.algorithm == "graph"
-                                         and not isinstance(graph.index_, NNDescentIndex)):
-            precision = self.precision
-            if precision == "auto":
-                precision = "bfloat16" if bfloat16_is_fast(device) else "float32"
-            return partial(ExactIndex(graph.descriptors_, precision).query, device=device)
+    def _build_index(self, graph):
+        """The search over ``graph.descriptors_`` for the chosen algorithm."""
+        own = graph.index_
+        if isinstance(own, NNDescentIndex) and self.algorithm in ("graph", "nndescent"):
+            return own
         if self.algorithm == "nndescent":
-            index = graph.index_
-            if not isinstance(index, NNDescentIndex):
-                index = getattr(self, "index_", None)
-                if index is None or index.V is not graph.descriptors_:
-                    index = self._nndescent_index(graph)
-        else:  # 'graph' with an NN-descent graph: its own index
-            index = graph.index_
-        return partial(_nndescent_query, index, epsilon=self.epsilon)
+            index = build_index(graph.descriptors_, "nndescent", self.n_neighbors,
+                                random_state=check_random_state(self.random_state),
+                                verbose=self.verbose, epsilon=self.epsilon)
+            index.prepare()
+            return index
+        device = self._device()
+        precision = self.precision
+        if precision == "auto":
+            precision = "bfloat16" if bfloat16_is_fast(device or "cpu") else "float32"
+        return build_index(graph.descriptors_, "brute", self.n_neighbors, precision=precision,
+                           device=device)
+
+    def _search(self, graph):
+        """``search(U, k) -> (sims, indices)`` of the fitted index (a new one if the
+        graph has grown since ``fit``)."""
+        index = self.index_
+        if index.V is not graph.descriptors_:
+            index = self._build_index(graph)
+        if isinstance(index, NNDescentIndex):
+            return partial(_nndescent_query, index, epsilon=self.epsilon)
+        return index.query
 
     def _graph_of(self, X):
         graph = self.graph if self.graph is not None else X.context.get("graph")
@@ -575,9 +574,8 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         k = min(self.n_neighbors, len(graph.descriptors_))
         weight = _region_weights(graph.region_saliency_, graph.centrality_,
                                  self.region_exponent)
-        device = check_device(self.device, type(self).__name__)
-        kwargs = dict(search=self._search(graph, device), whitening=whitening,
-                      patch_device=_patch_device(device),
+        kwargs = dict(search=self._search(graph), whitening=whitening,
+                      patch_device=self._device(),
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,
                       fs_exponent=self.fs_exponent)

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_salreg.utils.topk import top_k_rows
+from sklearn_salreg.neighbors import top_k_rows
 
 
 @settings(max_examples=60, deadline=None)
