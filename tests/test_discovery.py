@@ -8,18 +8,12 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import sklearn
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_salreg import MapCollection
 from sklearn_salreg.discovery import CentralityGraph, katz_centrality
-from sklearn_salreg.neighbors import (ExactIndex, NNDescentIndex, mutual_graph_from_neighbors,
-                                      mutual_knn_graph, normalize_graph)
-from sklearn_salreg.neighbors import _exact as _search
+from sklearn_salreg.neighbors import ExactIndex, NNDescentIndex, mutual_knn_graph, normalize_graph
 from sklearn_salreg.whitening import LearnedWhitening
 
 
@@ -72,143 +66,6 @@ def test_isolated_vertex_normalisation_and_centrality():
     assert g[2] == pytest.approx(0.1)
     np.testing.assert_allclose(g[:2], 1.0, rtol=1e-8)
 
-
-@settings(max_examples=30, deadline=None)
-@given(
-    arrays(np.float32, st.tuples(st.integers(3, 25), st.just(4)),
-           elements=st.floats(-1, 1, width=32)),
-    st.integers(1, 6),
-    st.sampled_from([1, 3]),
-)
-def test_mutual_knn_graph_is_symmetric_and_mutual(V, k, beta):
-    k = min(k, len(V) - 1)
-    W = mutual_knn_graph(V, n_neighbors=k, beta=beta)
-    dense = W.toarray()
-    assert W.dtype == np.float32
-    assert (dense == dense.T).all()
-    assert (np.diag(dense) == 0).all() and (dense >= 0).all()
-    sims, indices = ExactIndex(np.ascontiguousarray(V)).neighbor_graph(k)
-    listed = np.zeros_like(dense, dtype=bool)
-    listed[np.repeat(np.arange(len(V)), k), indices.ravel()] = True
-    # An edge only between mutual neighbours, weighted max(v_i.v_j, 0)^beta.
-    assert not (dense > 0)[~(listed & listed.T)].any()
-    i, j = np.nonzero(dense)
-    np.testing.assert_allclose(dense[i, j], np.maximum((V[i] * V[j]).sum(1), 0) ** beta,
-                               rtol=1e-4, atol=1e-6)
-
-
-def test_graph_from_neighbors_ignores_missing_and_self():
-    indices = np.array([[1, -1], [0, 1], [0, 1]])
-    sims = np.array([[0.5, 0.9], [0.5, 1.0], [0.2, 0.3]], dtype=np.float32)
-    W = mutual_graph_from_neighbors(sims, indices, beta=1).toarray()
-    np.testing.assert_allclose(W, [[0, 0.5, 0], [0.5, 0, 0], [0, 0, 0]])
-
-
-# -- the exact search --------------------------------------------------------------
-
-
-def test_exact_search_in_small_blocks_matches_full_sort(rng):
-    with sklearn.config_context(working_memory=0.001):  # blocks of 64 rows
-        _exact_search_matches_full_sort(rng)
-
-
-def _exact_search_matches_full_sort(rng):
-    V = _unit(rng.normal(size=(150, 6)))
-    U = _unit(rng.normal(size=(200, 6)))
-    sims, indices = ExactIndex(V).query(U, 5)
-    S = U @ V.T
-    np.testing.assert_array_equal(indices, np.argsort(-S, axis=1)[:, :5])
-    np.testing.assert_allclose(sims, np.take_along_axis(S, indices, 1), rtol=1e-5)
-    self_sims, self_ind = ExactIndex(V).neighbor_graph(4)
-    np.fill_diagonal(S := V @ V.T, -np.inf)
-    np.testing.assert_array_equal(self_ind, np.argsort(-S, axis=1)[:, :4])
-
-
-def _float32_top_k(U, V, k):
-    """Reference: float64 products, ties broken by increasing index."""
-    S = U.astype(np.float64) @ V.astype(np.float64).T
-    order = np.lexsort((np.broadcast_to(np.arange(len(V)), S.shape), -S), axis=1)[:, :k]
-    return order, np.take_along_axis(S, order, 1)
-
-
-@pytest.mark.parametrize("n, d, k, scale", [(1000, 16, 10, 1.0), (130, 8, 5, 3.0),
-                                            (40, 4, 39, 0.2), (3000, 64, 1, 1.0)])
-def test_bfloat16_screen_finds_the_float32_neighbours(rng, n, d, k, scale):
-    """The screened search is exact: same neighbours as float32 (norms not 1 included)."""
-    V = (scale * rng.normal(size=(n, d))).astype(np.float32)
-    U = rng.normal(size=(700, d)).astype(np.float32)
-    with sklearn.config_context(working_memory=0.001):  # blocks of 64 queries
-        sims, indices = ExactIndex(V, precision="bfloat16").query(U, k)
-    expected, expected_sims = _float32_top_k(U, V, k)
-    np.testing.assert_array_equal(indices, expected)
-    np.testing.assert_allclose(sims, expected_sims, rtol=1e-5, atol=1e-5 * scale)
-
-
-@settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 3000), k=st.integers(1, 12), seed=st.integers(0, 2**31 - 1),
-       levels=st.sampled_from([3, 50, 30000]))
-def test_bfloat16_screen_top_blocks_are_the_largest_block_maxima(n, k, seed, levels):
-    """The two-level selection (top groups, then their blocks) returns the m largest
-    block maxima, ties and negative keys included, with indices that hold them."""
-    k = min(k, n)
-    screen = _search._BF16Screen(torch.zeros((n, 2)), k)
-    rng = np.random.default_rng(seed)
-    block_max = torch.from_numpy(
-        rng.integers(-levels, levels, size=(7, screen.n_blocks)).astype(np.int16))
-    values, indices = screen._top_blocks(block_max)
-    m = min(screen.m, screen.n_blocks)
-    expected = torch.topk(block_max, m, dim=1).values
-    np.testing.assert_array_equal(values.numpy(), expected.numpy())
-    np.testing.assert_array_equal(torch.gather(block_max, 1, indices).numpy(), values.numpy())
-    assert all(len(set(row)) == m for row in indices.tolist())
-
-
-@pytest.mark.parametrize("n, d, k, scale", [(3000, 64, 10, 1.0), (300, 8, 5, 3.0),
-                                            (40, 4, 39, 0.2), (500, 16, 1, 1.0)])
-def test_bfloat16_screen_kernel_and_torch_operations_certify_exact_rows(rng, n, d, k, scale):
-    """The compiled CPU pass and the torch operations (the GPU path, run here on the
-    CPU) select their candidates differently; every row either certifies holds the
-    float32 neighbours, and both certify most rows (none when k exceeds the number of
-    blocks: the kernel then leaves every row to the float32 search)."""
-    base = _unit(rng.normal(size=(max(n // 20, 1), d)))
-    V = (scale * (np.repeat(base, 20, axis=0)[:n] + 0.3 * rng.normal(size=(n, d))))
-    U = (base[rng.integers(0, len(base), 500)] + 0.3 * rng.normal(size=(500, d)))
-    V, U = V.astype(np.float32), U.astype(np.float32)
-    expected, expected_sims = _float32_top_k(U, V, k)
-    for kernel in (True, False):
-        screen = _search._BF16Screen(torch.from_numpy(V), k, kernel=kernel)
-        buffer = torch.empty((len(U), len(screen.Vb)), dtype=torch.bfloat16)
-        sims, ids, cert = screen.search(torch.from_numpy(U), buffer)
-        if kernel and k > screen.n_blocks:
-            assert not cert.any()
-            continue
-        assert cert.mean() > 0.5
-        np.testing.assert_array_equal(ids[cert], expected[cert])
-        np.testing.assert_allclose(sims[cert], expected_sims[cert], rtol=1e-5,
-                                   atol=1e-5 * scale)
-
-
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_exact_index_answers_no_queries(rng, precision):
-    V = _unit(rng.normal(size=(100, 8)))
-    sims, indices = ExactIndex(V, precision).query(np.zeros((0, 8), np.float32), 5)
-    assert indices.shape == sims.shape == (0, 5)
-
-
-def test_bfloat16_screen_falls_back_on_near_ties(rng):
-    """Many database rows within the rounding margin of the k-th: the rows cannot be
-    certified by the screen and are searched again in float32, with the same result."""
-    base = _unit(rng.normal(size=(50, 32)))
-    V = np.repeat(base, 40, axis=0) + 1e-4 * rng.normal(size=(2000, 32))
-    V[::7] = base[0]  # exact duplicates: ties broken by index
-    U = base[rng.integers(0, 50, 300)] + 1e-3 * rng.normal(size=(300, 32))
-    V, U = V.astype(np.float32), U.astype(np.float32)
-    screen = _search._BF16Screen(torch.from_numpy(V), 10)
-    buffer = torch.empty((300, len(screen.Vb)), dtype=torch.bfloat16)
-    _, _, certified = screen.search(torch.from_numpy(U), buffer)
-    assert not certified.all()
-    _, indices = ExactIndex(V, precision="bfloat16").query(U, 10)
-    np.testing.assert_array_equal(indices, ExactIndex(V).query(U, 10)[1])
 
 
 def test_device_is_validated():
@@ -418,17 +275,6 @@ def test_auto_algorithm_keeps_the_exact_work_of_50000_regions_in_512_dimensions(
     assert _auto_algorithm(35_000, 1280) == "nndescent"
 
 
-def test_bfloat16_beyond_the_kernel_limit_is_the_float32_search(rng):
-    """More neighbours than the CPU kernel screens: the float32 search answers."""
-    V = _unit(rng.normal(size=(500, 16)))
-    U = _unit(rng.normal(size=(50, 16)))
-    k = _search._KERNEL_MAX_K + 6
-    sims, indices = ExactIndex(V, precision="bfloat16").query(U, k)
-    expected_sims, expected = ExactIndex(V).query(U, k)
-    np.testing.assert_array_equal(indices, expected)
-    np.testing.assert_array_equal(sims, expected_sims)
-
-
 # --- growing databases: CentralityGraph.partial_fit and pipelines.add_images -------------
 
 def _unit_rows(rng, n, d=12, centres=4):
@@ -513,22 +359,6 @@ def test_add_images_grows_an_os_egm_pipeline_like_a_refit_with_the_same_whitenin
     np.testing.assert_allclose(D_grown, D_refit, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="CentralityGraph"):
         add_images(clone(grown)[:3], new)
-
-
-@settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 6), k1=st.integers(1, 5), k2=st.integers(1, 5), seed=st.integers(0, 999))
-def test_merge_neighbors_is_the_top_k_of_both_lists(n, k1, k2, seed):
-    from sklearn_salreg.neighbors import merge_neighbors
-
-    rng = np.random.default_rng(seed)
-    sims_all = rng.integers(0, 4, size=(n, k1 + k2)).astype(np.float32) / 4  # ties on purpose
-    ids = np.stack([rng.permutation(50)[: k1 + k2] for _ in range(n)])
-    k = int(rng.integers(1, k1 + k2 + 1))
-    sims, idx = merge_neighbors(sims_all[:, :k1], ids[:, :k1], sims_all[:, k1:], ids[:, k1:], k)
-    for r in range(n):  # by hand: decreasing similarity, ties by increasing index
-        expected = sorted(zip(-sims_all[r], ids[r]))[:k]
-        assert idx[r].tolist() == [int(i) for _, i in expected]
-        np.testing.assert_array_equal(sims[r], [-s for s, _ in expected])
 
 
 def test_katz_centrality_warm_start_gives_the_same_solution():
