@@ -253,10 +253,8 @@ def test_patch_descriptors_batch_errors():
         patch_descriptors_batch(maps[:1], masks=[np.ones((4, 3), bool)])
 
 
-def test_torch_patch_path_gives_the_numpy_maps(monkeypatch):
-    # the GPU code path of ObjectSaliency, forced onto the CPU: same maps as NumPy
-    import sklearn_salreg.saliency._object as module
-
+def test_torch_patch_path_gives_the_numpy_maps():
+    # device="cpu": the torch path (the GPU's) on the CPU gives the maps of device=None
     maps, _, _ = make_object_maps(n_objects=4, n_views=4, n_distractors=4, random_state=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -264,8 +262,7 @@ def test_torch_patch_path_gives_the_numpy_maps(monkeypatch):
         pipe.fit(maps)
         X = pipe[:5].transform(maps + [maps[0][:7, :9]])  # a second shape in the batch
         expected = pipe.named_steps["os"].transform(X).field("saliency")
-        monkeypatch.setattr(module, "_patch_device", lambda device: device)
-        got = pipe.named_steps["os"].transform(X).field("saliency")
+        got = pipe.named_steps["os"].set_params(device="cpu").transform(X).field("saliency")
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6 * max(b.max(), 1e-12))
 

@@ -11,7 +11,6 @@ centrality. Where feature saliency is zero the object saliency is exactly zero, 
 those positions are never looked up.
 """
 
-from functools import partial
 from numbers import Integral
 
 import numpy as np
@@ -233,11 +232,11 @@ def _saliency_map(mask, fs, values, fs_exponent):
 
 def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening=None,
                     patch_size=3, n_neighbors=10, beta=3.0, fs_exponent=2.0,
-                    region_exponent=3.0):
+                    region_exponent=3.0, search=None):
     """The object saliency map of one image against a database of regions.
 
-    A plain exact search over ``descriptors``; :class:`ObjectSaliency` does the same
-    for many images at once through the fitted index of a :class:`CentralityGraph`.
+    :class:`ObjectSaliency` computes the same maps for a collection, the patches of a
+    batch of images looked up together in the index it built in ``fit``.
 
     Parameters
     ----------
@@ -264,11 +263,27 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
         ``Theta``, exponent of the image's own feature saliency.
     region_exponent : float >= 0, default=3.0
         ``theta``, exponent of the neighbours' feature saliency.
+    search : index or None, default=None
+        An index built on ``descriptors`` (:func:`~sklearn_salreg.neighbors.build_index`:
+        its ``query(U, k)`` returns ``(similarities, indices)``), e.g. an approximate
+        one, or one built once for many images; None: an exact search.
 
     Returns
     -------
     S : ndarray of shape (h, w), dtype float32
         Zero wherever ``F`` is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.saliency import object_saliency
+    >>> A = np.zeros((2, 2, 2), np.float32); A[0, 0] = [1, 0]; A[1, 1] = [0, 1]
+    >>> F = np.array([[1.0, 0], [0, 0.5]], np.float32)
+    >>> V = np.eye(2, dtype=np.float32)
+    >>> object_saliency(A, F, V, np.ones(2), np.array([1.0, 2.0]), patch_size=1,
+    ...                 n_neighbors=1)
+    array([[1. , 0. ],
+           [0. , 0.5]], dtype=float32)
     """
     check_params(OBJECT_SALIENCY_PARAMETERS, "object_saliency", patch_size=patch_size,
                  n_neighbors=n_neighbors, beta=beta, fs_exponent=fs_exponent,
@@ -284,99 +299,83 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
                 f"{name} of object_saliency has shape {values.shape}; expected one value per "
                 f"database region, ({len(V)},)."
             )
-    mask = F > 0
-    if not mask.any():
-        return np.zeros(F.shape, dtype=np.float32)
-    U = _patch_descriptors(A, patch_size, mask)
-    if whitening is not None:
-        U = np.asarray(whitening.transform(U), dtype=np.float32)
-    if U.shape[1] != V.shape[1]:
-        raise ValueError(
-            f"object_saliency: the patch descriptors have {U.shape[1]} dimensions (after "
-            f"whitening) but descriptors has {V.shape[1]}."
-        )
-    V = np.ascontiguousarray(V, dtype=np.float32)
-    sims, idx = ExactIndex(V).query(U, min(n_neighbors, len(V)))
-    values = neighbor_saliency(sims, idx, region_saliency, centrality, beta=beta,
-                               region_exponent=region_exponent)
-    return _saliency_map(mask, F[mask], values, fs_exponent)
+    if search is None:
+        search = ExactIndex(np.ascontiguousarray(V, dtype=np.float32))
+    elif len(search.V) != len(V):
+        raise ValueError(f"search of object_saliency holds {len(search.V)} regions; "
+                         f"descriptors has {len(V)}.")
+    return _saliency_maps([A], [F], search=_query_of(search), whitening=whitening,
+                          n_dims=V.shape[1], k=min(n_neighbors, len(V)),
+                          patch_size=patch_size,
+                          weight=_region_weights(region_saliency, centrality, region_exponent),
+                          beta=beta, fs_exponent=fs_exponent)[0]
 
 
-def _image_patches(X, i, index, *, n_channels, patch_size, whitening=None):
-    A = check_map(X[i], index=index, n_channels=n_channels)
-    F = check_saliency_map(X.field("feature_saliency")[i], index=index, shape=A.shape[:2])
-    mask = F > 0
-    U = _patch_descriptors(A, patch_size, mask)
-    if whitening is not None and len(U):
-        # Whitened image by image: only the short whitened vectors of a batch are
-        # ever stacked (a batch of raw patch descriptors is 100 MB of fresh pages).
-        U = np.asarray(whitening.transform(U), dtype=np.float32)
-    return mask, F[mask], U
-
-
-def _nndescent_query(index, U, k, epsilon):
-    return index.query(as_numpy(U), k, epsilon=epsilon)  # pynndescent takes NumPy
+def _query_of(index, epsilon=None):
+    """``search(U, k) -> (sims, indices)`` of an index; pynndescent takes NumPy."""
+    if isinstance(index, NNDescentIndex):
+        return lambda U, k: index.query(as_numpy(U), k, epsilon=epsilon)
+    return index.query
 
 
 def _check_dims(U, n_dims):
     if U.shape[1] != n_dims:
         raise ValueError(
-            f"patch descriptors have dimension {U.shape[1]} but the graph's region "
-            f"descriptors have {n_dims}: the same whitening "
+            f"patch descriptors have dimension {U.shape[1]} (after whitening) but the "
+            f"database's region descriptors have {n_dims}: the same whitening "
             "must map both (is a LearnedWhitening missing before the graph?)."
         )
 
 
-def _batch_saliency(X, first, *, search, whitening, n_dims, k, n_channels, patch_size,
-                    weight, beta, fs_exponent, patch_device=None):
-    """Object saliency maps of the images of the chunk ``X`` (image ``first`` onwards):
-    patch descriptors of all its images whitened and looked up in one batch. With a
-    ``patch_device``, the patch descriptors and their whitening are computed there in
-    torch, maps of one shape together, and handed to the search without a copy back."""
-    if patch_device is not None:
-        return _batch_saliency_torch(X, first, search=search, whitening=whitening,
-                                     n_dims=n_dims, k=k, n_channels=n_channels,
-                                     patch_size=patch_size, weight=weight, beta=beta,
-                                     fs_exponent=fs_exponent, device=patch_device)
-    patches = [_image_patches(X, i, first + i, n_channels=n_channels, patch_size=patch_size,
-                              whitening=whitening)
-               for i in range(len(X))]
-    values = np.zeros(0)
-    if sum(len(p[1]) for p in patches):
-        U = np.concatenate([p[2] for p in patches if len(p[1])])
-        _check_dims(U, n_dims)
-        sims, idx = search(U, k)
-        values = _weighted_similarities(sims, idx, weight, beta)
-    maps, offset = [], 0
-    for mask, fs, _ in patches:
-        maps.append(_saliency_map(mask, fs, values[offset:offset + len(fs)], fs_exponent))
-        offset += len(fs)
-    return maps
+def _patch_rows(maps, masks, patch_size, whitening, device):
+    """Whitened patch descriptors at the masked positions of validated maps, map 0's
+    rows first: NumPy image by image (``device=None``: the faster on the CPU; only the
+    short whitened vectors are stacked), or one torch batch of same-shape maps."""
+    if device is not None:
+        return _patch_tensor(maps, patch_size, masks, whitening, device)
+    rows = []
+    for A, mask in zip(maps, masks):
+        if mask.any():
+            U = _patch_descriptors(A, patch_size, mask)
+            if whitening is not None:
+                U = np.asarray(whitening.transform(U), dtype=np.float32)
+            rows.append(U)
+    return np.concatenate(rows)
 
 
-def _batch_saliency_torch(X, first, *, search, whitening, n_dims, k, n_channels, patch_size,
-                          weight, beta, fs_exponent, device):
+def _saliency_maps(maps, features, *, search, whitening, n_dims, k, patch_size, weight, beta,
+                   fs_exponent, device=None):
+    """Equation (14) for validated maps and feature saliency maps: the patches of every
+    position with ``F > 0`` (of all the maps at once, or of each group of same-shape
+    maps on a torch ``device``) looked up in one ``search``; zero elsewhere."""
+    masks = [F > 0 for F in features]
+    groups = [range(len(maps))] if device is None else group_by_shape(maps).values()
+    out = [None] * len(maps)
+    for members in groups:
+        counts = [int(masks[i].sum()) for i in members]
+        values = np.zeros(0)
+        if sum(counts):
+            U = _patch_rows([maps[i] for i in members], [masks[i] for i in members],
+                            patch_size, whitening, device)
+            _check_dims(U, n_dims)
+            sims, indices = search(U, k)
+            values = _weighted_similarities(sims, indices, weight, beta)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        for j, i in enumerate(members):
+            out[i] = _saliency_map(masks[i], features[i][masks[i]],
+                                   values[offsets[j]:offsets[j + 1]], fs_exponent)
+    return out
+
+
+def _batch_saliency(X, first, *, n_channels, **kwargs):
+    """Object saliency maps of the images of the chunk ``X`` (image ``first`` onwards)."""
     maps, features = [], []
     for i in range(len(X)):
         A = check_map(X[i], index=first + i, n_channels=n_channels)
         maps.append(A)
         features.append(check_saliency_map(X.field("feature_saliency")[i], index=first + i,
                                            shape=A.shape[:2]))
-    out = [None] * len(maps)
-    for members in group_by_shape(maps).values():
-        masks = [features[i] > 0 for i in members]
-        counts = [int(m.sum()) for m in masks]
-        values = np.zeros(0)
-        if sum(counts):
-            U = _patch_tensor([maps[i] for i in members], patch_size, masks, whitening, device)
-            _check_dims(U, n_dims)
-            sims, idx = search(U, k)
-            values = _weighted_similarities(sims, idx, weight, beta)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        for j, i in enumerate(members):
-            out[i] = _saliency_map(masks[j], features[i][masks[j]],
-                                   values[offsets[j]:offsets[j + 1]], fs_exponent)
-    return out
+    return _saliency_maps(maps, features, **kwargs)
 
 
 class ObjectSaliency(MapTransformerMixin, BaseEstimator):
@@ -539,9 +538,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         index = self.index_
         if index.V is not graph.descriptors_:
             index = self._build_index(graph)
-        if isinstance(index, NNDescentIndex):
-            return partial(_nndescent_query, index, epsilon=self.epsilon)
-        return index.query
+        return _query_of(index, self.epsilon)
 
     def _graph_of(self, X):
         graph = self.graph if self.graph is not None else X.context.get("graph")
@@ -574,8 +571,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         k = min(self.n_neighbors, len(graph.descriptors_))
         weight = _region_weights(graph.region_saliency_, graph.centrality_,
                                  self.region_exponent)
-        kwargs = dict(search=self._search(graph), whitening=whitening,
-                      patch_device=self._device(),
+        kwargs = dict(search=self._search(graph), whitening=whitening, device=self._device(),
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,
                       fs_exponent=self.fs_exponent)
