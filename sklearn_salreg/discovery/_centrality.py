@@ -200,7 +200,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             W = mutual_graph_from_neighbors(np.empty((n, 0), np.float32),
                                             np.empty((n, 0), np.int64))
             sims, indices = np.empty((n, 0), np.float32), np.empty((n, 0), np.int64)
-        self._log("k-NN graph", start)
+        self._log("k-NN", start)  # the search and the mutual graph of its lists
         self.n_images_ = len(X) if isinstance(X, MapCollection) else n  # rows of an array
         return self._fit_graph(V, f, image_index, W, sims, indices)
 
@@ -237,7 +237,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         """The normalisation of the mutual graph ``W`` of the k-NN lists, its centrality."""
         start = time.perf_counter()
         self.graph_ = normalize_graph(W)
-        self._log("graph", start)
+        self._log("graph", start)  # its normalisation
 
         start = time.perf_counter()
         g, info = katz_centrality(

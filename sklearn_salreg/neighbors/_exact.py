@@ -19,8 +19,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 import torch
 
-from ..utils import rows_per_batch
-from ..utils._device import check_device
+from ..utils import check_device, rows_per_batch
 from ._topk import top_k_rows
 
 __all__ = ["ExactIndex", "exact_top_k", "row_similarities", "similarities"]
