@@ -386,8 +386,9 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     by its ``transform``) and the region ``whitening`` (a fitted
     :class:`LearnedWhitening`, if the pipeline has one). Writes the field
     ``saliency`` so that the next :class:`EGMRegionDetector` detects on it. Patch
-    descriptors of ``batch_size`` images are whitened and looked up in the graph's
-    index together.
+    descriptors of ``batch_size`` images are whitened and looked up together in the
+    index built by ``fit``; each map is the one :func:`object_saliency` gives with that
+    index as its ``search``.
 
     Parameters
     ----------
@@ -491,7 +492,8 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X, y=None):
-        """Validate parameters; the discovery itself was fitted by :class:`CentralityGraph`.
+        """Build the search over the graph's region descriptors (``index_``); the
+        discovery itself was fitted by :class:`CentralityGraph`.
 
         Parameters
         ----------
