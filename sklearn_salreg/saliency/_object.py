@@ -517,22 +517,25 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         return None if self.device is None else check_device(self.device, "ObjectSaliency")
 
     def _build_index(self, graph):
-        """The search over ``graph.descriptors_`` for the chosen algorithm."""
+        """The search over ``graph.descriptors_`` for the chosen algorithm (the graph's
+        own NN-descent index where it has one), made by :func:`build_index`."""
         own = graph.index_
         if isinstance(own, NNDescentIndex) and self.algorithm in ("graph", "nndescent"):
             return own
-        if self.algorithm == "nndescent":
-            index = build_index(graph.descriptors_, "nndescent", self.n_neighbors,
-                                random_state=check_random_state(self.random_state),
-                                verbose=self.verbose, epsilon=self.epsilon)
+        algorithm = "brute" if self.algorithm == "graph" else self.algorithm
+        params = {"epsilon": self.epsilon} if algorithm == "nndescent" else {}
+        if algorithm == "brute":
+            device = self._device()
+            precision = self.precision
+            if precision == "auto":
+                precision = "bfloat16" if bfloat16_is_fast(device or "cpu") else "float32"
+            params = {"precision": precision, "device": device}
+        index = build_index(graph.descriptors_, algorithm, self.n_neighbors,
+                            random_state=check_random_state(self.random_state),
+                            verbose=self.verbose, **params)
+        if hasattr(index, "prepare"):  # build the search structures now, not in transform
             index.prepare()
-            return index
-        device = self._device()
-        precision = self.precision
-        if precision == "auto":
-            precision = "bfloat16" if bfloat16_is_fast(device or "cpu") else "float32"
-        return build_index(graph.descriptors_, "brute", self.n_neighbors, precision=precision,
-                           device=device)
+        return index
 
     def _search(self, graph):
         """``search(U, k) -> (sims, indices)`` of the fitted index (a new one if the
