@@ -136,7 +136,7 @@ def gpu_section(region_sizes, fit_sizes, args, dim=64, n_queries=200_000, k=10):
         print("\n== GPU: skipped (torch.cuda.is_available() is False) ==")
         return None
     from sklearn_salreg import FeatureSaliency
-    from sklearn_salreg.discovery import ExactIndex
+    from sklearn_salreg.neighbors import ExactIndex
 
     print(f"\n== GPU ({torch.cuda.get_device_name()}): exact top-{k} of {n_queries} patch "
           f"descriptors, d={dim}, from and to host memory ==", flush=True)

@@ -16,7 +16,8 @@ from .detection import (EGMRegionDetector, EmptySaliencyWarning, UniformRegionDe
                         WholeMapDetector, add_subregions, egm_regions, uniform_regions)
 from .pooling import (RegionAggregator, RegionMaxPooler, aggregate_regions, region_max_pool,
                       region_mean)
-from .discovery import CentralityGraph, katz_centrality, mutual_knn_graph, normalize_graph
+from .discovery import CentralityGraph, katz_centrality
+from .neighbors import mutual_knn_graph, normalize_graph
 from .saliency import FeatureSaliency, ObjectSaliency, feature_saliency, object_saliency
 from .whitening import LearnedWhitening, apply_whitening, learn_whitening, pca_whitening
 

@@ -8,24 +8,12 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import sklearn
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_salreg import MapCollection
-from sklearn_salreg.discovery import (
-    CentralityGraph,
-    ExactIndex,
-    NNDescentIndex,
-    katz_centrality,
-    mutual_graph_from_neighbors,
-    mutual_knn_graph,
-    normalize_graph,
-)
-from sklearn_salreg.discovery import _search
+from sklearn_salreg.discovery import CentralityGraph, katz_centrality
+from sklearn_salreg.neighbors import ExactIndex, NNDescentIndex, mutual_knn_graph, normalize_graph
 from sklearn_salreg.whitening import LearnedWhitening
 
 
@@ -79,143 +67,6 @@ def test_isolated_vertex_normalisation_and_centrality():
     np.testing.assert_allclose(g[:2], 1.0, rtol=1e-8)
 
 
-@settings(max_examples=30, deadline=None)
-@given(
-    arrays(np.float32, st.tuples(st.integers(3, 25), st.just(4)),
-           elements=st.floats(-1, 1, width=32)),
-    st.integers(1, 6),
-    st.sampled_from([1, 3]),
-)
-def test_mutual_knn_graph_is_symmetric_and_mutual(V, k, beta):
-    k = min(k, len(V) - 1)
-    W = mutual_knn_graph(V, n_neighbors=k, beta=beta)
-    dense = W.toarray()
-    assert W.dtype == np.float32
-    assert (dense == dense.T).all()
-    assert (np.diag(dense) == 0).all() and (dense >= 0).all()
-    indices, sims = ExactIndex(np.ascontiguousarray(V)).neighbor_graph(k)
-    listed = np.zeros_like(dense, dtype=bool)
-    listed[np.repeat(np.arange(len(V)), k), indices.ravel()] = True
-    # An edge only between mutual neighbours, weighted max(v_i.v_j, 0)^beta.
-    assert not (dense > 0)[~(listed & listed.T)].any()
-    i, j = np.nonzero(dense)
-    np.testing.assert_allclose(dense[i, j], np.maximum((V[i] * V[j]).sum(1), 0) ** beta,
-                               rtol=1e-4, atol=1e-6)
-
-
-def test_graph_from_neighbors_ignores_missing_and_self():
-    indices = np.array([[1, -1], [0, 1], [0, 1]])
-    sims = np.array([[0.5, 0.9], [0.5, 1.0], [0.2, 0.3]], dtype=np.float32)
-    W = mutual_graph_from_neighbors(indices, sims, beta=1).toarray()
-    np.testing.assert_allclose(W, [[0, 0.5, 0], [0.5, 0, 0], [0, 0, 0]])
-
-
-# -- the exact search --------------------------------------------------------------
-
-
-def test_exact_search_in_small_blocks_matches_full_sort(rng):
-    with sklearn.config_context(working_memory=0.001):  # blocks of 64 rows
-        _exact_search_matches_full_sort(rng)
-
-
-def _exact_search_matches_full_sort(rng):
-    V = _unit(rng.normal(size=(150, 6)))
-    U = _unit(rng.normal(size=(200, 6)))
-    indices, sims = ExactIndex(V).query(U, 5)
-    S = U @ V.T
-    np.testing.assert_array_equal(indices, np.argsort(-S, axis=1)[:, :5])
-    np.testing.assert_allclose(sims, np.take_along_axis(S, indices, 1), rtol=1e-5)
-    self_ind, self_sims = ExactIndex(V).neighbor_graph(4)
-    np.fill_diagonal(S := V @ V.T, -np.inf)
-    np.testing.assert_array_equal(self_ind, np.argsort(-S, axis=1)[:, :4])
-
-
-def _float32_top_k(U, V, k):
-    """Reference: float64 products, ties broken by increasing index."""
-    S = U.astype(np.float64) @ V.astype(np.float64).T
-    order = np.lexsort((np.broadcast_to(np.arange(len(V)), S.shape), -S), axis=1)[:, :k]
-    return order, np.take_along_axis(S, order, 1)
-
-
-@pytest.mark.parametrize("n, d, k, scale", [(1000, 16, 10, 1.0), (130, 8, 5, 3.0),
-                                            (40, 4, 39, 0.2), (3000, 64, 1, 1.0)])
-def test_bfloat16_screen_finds_the_float32_neighbours(rng, n, d, k, scale):
-    """The screened search is exact: same neighbours as float32 (norms not 1 included)."""
-    V = (scale * rng.normal(size=(n, d))).astype(np.float32)
-    U = rng.normal(size=(700, d)).astype(np.float32)
-    with sklearn.config_context(working_memory=0.001):  # blocks of 64 queries
-        indices, sims = ExactIndex(V, precision="bfloat16").query(U, k)
-    expected, expected_sims = _float32_top_k(U, V, k)
-    np.testing.assert_array_equal(indices, expected)
-    np.testing.assert_allclose(sims, expected_sims, rtol=1e-5, atol=1e-5 * scale)
-
-
-@settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 3000), k=st.integers(1, 12), seed=st.integers(0, 2**31 - 1),
-       levels=st.sampled_from([3, 50, 30000]))
-def test_bfloat16_screen_top_blocks_are_the_largest_block_maxima(n, k, seed, levels):
-    """The two-level selection (top groups, then their blocks) returns the m largest
-    block maxima, ties and negative keys included, with indices that hold them."""
-    k = min(k, n)
-    screen = _search._BF16Screen(torch.zeros((n, 2)), k)
-    rng = np.random.default_rng(seed)
-    block_max = torch.from_numpy(
-        rng.integers(-levels, levels, size=(7, screen.n_blocks)).astype(np.int16))
-    values, indices = screen._top_blocks(block_max)
-    m = min(screen.m, screen.n_blocks)
-    expected = torch.topk(block_max, m, dim=1).values
-    np.testing.assert_array_equal(values.numpy(), expected.numpy())
-    np.testing.assert_array_equal(torch.gather(block_max, 1, indices).numpy(), values.numpy())
-    assert all(len(set(row)) == m for row in indices.tolist())
-
-
-@pytest.mark.parametrize("n, d, k, scale", [(3000, 64, 10, 1.0), (300, 8, 5, 3.0),
-                                            (40, 4, 39, 0.2), (500, 16, 1, 1.0)])
-def test_bfloat16_screen_kernel_and_torch_operations_certify_exact_rows(rng, n, d, k, scale):
-    """The compiled CPU pass and the torch operations (the GPU path, run here on the
-    CPU) select their candidates differently; every row either certifies holds the
-    float32 neighbours, and both certify most rows (none when k exceeds the number of
-    blocks: the kernel then leaves every row to the float32 search)."""
-    base = _unit(rng.normal(size=(max(n // 20, 1), d)))
-    V = (scale * (np.repeat(base, 20, axis=0)[:n] + 0.3 * rng.normal(size=(n, d))))
-    U = (base[rng.integers(0, len(base), 500)] + 0.3 * rng.normal(size=(500, d)))
-    V, U = V.astype(np.float32), U.astype(np.float32)
-    expected, expected_sims = _float32_top_k(U, V, k)
-    for kernel in (True, False):
-        screen = _search._BF16Screen(torch.from_numpy(V), k, kernel=kernel)
-        buffer = torch.empty((len(U), len(screen.Vb)), dtype=torch.bfloat16)
-        ids, sims, cert = screen.search(torch.from_numpy(U), buffer)
-        if kernel and k > screen.n_blocks:
-            assert not cert.any()
-            continue
-        assert cert.mean() > 0.5
-        np.testing.assert_array_equal(ids[cert], expected[cert])
-        np.testing.assert_allclose(sims[cert], expected_sims[cert], rtol=1e-5,
-                                   atol=1e-5 * scale)
-
-
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_exact_index_answers_no_queries(rng, precision):
-    V = _unit(rng.normal(size=(100, 8)))
-    indices, sims = ExactIndex(V, precision).query(np.zeros((0, 8), np.float32), 5)
-    assert indices.shape == sims.shape == (0, 5)
-
-
-def test_bfloat16_screen_falls_back_on_near_ties(rng):
-    """Many database rows within the rounding margin of the k-th: the rows cannot be
-    certified by the screen and are searched again in float32, with the same result."""
-    base = _unit(rng.normal(size=(50, 32)))
-    V = np.repeat(base, 40, axis=0) + 1e-4 * rng.normal(size=(2000, 32))
-    V[::7] = base[0]  # exact duplicates: ties broken by index
-    U = base[rng.integers(0, 50, 300)] + 1e-3 * rng.normal(size=(300, 32))
-    V, U = V.astype(np.float32), U.astype(np.float32)
-    screen = _search._BF16Screen(torch.from_numpy(V), 10)
-    buffer = torch.empty((300, len(screen.Vb)), dtype=torch.bfloat16)
-    _, _, certified = screen.search(torch.from_numpy(U), buffer)
-    assert not certified.all()
-    indices, _ = ExactIndex(V, precision="bfloat16").query(U, 10)
-    np.testing.assert_array_equal(indices, ExactIndex(V).query(U, 10)[0])
-
 
 def test_device_is_validated():
     V = _unit(np.random.default_rng(0).normal(size=(30, 4)))
@@ -233,13 +84,13 @@ def test_gpu_search_and_graph_equal_cpu(rng):
     for precision in ("float32", "bfloat16"):
         cpu = ExactIndex(V, precision).query(U, 10)
         gpu = ExactIndex(V, precision, device="cuda").query(U, 10)
-        np.testing.assert_array_equal(gpu[0], cpu[0])
-        np.testing.assert_allclose(gpu[1], cpu[1], atol=1e-5)
+        np.testing.assert_array_equal(gpu[1], cpu[1])
+        np.testing.assert_allclose(gpu[0], cpu[0], atol=1e-5)
     cpu_graph = CentralityGraph(n_neighbors=5, algorithm="brute").fit(V)
     gpu_graph = CentralityGraph(n_neighbors=5, algorithm="brute", device="cuda").fit(V)
     np.testing.assert_allclose(gpu_graph.centrality_, cpu_graph.centrality_, rtol=1e-5)
     loaded = pickle.loads(pickle.dumps(gpu_graph.set_params(device="cpu")))
-    np.testing.assert_array_equal(loaded.query(U, 3)[0], cpu_graph.query(U, 3)[0])
+    np.testing.assert_array_equal(loaded.query(U, 3)[1], cpu_graph.query(U, 3)[1])
 
 
 # -- the estimator -----------------------------------------------------------------
@@ -283,7 +134,7 @@ def test_zero_descriptor_is_an_isolated_vertex(rng):
     graph = CentralityGraph(n_neighbors=4, alpha=0.99).fit(V)
     assert graph.graph_[[7], :].nnz == 0 and graph.graph_[:, [7]].nnz == 0
     assert graph.centrality_[7] == pytest.approx(0.01, rel=1e-6)
-    _, sims = graph.query(V[[7]], k=3)
+    sims, _ = graph.query(V[[7]], k=3)
     np.testing.assert_array_equal(sims, 0)
 
 
@@ -304,9 +155,10 @@ def test_query_batched_exact(rng):
     V = _unit(rng.normal(size=(300, 12)))
     graph = CentralityGraph(n_neighbors=5, algorithm="brute").fit(V)
     U = _unit(rng.normal(size=(50, 12)))
-    indices, sims = graph.query(U, k=4)
+    sims, indices = graph.query(U, k=4)
     np.testing.assert_array_equal(indices, np.argsort(-(U @ V.T), axis=1)[:, :4])
     assert graph.query(U[:0], k=4)[0].shape == (0, 4)
+    assert graph.query(U[:0], k=4)[1].dtype == np.int64
 
 
 def test_brute_round_trip(rng):
@@ -371,10 +223,10 @@ def test_nndescent_recall_against_exact(nndescent_setup, kind):
     data, graphs = nndescent_setup
     V, approx = data[kind], graphs[kind]
     exact = CentralityGraph(n_neighbors=10, algorithm="brute").fit(V)
-    graph_recall = _recall(*[g.index_.neighbor_graph(10)[0] for g in (approx, exact)])
+    graph_recall = _recall(*[g.index_.neighbor_graph(10)[1] for g in (approx, exact)])
     rng = np.random.default_rng(1)
     U = _unit(V[:1000] + 0.02 * rng.normal(size=(1000, V.shape[1])))
-    query_recall = _recall(approx.query(U, 10)[0], exact.query(U, 10)[0])
+    query_recall = _recall(approx.query(U, 10)[1], exact.query(U, 10)[1])
     g_corr = np.corrcoef(approx.centrality_, exact.centrality_)[0, 1]
     print(f"\n{kind}: k-NN graph recall@10 {graph_recall:.3f}, query recall@10 "
           f"{query_recall:.3f}, centrality correlation {g_corr:.3f}")
@@ -409,7 +261,7 @@ def test_pipeline_whitening_then_graph_serves_object_saliency(rng):
     np.testing.assert_array_equal(graph.descriptors_, np.concatenate(out.field("region_descriptors")))
     # What object saliency does: whiten the patch descriptors, look up the database.
     patches = rng.random((30, 24)).astype(np.float32)
-    indices, sims = graph.query(whitening.transform(patches), k=5)
+    sims, indices = graph.query(whitening.transform(patches), k=5)
     assert indices.shape == (30, 5) and (np.diff(sims, axis=1) <= 0).all()
 
 
@@ -421,17 +273,6 @@ def test_auto_algorithm_keeps_the_exact_work_of_50000_regions_in_512_dimensions(
     assert _auto_algorithm(141_000, 64) == "brute"  # 50,000 * sqrt(8) = 141,421
     assert _auto_algorithm(142_000, 64) == "nndescent"
     assert _auto_algorithm(35_000, 1280) == "nndescent"
-
-
-def test_bfloat16_beyond_the_kernel_limit_is_the_float32_search(rng):
-    """More neighbours than the CPU kernel screens: the float32 search answers."""
-    V = _unit(rng.normal(size=(500, 16)))
-    U = _unit(rng.normal(size=(50, 16)))
-    k = _search._KERNEL_MAX_K + 6
-    indices, sims = ExactIndex(V, precision="bfloat16").query(U, k)
-    expected, expected_sims = ExactIndex(V).query(U, k)
-    np.testing.assert_array_equal(indices, expected)
-    np.testing.assert_array_equal(sims, expected_sims)
 
 
 # --- growing databases: CentralityGraph.partial_fit and pipelines.add_images -------------
@@ -463,7 +304,7 @@ def test_partial_fit_equals_a_fit_on_all_regions(n_old, n_new):
     np.testing.assert_array_equal(grown.descriptors_, V)
     np.testing.assert_array_equal(grown.image_index_, np.arange(n_old + n_new))
     assert grown.n_images_ == n_old + n_new
-    np.testing.assert_array_equal(grown.query(V[:5], 3)[0], full.query(V[:5], 3)[0])
+    np.testing.assert_array_equal(grown.query(V[:5], 3)[1], full.query(V[:5], 3)[1])
 
 
 def test_partial_fit_warm_start_saves_iterations():
@@ -518,22 +359,6 @@ def test_add_images_grows_an_os_egm_pipeline_like_a_refit_with_the_same_whitenin
     np.testing.assert_allclose(D_grown, D_refit, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="CentralityGraph"):
         add_images(clone(grown)[:3], new)
-
-
-@settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 6), k1=st.integers(1, 5), k2=st.integers(1, 5), seed=st.integers(0, 999))
-def test_merge_neighbors_is_the_top_k_of_both_lists(n, k1, k2, seed):
-    from sklearn_salreg.discovery import merge_neighbors
-
-    rng = np.random.default_rng(seed)
-    sims_all = rng.integers(0, 4, size=(n, k1 + k2)).astype(np.float32) / 4  # ties on purpose
-    ids = np.stack([rng.permutation(50)[: k1 + k2] for _ in range(n)])
-    k = int(rng.integers(1, k1 + k2 + 1))
-    idx, sims = merge_neighbors(ids[:, :k1], sims_all[:, :k1], ids[:, k1:], sims_all[:, k1:], k)
-    for r in range(n):  # by hand: decreasing similarity, ties by increasing index
-        expected = sorted(zip(-sims_all[r], ids[r]))[:k]
-        assert idx[r].tolist() == [int(i) for _, i in expected]
-        np.testing.assert_array_equal(sims[r], [-s for s, _ in expected])
 
 
 def test_katz_centrality_warm_start_gives_the_same_solution():

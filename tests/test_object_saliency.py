@@ -58,12 +58,23 @@ def test_estimator_equals_pure_function():
                       ("pool", RegionMaxPooler()), ("whiten", LearnedWhitening(n_components=4)),
                       ("graph", CentralityGraph(n_neighbors=3))])
     X = front.fit_transform(maps)
-    Xt = ObjectSaliency(n_neighbors=4).fit_transform(X)
+    est = ObjectSaliency(n_neighbors=4).fit(X)
+    Xt = est.transform(X)
     graph, whitening = front.named_steps["graph"], front.named_steps["whiten"]
+    # the index is built in fit, over the graph's regions, and transform uses it
+    assert est.index_.V is graph.descriptors_
     for A, F, S in zip(maps, X.field("feature_saliency"), Xt.field("saliency")):
         expected = object_saliency(A, F, graph.descriptors_, graph.region_saliency_,
                                    graph.centrality_, whitening=whitening, n_neighbors=4)
         np.testing.assert_allclose(S, expected, rtol=1e-4, atol=1e-7)
+        # the same search passed in: the same map
+        searched = object_saliency(A, F, graph.descriptors_, graph.region_saliency_,
+                                   graph.centrality_, whitening=whitening, n_neighbors=4,
+                                   search=est.index_)
+        np.testing.assert_allclose(S, searched, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="search of object_saliency holds"):
+        object_saliency(maps[0], X.field("feature_saliency")[0], graph.descriptors_[:5],
+                        graph.region_saliency_[:5], graph.centrality_[:5], search=est.index_)
     # batching over images does not change anything
     Xb = ObjectSaliency(n_neighbors=4, batch_size=2).fit_transform(X)
     for a, b in zip(Xt.field("saliency"), Xb.field("saliency")):
@@ -253,10 +264,8 @@ def test_patch_descriptors_batch_errors():
         patch_descriptors_batch(maps[:1], masks=[np.ones((4, 3), bool)])
 
 
-def test_torch_patch_path_gives_the_numpy_maps(monkeypatch):
-    # the GPU code path of ObjectSaliency, forced onto the CPU: same maps as NumPy
-    import sklearn_salreg.saliency._object as module
-
+def test_torch_patch_path_gives_the_numpy_maps():
+    # device="cpu": the torch path (the GPU's) on the CPU gives the maps of device=None
     maps, _, _ = make_object_maps(n_objects=4, n_views=4, n_distractors=4, random_state=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -264,8 +273,7 @@ def test_torch_patch_path_gives_the_numpy_maps(monkeypatch):
         pipe.fit(maps)
         X = pipe[:5].transform(maps + [maps[0][:7, :9]])  # a second shape in the batch
         expected = pipe.named_steps["os"].transform(X).field("saliency")
-        monkeypatch.setattr(module, "_patch_device", lambda device: device)
-        got = pipe.named_steps["os"].transform(X).field("saliency")
+        got = pipe.named_steps["os"].set_params(device="cpu").transform(X).field("saliency")
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6 * max(b.max(), 1e-12))
 

@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_salreg.metrics import label_average_precisions
 from sklearn_salreg.search import Diffusion, KNNRetriever, diffuse, item_diffusions
-from sklearn_salreg.utils.knn_graph import mutual_graph_from_neighbors, normalize_graph
+from sklearn_salreg.neighbors import NNDescentIndex, mutual_graph_from_neighbors, normalize_graph
 
 
 def normalized(X):
@@ -130,7 +130,14 @@ def test_kneighbors_without_queries_leaves_each_item_out():
     assert KNNRetriever().fit(X[:4]).kneighbors(n_neighbors=10)[1].shape == (4, 3)
 
 
-class _StubIndex:
+def _stub_index(X):
+    """An NNDescentIndex whose pynndescent index is a :class:`_StubNNDescent`."""
+    index = object.__new__(NNDescentIndex)
+    index.V, index.epsilon, index.nnd = X, 0.1, _StubNNDescent(X)
+    return index
+
+
+class _StubNNDescent:
     """Stands in for a pynndescent index: candidates in a scrambled order, with the
     query itself among them and a missing (-1) candidate, as pynndescent may return."""
 
@@ -148,7 +155,7 @@ class _StubIndex:
 def test_approximate_results_are_rescored_and_sorted():
     X, _ = clusters(n=300)
     knn = KNNRetriever(n_neighbors=8).fit(X)
-    knn.algorithm_, knn.index_ = "nndescent", _StubIndex(X)
+    knn.algorithm_, knn.index_ = "nndescent", _stub_index(X)
     sims, idx = knn.kneighbors(X[:20] + 0.01)
     exact = KNNRetriever(n_neighbors=7).fit(X).kneighbors(X[:20] + 0.01)
     # The stub loses the 8th neighbour (-1): it comes last with similarity -inf.
@@ -161,7 +168,7 @@ def test_approximate_results_are_rescored_and_sorted():
     assert np.array_equal(self_idx[:, :3], exact_self[:, :3])
     assert np.all(self_idx[:, 3] == -1)
     # A missing neighbour (-1) is no edge of the graph.
-    W = mutual_graph_from_neighbors(self_idx, self_sims)
+    W = mutual_graph_from_neighbors(self_sims, self_idx)
     assert W.shape == (300, 300) and W.nnz > 0
 
 
@@ -169,7 +176,7 @@ def test_truncated_diffusion_copes_with_holes_of_an_approximate_search():
     X, _ = clusters(n=300)
     diffusion = Diffusion(n_neighbors=8, truncate=40).fit(X)
     exact = diffusion.rank(X[:10], n_results=60)
-    diffusion.knn_.algorithm_, diffusion.knn_.index_ = "nndescent", _StubIndex(X)
+    diffusion.knn_.algorithm_, diffusion.knn_.index_ = "nndescent", _stub_index(X)
     ranks = diffusion.rank(X[:10], n_results=60)
     assert np.all(ranks[:, -1] == -1) and np.all(ranks[:, :-1] >= 0)
     assert all(len(set(r[:-1])) == 59 for r in ranks)
@@ -229,7 +236,7 @@ def test_mutual_knn_graph_against_a_dense_reference():
     X, _ = clusters(n=80)
     k = 6
     sims, idx = KNNRetriever().fit(X).kneighbors(n_neighbors=k)
-    W = mutual_graph_from_neighbors(idx, sims, beta=3)
+    W = mutual_graph_from_neighbors(sims, idx, beta=3)
     A = np.zeros((80, 80), bool)
     A[np.repeat(np.arange(80), k), idx.ravel()] = True
     S = X.astype(np.float64) @ X.T.astype(np.float64)

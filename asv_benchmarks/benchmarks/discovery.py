@@ -4,7 +4,7 @@ all regions of the database), and object saliency."""
 from sklearn.base import clone
 
 from sklearn_salreg import MapCollection
-from sklearn_salreg.discovery import ExactIndex
+from sklearn_salreg.neighbors import ExactIndex
 from sklearn_salreg.pipelines import make_os_egm
 
 from .common import descriptors, object_maps, one_thread, quiet

@@ -1,19 +1,13 @@
-"""Object discovery: the region graph of a database, its Katz centrality (paper 3.6-3.7)."""
+"""Object discovery: the region graph of a database, its Katz centrality (paper 3.6-3.7).
+
+The neighbour search and the graph itself come from :mod:`sklearn_salreg.neighbors`.
+"""
 
 from ._centrality import BRUTE_MAX_REGIONS, CentralityGraph
-from ._graph import (katz_centrality, merge_neighbors, mutual_graph_from_neighbors,
-                     mutual_knn_graph, normalize_graph)
-from ._search import ExactIndex, NNDescentIndex, build_index
+from ._graph import katz_centrality
 
 __all__ = [
     "BRUTE_MAX_REGIONS",
     "CentralityGraph",
-    "ExactIndex",
-    "NNDescentIndex",
-    "build_index",
     "katz_centrality",
-    "merge_neighbors",
-    "mutual_graph_from_neighbors",
-    "mutual_knn_graph",
-    "normalize_graph",
 ]

@@ -12,12 +12,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..utils._param_validation import StrOptions, fit_context
-from ..collection import MapCollection
-from ._graph import (GRAPH_PARAMETERS, KATZ_PARAMETERS, katz_centrality, merge_neighbors,
-                     mutual_graph_from_neighbors, normalize_graph)
+from ..collection import MapCollection, stack_regions
+from ..neighbors import (GRAPH_PARAMETERS, build_index, extend_neighbor_graph,
+                         mutual_graph_from_neighbors, mutual_knn_graph, normalize_graph)
 from ..utils import check_device
-from ._search import ExactIndex, _neighbor_block, build_index
+from ..utils._param_validation import StrOptions, fit_context
+from ._graph import KATZ_PARAMETERS, katz_centrality
 
 __all__ = ["CentralityGraph", "BRUTE_MAX_REGIONS"]
 
@@ -34,21 +34,6 @@ def _auto_algorithm(n_regions, n_features):
     """``'brute'`` or ``'nndescent'``: the choice of ``algorithm='auto'``."""
     limit = BRUTE_MAX_REGIONS * np.sqrt(512 / max(n_features, 1))
     return "brute" if n_regions <= limit else "nndescent"
-
-
-def _regions_of(X):
-    """Stacked region descriptors, saliency and image index of a collection."""
-    Z = [np.asarray(z) for z in X.field("region_descriptors")]
-    f = [np.asarray(s) for s in X.field("region_saliency")]
-    counts = np.array([len(z) for z in Z])
-    for i, (z, s) in enumerate(zip(Z, f)):
-        if z.ndim != 2 or z.shape[1] != Z[0].shape[1] or s.shape != (len(z),):
-            raise ValueError(
-                f"image {i}: region descriptors of shape {z.shape} and region saliency of "
-                f"shape {s.shape} do not match: expected (m, {Z[0].shape[1]}) and (m,)."
-            )
-    V = np.concatenate(Z).astype(np.float32, copy=False)
-    return V, np.concatenate(f).astype(np.float32), np.repeat(np.arange(len(Z)), counts)
 
 
 class CentralityGraph(TransformerMixin, BaseEstimator):
@@ -83,10 +68,10 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         at its first use in a process, which takes about half a minute), or
         ``'auto'``: exact up to :data:`BRUTE_MAX_REGIONS` regions in dimension 512,
         ``BRUTE_MAX_REGIONS * sqrt(512 / d)`` in dimension ``d``.
-    device : str or torch.device, default='cpu'
-        Where the exact search runs (``'cuda'`` for a GPU); the fitted attributes stay
-        on the CPU, so a graph fitted on a GPU loads on a machine without one.
-        NN-descent and the CG always run on the CPU.
+    device : None, str or torch.device, default=None
+        Where the exact search runs: None is the CPU; a device (``'cpu'``, ``'cuda'``,
+        ``'cuda:1'``) runs it in torch there. The fitted attributes stay on the CPU as
+        NumPy arrays. NN-descent and the CG always run on the CPU.
     n_jobs : int, default=None
         Threads of NN-descent. The exact search uses torch's CPU threads; with
         ``n_jobs`` other than 1 its rows are also split into blocks that go through
@@ -142,22 +127,22 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
     >>> graph = CentralityGraph(n_neighbors=4).fit(V)
     >>> bool(graph.centrality_[:20].mean() > graph.centrality_[20:].mean())
     True
-    >>> indices, sims = graph.query(V[:2], k=3)
-    >>> indices.shape, sims.dtype
-    ((2, 3), dtype('float32'))
+    >>> sims, indices = graph.query(V[:2], k=3)
+    >>> sims.shape, sims.dtype, indices.dtype
+    ((2, 3), dtype('float32'), dtype('int64'))
     """
 
     _parameter_constraints: dict = {
         **GRAPH_PARAMETERS,
         **KATZ_PARAMETERS,
         "algorithm": [StrOptions({"auto", "brute", "nndescent"})],
-        "device": [str, torch.device],
+        "device": [str, torch.device, None],
         "verbose": ["verbose"],
     }
 
     def __init__(
         self, n_neighbors=20, *, beta=3, alpha=0.99, tol=1e-6, max_iter=100, algorithm="auto",
-        device="cpu", n_jobs=None, random_state=None, verbose=0,
+        device=None, n_jobs=None, random_state=None, verbose=0,
     ):
         self.n_neighbors = n_neighbors
         self.beta = beta
@@ -205,25 +190,31 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             self.algorithm_ = "brute"  # NN-descent needs a few points to start from
 
         start = time.perf_counter()
-        device = check_device(self.device, "CentralityGraph")
         self.index_ = build_index(
             V, self.algorithm_, max(k, 1), random_state=check_random_state(self.random_state),
-            n_jobs=self.n_jobs, verbose=self.verbose,
-        )
+            n_jobs=self.n_jobs, verbose=self.verbose, **self._index_params(self.algorithm_))
         if k > 0:
-            indices, sims = (self.index_.neighbor_graph(k, device=device, n_jobs=self.n_jobs)
-                             if isinstance(self.index_, ExactIndex)
-                             else self.index_.neighbor_graph(k))
+            W, sims, indices = mutual_knn_graph(V, k, beta=self.beta, index=self.index_,
+                                                return_neighbors=True)
         else:
-            indices, sims = np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=np.float32)
-        self._log("k-NN", start)
+            W = mutual_graph_from_neighbors(np.empty((n, 0), np.float32),
+                                            np.empty((n, 0), np.int64))
+            sims, indices = np.empty((n, 0), np.float32), np.empty((n, 0), np.int64)
+        self._log("k-NN", start)  # the search and the mutual graph of its lists
         self.n_images_ = len(X) if isinstance(X, MapCollection) else n  # rows of an array
-        return self._fit_graph(V, f, image_index, indices, sims)
+        return self._fit_graph(V, f, image_index, W, sims, indices)
+
+    def _device(self):
+        """The checked device of the exact search; None: the CPU."""
+        return None if self.device is None else check_device(self.device, "CentralityGraph")
+
+    def _index_params(self, algorithm):
+        return {"device": self._device()} if algorithm == "brute" else {}
 
     def _validate_regions(self, X, reset):
         """Descriptors, saliency and image index of the regions of ``X``, checked."""
         if isinstance(X, MapCollection):
-            V, f, image_index = _regions_of(X)
+            V, image_index, _, f = stack_regions(X, saliency=True)
             if len(V) == 0 and reset:
                 raise ValueError(f"the {len(X)} images of the collection have no regions at all.")
             V = np.ascontiguousarray(V)
@@ -242,11 +233,11 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
             raise ValueError("region saliency must be finite and non-negative.")
         return V, f, image_index
 
-    def _fit_graph(self, V, f, image_index, indices, sims, x0=None):
-        """The mutual graph of the k-NN lists, its normalisation and centrality."""
+    def _fit_graph(self, V, f, image_index, W, sims, indices, x0=None):
+        """The normalisation of the mutual graph ``W`` of the k-NN lists, its centrality."""
         start = time.perf_counter()
-        self.graph_ = normalize_graph(mutual_graph_from_neighbors(indices, sims, beta=self.beta))
-        self._log("graph", start)
+        self.graph_ = normalize_graph(W)
+        self._log("graph", start)  # its normalisation
 
         start = time.perf_counter()
         g, info = katz_centrality(
@@ -299,27 +290,18 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         if len(V_new) == 0:
             return self
         start = time.perf_counter()
-        device = check_device(self.device, "CentralityGraph")
-        n_old = len(self.descriptors_)
         V = np.concatenate([self.descriptors_, V_new])
-        n = len(V)
-        k = min(self.n_neighbors, n - 1)
-        # The new regions' rows of the self-graph of all regions (as fit computes them) ...
-        self.index_ = ExactIndex(V)
-        new_idx, new_sims = _neighbor_block(V, n_old, n, k, device)
-        # ... and the old regions' lists merged with their most similar new regions.
-        old_idx, old_sims = ExactIndex(V_new).query(self.descriptors_, min(k, len(V_new)),
-                                                    device=device)
-        old_idx, old_sims = merge_neighbors(self.neighbors_, self.neighbor_similarities_,
-                                            old_idx + n_old, old_sims, k)
+        k = min(self.n_neighbors, len(V) - 1)
+        sims, indices = extend_neighbor_graph(self.descriptors_, self.neighbor_similarities_,
+                                              self.neighbors_, V_new, k, device=self._device())
+        self.index_ = build_index(V, "brute", k, n_jobs=self.n_jobs, **self._index_params("brute"))
         self._log("k-NN update", start)
-        indices = np.concatenate([old_idx, new_idx])
-        sims = np.concatenate([old_sims, new_sims]).astype(np.float32)
+        W = mutual_graph_from_neighbors(sims, indices, beta=self.beta)
         x0 = np.concatenate([self.centrality_, np.full(len(V_new), 1.0 - self.alpha)])
         image_index = np.concatenate([self.image_index_, image_new + self.n_images_])
         self.n_images_ += len(X) if isinstance(X, MapCollection) else len(V_new)  # as in fit
         return self._fit_graph(V, np.concatenate([self.region_saliency_, f_new]), image_index,
-                               indices, sims, x0=x0)
+                               W, sims, indices, x0=x0)
 
     def transform(self, X):
         """Return the collection with ``context['graph'] = self``; nothing is refitted.
@@ -352,11 +334,11 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
 
         Returns
         -------
+        similarities : ndarray of shape (n_queries, k), float32
+            Dot products ``u . v`` (not raised to ``beta``), decreasing. With
+            NN-descent a missing neighbour has index -1 and similarity -inf.
         indices : ndarray of shape (n_queries, k), int64
             Rows of ``descriptors_``, most similar first.
-        similarities : ndarray of shape (n_queries, k), float32
-            Dot products ``u . v`` (not raised to ``beta``). With NN-descent a
-            missing neighbour has index -1 and similarity -inf.
         """
         check_is_fitted(self)
         U = check_array(U, dtype=np.float32, order="C", ensure_min_samples=0)
@@ -369,10 +351,8 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         if not isinstance(k, numbers.Integral) or not 1 <= k <= n:
             raise ValueError(f"k={k!r} must be an integer in [1, {n}] (the number of regions).")
         if len(U) == 0:
-            return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
-        if isinstance(self.index_, ExactIndex):
-            return self.index_.query(U, k, device=check_device(self.device, "CentralityGraph"))
-        return self.index_.query(U, k)
+            return np.empty((0, k), dtype=np.float32), np.empty((0, k), dtype=np.int64)
+        return self.index_.query(U, k, **self._index_params(self.algorithm_))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -11,7 +11,6 @@ centrality. Where feature saliency is zero the object saliency is exactly zero, 
 those positions are never looked up.
 """
 
-from functools import partial
 from numbers import Integral
 
 import numpy as np
@@ -27,7 +26,7 @@ from .._base import MapTransformerMixin
 from ..collection import check_map, check_saliency_map
 from ..collection._validation import as_numpy, check_same_shape
 from ..utils._parallel import group_by_shape
-from ..discovery._search import ExactIndex, NNDescentIndex
+from ..neighbors import ExactIndex, NNDescentIndex, build_index
 from ..utils import bfloat16_is_fast, check_device
 from ..utils import l2_normalize
 
@@ -233,11 +232,11 @@ def _saliency_map(mask, fs, values, fs_exponent):
 
 def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening=None,
                     patch_size=3, n_neighbors=10, beta=3.0, fs_exponent=2.0,
-                    region_exponent=3.0):
+                    region_exponent=3.0, search=None):
     """The object saliency map of one image against a database of regions.
 
-    A plain exact search over ``descriptors``; :class:`ObjectSaliency` does the same
-    for many images at once through the fitted index of a :class:`CentralityGraph`.
+    :class:`ObjectSaliency` computes the same maps for a collection, the patches of a
+    batch of images looked up together in the index it built in ``fit``.
 
     Parameters
     ----------
@@ -264,11 +263,27 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
         ``Theta``, exponent of the image's own feature saliency.
     region_exponent : float >= 0, default=3.0
         ``theta``, exponent of the neighbours' feature saliency.
+    search : index or None, default=None
+        An index built on ``descriptors`` (:func:`~sklearn_salreg.neighbors.build_index`:
+        its ``query(U, k)`` returns ``(similarities, indices)``), e.g. an approximate
+        one, or one built once for many images; None: an exact search.
 
     Returns
     -------
     S : ndarray of shape (h, w), dtype float32
         Zero wherever ``F`` is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.saliency import object_saliency
+    >>> A = np.zeros((2, 2, 2), np.float32); A[0, 0] = [1, 0]; A[1, 1] = [0, 1]
+    >>> F = np.array([[1.0, 0], [0, 0.5]], np.float32)
+    >>> V = np.eye(2, dtype=np.float32)
+    >>> object_saliency(A, F, V, np.ones(2), np.array([1.0, 2.0]), patch_size=1,
+    ...                 n_neighbors=1)
+    array([[1. , 0. ],
+           [0. , 0.5]], dtype=float32)
     """
     check_params(OBJECT_SALIENCY_PARAMETERS, "object_saliency", patch_size=patch_size,
                  n_neighbors=n_neighbors, beta=beta, fs_exponent=fs_exponent,
@@ -284,105 +299,83 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
                 f"{name} of object_saliency has shape {values.shape}; expected one value per "
                 f"database region, ({len(V)},)."
             )
-    mask = F > 0
-    if not mask.any():
-        return np.zeros(F.shape, dtype=np.float32)
-    U = _patch_descriptors(A, patch_size, mask)
-    if whitening is not None:
-        U = np.asarray(whitening.transform(U), dtype=np.float32)
-    if U.shape[1] != V.shape[1]:
-        raise ValueError(
-            f"object_saliency: the patch descriptors have {U.shape[1]} dimensions (after "
-            f"whitening) but descriptors has {V.shape[1]}."
-        )
-    V = np.ascontiguousarray(V, dtype=np.float32)
-    idx, sims = ExactIndex(V).query(U, min(n_neighbors, len(V)))
-    values = neighbor_saliency(sims, idx, region_saliency, centrality, beta=beta,
-                               region_exponent=region_exponent)
-    return _saliency_map(mask, F[mask], values, fs_exponent)
+    if search is None:
+        search = ExactIndex(np.ascontiguousarray(V, dtype=np.float32))
+    elif len(search.V) != len(V):
+        raise ValueError(f"search of object_saliency holds {len(search.V)} regions; "
+                         f"descriptors has {len(V)}.")
+    return _saliency_maps([A], [F], search=_query_of(search), whitening=whitening,
+                          n_dims=V.shape[1], k=min(n_neighbors, len(V)),
+                          patch_size=patch_size,
+                          weight=_region_weights(region_saliency, centrality, region_exponent),
+                          beta=beta, fs_exponent=fs_exponent)[0]
 
 
-def _image_patches(X, i, index, *, n_channels, patch_size, whitening=None):
-    A = check_map(X[i], index=index, n_channels=n_channels)
-    F = check_saliency_map(X.field("feature_saliency")[i], index=index, shape=A.shape[:2])
-    mask = F > 0
-    U = _patch_descriptors(A, patch_size, mask)
-    if whitening is not None and len(U):
-        # Whitened image by image: only the short whitened vectors of a batch are
-        # ever stacked (a batch of raw patch descriptors is 100 MB of fresh pages).
-        U = np.asarray(whitening.transform(U), dtype=np.float32)
-    return mask, F[mask], U
-
-
-def _patch_device(device):
-    """Where the patch descriptors are computed: on a GPU in torch batches; None (NumPy,
-    image by image) on the CPU, where the torch batches were slower."""
-    return None if device.type == "cpu" else device
-
-
-def _nndescent_query(index, U, k, epsilon):
-    return index.query(as_numpy(U), k, epsilon=epsilon)  # pynndescent takes NumPy
+def _query_of(index, epsilon=None):
+    """``search(U, k) -> (sims, indices)`` of an index; pynndescent takes NumPy."""
+    if isinstance(index, NNDescentIndex):
+        return lambda U, k: index.query(as_numpy(U), k, epsilon=epsilon)
+    return index.query
 
 
 def _check_dims(U, n_dims):
     if U.shape[1] != n_dims:
         raise ValueError(
-            f"patch descriptors have dimension {U.shape[1]} but the graph's region "
-            f"descriptors have {n_dims}: the same whitening "
+            f"patch descriptors have dimension {U.shape[1]} (after whitening) but the "
+            f"database's region descriptors have {n_dims}: the same whitening "
             "must map both (is a LearnedWhitening missing before the graph?)."
         )
 
 
-def _batch_saliency(X, first, *, search, whitening, n_dims, k, n_channels, patch_size,
-                    weight, beta, fs_exponent, patch_device=None):
-    """Object saliency maps of the images of the chunk ``X`` (image ``first`` onwards):
-    patch descriptors of all its images whitened and looked up in one batch. With a
-    ``patch_device``, the patch descriptors and their whitening are computed there in
-    torch, maps of one shape together, and handed to the search without a copy back."""
-    if patch_device is not None:
-        return _batch_saliency_torch(X, first, search=search, whitening=whitening,
-                                     n_dims=n_dims, k=k, n_channels=n_channels,
-                                     patch_size=patch_size, weight=weight, beta=beta,
-                                     fs_exponent=fs_exponent, device=patch_device)
-    patches = [_image_patches(X, i, first + i, n_channels=n_channels, patch_size=patch_size,
-                              whitening=whitening)
-               for i in range(len(X))]
-    values = np.zeros(0)
-    if sum(len(p[1]) for p in patches):
-        U = np.concatenate([p[2] for p in patches if len(p[1])])
-        _check_dims(U, n_dims)
-        idx, sims = search(U, k)
-        values = _weighted_similarities(sims, idx, weight, beta)
-    maps, offset = [], 0
-    for mask, fs, _ in patches:
-        maps.append(_saliency_map(mask, fs, values[offset:offset + len(fs)], fs_exponent))
-        offset += len(fs)
-    return maps
+def _patch_rows(maps, masks, patch_size, whitening, device):
+    """Whitened patch descriptors at the masked positions of validated maps, map 0's
+    rows first: NumPy image by image (``device=None``: the faster on the CPU; only the
+    short whitened vectors are stacked), or one torch batch of same-shape maps."""
+    if device is not None:
+        return _patch_tensor(maps, patch_size, masks, whitening, device)
+    rows = []
+    for A, mask in zip(maps, masks):
+        if mask.any():
+            U = _patch_descriptors(A, patch_size, mask)
+            if whitening is not None:
+                U = np.asarray(whitening.transform(U), dtype=np.float32)
+            rows.append(U)
+    return np.concatenate(rows)
 
 
-def _batch_saliency_torch(X, first, *, search, whitening, n_dims, k, n_channels, patch_size,
-                          weight, beta, fs_exponent, device):
+def _saliency_maps(maps, features, *, search, whitening, n_dims, k, patch_size, weight, beta,
+                   fs_exponent, device=None):
+    """Equation (14) for validated maps and feature saliency maps: the patches of every
+    position with ``F > 0`` (of all the maps at once, or of each group of same-shape
+    maps on a torch ``device``) looked up in one ``search``; zero elsewhere."""
+    masks = [F > 0 for F in features]
+    groups = [range(len(maps))] if device is None else group_by_shape(maps).values()
+    out = [None] * len(maps)
+    for members in groups:
+        counts = [int(masks[i].sum()) for i in members]
+        values = np.zeros(0)
+        if sum(counts):
+            U = _patch_rows([maps[i] for i in members], [masks[i] for i in members],
+                            patch_size, whitening, device)
+            _check_dims(U, n_dims)
+            sims, indices = search(U, k)
+            values = _weighted_similarities(sims, indices, weight, beta)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        for j, i in enumerate(members):
+            out[i] = _saliency_map(masks[i], features[i][masks[i]],
+                                   values[offsets[j]:offsets[j + 1]], fs_exponent)
+    return out
+
+
+def _batch_saliency(X, first, *, n_channels, **kwargs):
+    """Object saliency maps of the images of the chunk ``X`` (image ``first`` onwards)."""
     maps, features = [], []
     for i in range(len(X)):
         A = check_map(X[i], index=first + i, n_channels=n_channels)
         maps.append(A)
         features.append(check_saliency_map(X.field("feature_saliency")[i], index=first + i,
                                            shape=A.shape[:2]))
-    out = [None] * len(maps)
-    for members in group_by_shape(maps).values():
-        masks = [features[i] > 0 for i in members]
-        counts = [int(m.sum()) for m in masks]
-        values = np.zeros(0)
-        if sum(counts):
-            U = _patch_tensor([maps[i] for i in members], patch_size, masks, whitening, device)
-            _check_dims(U, n_dims)
-            idx, sims = search(U, k)
-            values = _weighted_similarities(sims, idx, weight, beta)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        for j, i in enumerate(members):
-            out[i] = _saliency_map(masks[j], features[i][masks[j]],
-                                   values[offsets[j]:offsets[j + 1]], fs_exponent)
-    return out
+    return _saliency_maps(maps, features, **kwargs)
 
 
 class ObjectSaliency(MapTransformerMixin, BaseEstimator):
@@ -393,8 +386,9 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     by its ``transform``) and the region ``whitening`` (a fitted
     :class:`LearnedWhitening`, if the pipeline has one). Writes the field
     ``saliency`` so that the next :class:`EGMRegionDetector` detects on it. Patch
-    descriptors of ``batch_size`` images are whitened and looked up in the graph's
-    index together.
+    descriptors of ``batch_size`` images are whitened and looked up together in the
+    index built by ``fit``; each map is the one :func:`object_saliency` gives with that
+    index as its ``search``.
 
     Parameters
     ----------
@@ -432,11 +426,12 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         rounding; several times faster on CPUs with AVX512-BF16 (docs' benchmarks
         page), also faster on GPUs, but slower where bfloat16 is emulated. ``'auto'`` takes bfloat16 where it is native
         (:func:`~sklearn_salreg.utils.bfloat16_is_fast`).
-    device : str or torch.device, default='cpu'
-        Where the exact search runs (``'cuda'`` for a GPU). On a GPU the patch
-        descriptors and their whitening are computed there too, the maps of a batch
-        of one shape together (:func:`patch_descriptors_batch`); on the CPU they are
-        computed image by image with NumPy. Maps and fitted attributes stay on the CPU.
+    device : None, str or torch.device, default=None
+        None: the CPU, the patch descriptors computed image by image with NumPy (the
+        faster there) and the exact search in torch. A device (``'cpu'``, ``'cuda'``,
+        ``'cuda:1'``): the exact search, the patch descriptors and their whitening run
+        in torch there, the maps of a batch of one shape together
+        (:func:`patch_descriptors_batch`). Maps and fitted attributes stay on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seed of an NN-descent index built by ``fit``.
     n_jobs : int, default=None
@@ -450,9 +445,11 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     ----------
     n_channels_ : int
         Channels of the maps seen in ``fit``.
-    index_ : NNDescentIndex or None
-        The index built by ``fit`` for ``algorithm='nndescent'`` when the graph has
-        none; None otherwise.
+    index_ : ExactIndex or NNDescentIndex
+        The search over the graph's region descriptors, built by ``fit`` (the graph's
+        own NN-descent index where it has one). Should the graph have grown since
+        (:meth:`CentralityGraph.partial_fit`), ``transform`` searches a new index of
+        its regions.
 
     See Also
     --------
@@ -470,7 +467,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         "algorithm": [StrOptions({"graph", "brute", "nndescent"})],
         "epsilon": [NonNegativeReal],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
-        "device": [str, torch.device],
+        "device": [str, torch.device, None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -478,7 +475,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
                  beta=None, graph=None, batch_size=256, algorithm="graph", epsilon=0.1,
-                 precision="auto", device="cpu", random_state=None, n_jobs=None, verbose=0):
+                 precision="auto", device=None, random_state=None, n_jobs=None, verbose=0):
         self.patch_size = patch_size
         self.n_neighbors = n_neighbors
         self.fs_exponent = fs_exponent
@@ -495,7 +492,8 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X, y=None):
-        """Validate parameters; the discovery itself was fitted by :class:`CentralityGraph`.
+        """Build the search over the graph's region descriptors (``index_``); the
+        discovery itself was fitted by :class:`CentralityGraph`.
 
         Parameters
         ----------
@@ -509,40 +507,43 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        check_device(self.device, "ObjectSaliency")
+        self._device()
         X = self._validate_collection(X, reset=True)
-        graph = self._graph_of(X)
-        self.index_ = None
-        if self.algorithm == "nndescent" and not isinstance(graph.index_, NNDescentIndex):
-            self.index_ = self._nndescent_index(graph)
+        self.index_ = self._build_index(self._graph_of(X))
         return self
 
-    def _nndescent_index(self, graph):
-        V = graph.descriptors_
-        degree = min(len(V) - 1, max(2 * self.n_neighbors, 30))
-        index = NNDescentIndex(V, degree, random_state=check_random_state(self.random_state),
-                               verbose=self.verbose)
-        index.prepare()
-        return index
+    def _device(self):
+        """The checked device; None: the CPU default path."""
+        return None if self.device is None else check_device(self.device, "ObjectSaliency")
 
-    def _search(self, graph, device):
-        """``search(U, k) -> (indices, similarities)`` for the chosen algorithm; the
-        exact search runs on ``device`` (checked by the caller)."""
-        if self.algorithm == "brute" or (self.algorithm == "graph"
-                                         and not isinstance(graph.index_, NNDescentIndex)):
+    def _build_index(self, graph):
+        """The search over ``graph.descriptors_`` for the chosen algorithm (the graph's
+        own NN-descent index where it has one), made by :func:`build_index`."""
+        own = graph.index_
+        if isinstance(own, NNDescentIndex) and self.algorithm in ("graph", "nndescent"):
+            return own
+        algorithm = "brute" if self.algorithm == "graph" else self.algorithm
+        params = {"epsilon": self.epsilon} if algorithm == "nndescent" else {}
+        if algorithm == "brute":
+            device = self._device()
             precision = self.precision
             if precision == "auto":
-                precision = "bfloat16" if bfloat16_is_fast(device) else "float32"
-            return partial(ExactIndex(graph.descriptors_, precision).query, device=device)
-        if self.algorithm == "nndescent":
-            index = graph.index_
-            if not isinstance(index, NNDescentIndex):
-                index = getattr(self, "index_", None)
-                if index is None or index.V is not graph.descriptors_:
-                    index = self._nndescent_index(graph)
-        else:  # 'graph' with an NN-descent graph: its own index
-            index = graph.index_
-        return partial(_nndescent_query, index, epsilon=self.epsilon)
+                precision = "bfloat16" if bfloat16_is_fast(device or "cpu") else "float32"
+            params = {"precision": precision, "device": device}
+        index = build_index(graph.descriptors_, algorithm, self.n_neighbors,
+                            random_state=check_random_state(self.random_state),
+                            verbose=self.verbose, **params)
+        if hasattr(index, "prepare"):  # build the search structures now, not in transform
+            index.prepare()
+        return index
+
+    def _search(self, graph):
+        """``search(U, k) -> (sims, indices)`` of the fitted index (a new one if the
+        graph has grown since ``fit``)."""
+        index = self.index_
+        if index.V is not graph.descriptors_:
+            index = self._build_index(graph)
+        return _query_of(index, self.epsilon)
 
     def _graph_of(self, X):
         graph = self.graph if self.graph is not None else X.context.get("graph")
@@ -575,9 +576,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         k = min(self.n_neighbors, len(graph.descriptors_))
         weight = _region_weights(graph.region_saliency_, graph.centrality_,
                                  self.region_exponent)
-        device = check_device(self.device, type(self).__name__)
-        kwargs = dict(search=self._search(graph, device), whitening=whitening,
-                      patch_device=_patch_device(device),
+        kwargs = dict(search=self._search(graph), whitening=whitening, device=self._device(),
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,
                       fs_exponent=self.fs_exponent)

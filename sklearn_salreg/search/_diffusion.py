@@ -12,11 +12,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import rows_per_batch
+from ..neighbors import (SOLVER_PARAMETERS, exact_top_k, mutual_graph_from_neighbors,
+                         normalize_graph, similarities, solve_graph_system)
+from ..neighbors import top_k_rows as _top_k
 from ..utils._param_validation import Interval, StrOptions, fit_context
-from ..utils.knn_graph import SOLVER_PARAMETERS, mutual_graph_from_neighbors, normalize_graph
 from ._base import RetrieverMixin
-from ._graph import _batched_cg, _diffuse
-from ._knn import KNNRetriever, _top_k, exact_top_k, similarities
+from ._graph import _diffuse
+from ._knn import KNNRetriever
 
 __all__ = ["Diffusion"]
 
@@ -303,7 +305,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         elif k >= 1:
             sims, idx = self.knn_.kneighbors(n_neighbors=k)
         if k >= 1:
-            W = mutual_graph_from_neighbors(idx, sims, beta=self.gamma).astype(np.float64)
+            W = mutual_graph_from_neighbors(sims, idx, beta=self.gamma).astype(np.float64)
         else:
             W = sp.csr_array((n, n), dtype=np.float64)
         self.affinity_matrix_ = W
@@ -325,7 +327,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         subsets = np.empty((n, T), dtype=np.int32)
         idx = np.empty((n, k), dtype=np.intp)
         sims = np.empty((n, k), dtype=np.float32)
-        from ._kernels import blas_threads, on_threads, top_k_rows_float32
+        from ..neighbors import blas_threads, on_threads, top_k_rows_float32
 
         brute = self.knn_.algorithm_ == "brute"
         threads = blas_threads()
@@ -428,7 +430,8 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         return self.knn_.kneighbors(Q, k)
 
     def _rank_decoupled(self, Q, n_res):
-        from ._kernels import on_threads, sum_rows_and_rank
+        from ..neighbors import on_threads
+        from ._kernels import sum_rows_and_rank
 
         F = self.item_diffusions_
         n_q, n_db = Q.shape[0], self.n_samples_fit_
@@ -478,11 +481,11 @@ class Diffusion(RetrieverMixin, BaseEstimator):
             Y = np.zeros((T, m), order="F")
             Y[:kq] = self._query_vectors(sims[:, :kq]).T
 
-            def matvec(P, graphs=graphs):
-                flat = graphs @ P.ravel(order="F")
-                return P - self.alpha * flat.reshape(P.shape, order="F")
+            def apply(P, graphs=graphs):  # the block-diagonal graph on the columns
+                return (graphs @ P.ravel(order="F")).reshape(P.shape, order="F")
 
-            F, _, _ = _batched_cg(matvec, Y, self.tol, self.max_iter)
+            F, _ = solve_graph_system(apply, Y, alpha=self.alpha, tol=self.tol,
+                                      max_iter=self.max_iter)
             f = np.ascontiguousarray(F.T)  # (m, T), in the initial order of each subset
             order = _top_k(f, T)[1]
             top = min(T, n_res)

@@ -1,55 +1,18 @@
 """The diffusion mathematics (Iscen et al., CVPR 2017), as plain functions.
 
-The graph itself (mutual k-NN affinities, symmetric normalisation) comes from
-:mod:`sklearn_salreg.utils.knn_graph`, shared with the region graph of discovery.
+The graph itself (mutual k-NN affinities, symmetric normalisation) and the solver of
+``(I - alpha Wn) f = y`` come from :mod:`sklearn_salreg.neighbors`, shared with the
+region graph of discovery.
 
-* :func:`diffuse`: solve (I - alpha Wn) f = y for many right-hand sides at once by
-  conjugate gradients (I - alpha Wn is symmetric positive definite for alpha < 1,
-  its eigenvalues lying in [1 - alpha, 1 + alpha]).
+* :func:`diffuse`: solve (I - alpha Wn) f = y for many right-hand sides at once.
 """
 
 import numpy as np
 
+from ..neighbors import SOLVER_PARAMETERS, check_graph, solve_graph_system
 from ..utils._param_validation import check_finite, check_params
-from ..utils.knn_graph import SOLVER_PARAMETERS, check_graph
 
 __all__ = ["diffuse"]
-
-
-def _batched_cg(matvec, B, tol, max_iter):
-    """Conjugate gradients on the columns of ``B`` (independent systems, one matrix).
-
-    Every column keeps its own step sizes, so the result of a column does not depend
-    on the other columns; a column stops moving once its relative residual
-    ``||b - A x|| / ||b||`` is at most ``tol``.
-    """
-    # order="K" keeps the caller's memory layout (the truncated solve ravels columns).
-    X = np.zeros_like(B)
-    R = B.copy(order="K")
-    P = R.copy(order="K")
-    rs = np.einsum("ij,ij->j", R, R)
-    threshold = tol * np.sqrt(rs)
-    active = np.sqrt(rs) > threshold
-    n_iter = 0
-    while n_iter < max_iter and active.any():
-        AP = matvec(P)
-        pAp = np.einsum("ij,ij->j", P, AP)
-        step = np.zeros_like(rs)
-        np.divide(rs, pAp, out=step, where=active & (pAp > 0))
-        X += step * P
-        R -= step * AP
-        rs_new = np.einsum("ij,ij->j", R, R)
-        beta = np.zeros_like(rs)
-        np.divide(rs_new, rs, out=beta, where=active & (rs > 0))
-        P *= beta
-        P += R
-        rs = np.where(active, rs_new, rs)
-        active &= np.sqrt(rs) > threshold
-        n_iter += 1
-    norm_b = np.sqrt(np.einsum("ij,ij->j", B, B))
-    residual = np.zeros_like(norm_b)
-    np.divide(np.sqrt(rs), norm_b, out=residual, where=norm_b > 0)
-    return X, residual, n_iter
 
 
 def diffuse(graph, Y, *, alpha=0.99, tol=1e-6, max_iter=20, return_info=False):
@@ -58,7 +21,8 @@ def diffuse(graph, Y, *, alpha=0.99, tol=1e-6, max_iter=20, return_info=False):
     Parameters
     ----------
     graph : sparse matrix or ndarray of shape (n, n)
-        Symmetric normalised affinities (see :func:`symmetric_normalize`): the
+        Symmetric normalised affinities (see
+        :func:`~sklearn_salreg.neighbors.normalize_graph`): the
         spectral radius must be at most 1 for the system to be positive definite.
     Y : ndarray of shape (n,) or (n, m)
         Right-hand sides (one query vector per column).
@@ -108,9 +72,7 @@ def _diffuse(graph, Y, *, alpha, tol, max_iter, return_info=False):
             f"{graph.shape}); got {Y.shape}."
         )
 
-    def matvec(P):
-        return P - alpha * (graph @ P)
-
-    F, residual, n_iter = _batched_cg(matvec, np.ascontiguousarray(B), tol, max_iter)
+    F, info = solve_graph_system(graph, np.ascontiguousarray(B), alpha=alpha, tol=tol,
+                                 max_iter=max_iter)
     F = F[:, 0] if vector else F
-    return (F, residual, n_iter) if return_info else F
+    return (F, info["residual"], info["n_iter"]) if return_info else F

@@ -6,10 +6,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..neighbors import NNDescentIndex, build_index, exact_top_k
 from ..utils._param_validation import Interval, StrOptions, fit_context
-from ..discovery._search import ExactIndex
-from ..utils.topk import top_k_rows as _top_k
-from ..utils import rows_per_batch
 from ._base import RetrieverMixin
 
 __all__ = ["KNNRetriever"]
@@ -24,84 +22,6 @@ AUTO_NNDESCENT_MIN_SAMPLES = 300_000
 INDEX_DEFAULTS = {"n_neighbors": 60, "epsilon": 1.0}
 
 
-def similarities(Q, D):
-    """``Q @ D.T`` as a C-ordered float32 array.
-
-    For a few queries it is computed as ``(D @ Q.T).T``, which ran two to three times
-    faster than ``Q @ D.T`` on our machine (matrix-vector products over a C-ordered
-    database); large batches use ``Q @ D.T``, which needs no transposed copy.
-    """
-    if Q.shape[0] < 64:
-        return np.ascontiguousarray((D @ Q.T).T)
-    return Q @ D.T
-
-
-def _candidates(k, n):
-    """Candidates screened in float32 per result: a margin of 16 + k/16 more."""
-    return min(n, k + 16 + k // 16)
-
-
-def exact_top_k(Q, D, k, *, max_norm=None):
-    """The ``k`` database rows of largest dot product with each query, exactly.
-
-    A float32 product screens ``k + 16 + k // 16`` candidates per query (a
-    matrix-vector product for one query, blocks of a matrix product for a batch);
-    the candidates are re-scored in float64 and ranked by decreasing score, ties by
-    increasing index, and a query is scored entirely in float64 when the margin does
-    not prove that the screen kept its true top ``k`` (see
-    :func:`~sklearn_salreg.search._kernels.select_and_rescore`). The result of a query
-    is therefore the same alone or in any batch.
-
-    Parameters
-    ----------
-    Q : ndarray of shape (m, d), float32
-    D : ndarray of shape (n, d), float32, C-ordered (used in place)
-    k : int, ``1 <= k <= n``
-    max_norm : float, default=None
-        ``max_j |D[j]|`` if known (computed otherwise).
-
-    Returns
-    -------
-    sims : ndarray of shape (m, k), float32
-        The float64 scores rounded to float32.
-    indices : ndarray of shape (m, k), int
-    """
-    # numba: compiled (or loaded from its cache) on first use
-    from ._kernels import blas_threads, on_threads, select_and_rescore
-
-    Q = np.ascontiguousarray(Q, dtype=np.float32)
-    n, d = D.shape
-    if max_norm is None:
-        max_norm = float(np.sqrt(np.max(np.einsum("ij,ij->i", D, D), initial=0.0)))
-    c = _candidates(k, n)
-    # Float32 rounding of a d-term dot product: at most gamma_d |q| |v|.
-    unit = 2.0**-24
-    gamma = d * unit / (1 - d * unit) * 1.01 + 1e-30
-    bound = gamma * max_norm * np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
-    ids = np.empty((len(Q), k), dtype=np.int64)
-    sims = np.empty((len(Q), k), dtype=np.float64)
-    if len(Q) == 1:  # a matrix-vector product, then one pass over its result
-        select_and_rescore((D @ Q[0])[None], Q, D, k, c, bound, ids, sims)
-        return sims.astype(np.float32), ids.astype(np.intp, copy=False)
-    step = max(8, min(_QUERY_BLOCK, rows_per_batch(4 * n, len(Q))))
-    threads = blas_threads()
-    for lo in range(0, len(Q), step):
-        hi = min(lo + step, len(Q))
-        S = Q[lo:hi] @ D.T
-
-        def select(a, b, S=S, lo=lo):  # rows a:b of the block, on one thread
-            select_and_rescore(S[a:b], Q[lo + a : lo + b], D, k, c, bound[lo + a : lo + b],
-                               ids[lo + a : lo + b], sims[lo + a : lo + b])
-
-        on_threads(select, hi - lo, threads)
-    return sims.astype(np.float32), ids.astype(np.intp, copy=False)
-
-
-# Queries per float32 product block of exact_top_k (on 2 cores, blocks of 512-1024
-# queries ran 1.2x faster than 256 and 1.6-1.7x faster than 128, at 10,000 and 100,000 items).
-_QUERY_BLOCK = 1024
-
-
 class KNNRetriever(RetrieverMixin, BaseEstimator):
     """Rank a database of descriptors by dot-product similarity to each query.
 
@@ -109,12 +29,12 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
     product is the cosine similarity. Exact search multiplies batches of queries with
     the database in float32 (one query: a matrix-vector product) to screen candidates,
     re-scores them in float64 and ranks them by decreasing score, ties by increasing
-    index (:func:`exact_top_k`), so a query gets the same ranking alone or in any
+    index (:func:`~sklearn_salreg.neighbors.exact_top_k`), so a query gets the same ranking alone or in any
     batch; full rankings sort the float32 similarities (``torch.sort``). ``fit`` keeps
     a C-ordered float32 copy of the database. The memory of a batch is bounded by
     scikit-learn's ``working_memory`` (``sklearn.set_config``). Approximate search queries a
-    :class:`pynndescent.NNDescent` index; the similarities it returns are recomputed
-    exactly and its results re-sorted by them.
+    :class:`~sklearn_salreg.neighbors.NNDescentIndex`; the similarities it returns are
+    recomputed exactly and its results re-sorted by them.
 
     Parameters
     ----------
@@ -147,7 +67,7 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         Number of database items.
     algorithm_ : str
         The search used: 'brute' or 'nndescent'.
-    index_ : pynndescent.NNDescent or None
+    index_ : NNDescentIndex or None
         The approximate index (``None`` for exact search).
     database_labels_ : ndarray of shape (n_samples_fit_,) or None
         Labels given to :meth:`fit`, used by :meth:`score` with query labels.
@@ -217,12 +137,9 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         self.algorithm_ = algorithm
         self.index_ = None
         if algorithm == "nndescent":
-            from pynndescent import NNDescent
-
             params = {**INDEX_DEFAULTS, **(self.index_params or {})}
-            params.pop("epsilon")
             params.setdefault("n_jobs", self.n_jobs if self.n_jobs is not None else 1)
-            self.index_ = NNDescent(X, metric="dot", random_state=self.random_state, **params)
+            self.index_ = NNDescentIndex(X, random_state=self.random_state, **params)
             self.index_.prepare()
         return self
 
@@ -287,28 +204,9 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
             return exact_top_k(Q, self._fit_X, k, max_norm=getattr(self, "_max_norm", None))
         # The exact search shared with the region graph: blocked products, whose size
         # follows scikit-learn's working_memory, and the shared row-wise top-k.
-        index = ExactIndex(self._fit_X)
-        idx, sims = index.neighbor_graph(k) if itself else index.query(Q, k)
-        return sims, idx.astype(np.intp, copy=False)
+        index = build_index(self._fit_X, "brute", k)
+        return index.neighbor_graph(k) if itself else index.query(Q, k)
 
     def _approximate(self, Q, k, itself):
-        params = {**INDEX_DEFAULTS, **(self.index_params or {})}
-        extra = int(itself)
-        graph = self.index_.neighbor_graph[0] if itself else None
-        if itself and graph is not None and graph.shape[1] >= k + 1:
-            idx = graph[:, : k + 1]
-        else:
-            idx, _ = self.index_.query(Q, k=k + extra, epsilon=params["epsilon"])
-        idx = np.asarray(idx, dtype=np.intp)
         # Exact similarities of the candidates; missing candidates (-1) go last.
-        D = self._fit_X
-        sims = np.empty(idx.shape, dtype=np.float32)
-        step = rows_per_batch(4 * idx.shape[1] * D.shape[1], Q.shape[0])
-        for lo in range(0, Q.shape[0], step):
-            block = idx[lo : lo + step]
-            sims[lo : lo + step] = np.einsum("qd,qkd->qk", Q[lo : lo + step], D[block])
-        sims[idx < 0] = -np.inf
-        if itself:
-            sims[idx == np.arange(Q.shape[0])[:, None]] = -np.inf
-        sims, pos = _top_k(sims, k)
-        return sims, np.take_along_axis(idx, pos, axis=1)
+        return self.index_.neighbor_graph(k) if itself else self.index_.query(Q, k)

@@ -6,31 +6,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..collection import MapCollection
+from ..collection import MapCollection, stack_regions
 from ..utils._param_validation import Interval, StrOptions, fit_context
 from ..utils import l2_normalize
 from ._functions import WHITENING_PARAMETERS, _apply_whitening, learn_whitening, pca_whitening
 from ._pairs import mutual_neighbor_pairs, pairs_from_labels, region_pairs_from_labels
 
 __all__ = ["REGION_WHITENING", "LearnedWhitening", "make_region_whitening"]
-
-
-def _stack_regions(X):
-    """All region descriptors of a collection as one (n_regions, c) array, and their image."""
-    per_image = [np.asarray(Z) for Z in X.field("region_descriptors")]
-    for i, Z in enumerate(per_image):
-        if Z.ndim != 2 or Z.shape[1] != per_image[0].shape[1]:
-            raise ValueError(
-                f"image {i}: region descriptors must be (m_i, {per_image[0].shape[1]}) like "
-                f"those of image 0; got shape {Z.shape}."
-            )
-    counts = np.array([len(Z) for Z in per_image])
-    image_index = np.repeat(np.arange(len(per_image)), counts)
-    Z = np.concatenate(per_image).astype(np.float32, copy=False)
-    if not np.isfinite(Z).all():
-        bad = int(image_index[np.flatnonzero(~np.isfinite(Z).all(axis=1))[0]])
-        raise ValueError(f"image {bad}: region descriptors contain NaN or inf.")
-    return Z, image_index, counts
 
 
 class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -209,7 +191,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             y = pairs = None
         image_index = None
         if isinstance(X, MapCollection):
-            Z, image_index, _ = _stack_regions(X)
+            Z, image_index, _ = stack_regions(X)
             self.n_features_in_ = Z.shape[1]
             if hasattr(self, "feature_names_in_"):  # left by an earlier fit on a DataFrame
                 del self.feature_names_in_
@@ -287,7 +269,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         check_is_fitted(self)
         if isinstance(X, MapCollection):
-            Z, _, counts = _stack_regions(X)
+            Z, _, counts = stack_regions(X)
             self._check_width(Z)
             Y = self._whiten(Z)
             per_image = np.split(Y, np.cumsum(counts)[:-1])

@@ -1,4 +1,4 @@
-"""The CPU kernel of the bfloat16 screen (:class:`~._search._BF16Screen`), compiled
+"""The CPU kernel of the bfloat16 screen (:class:`~._exact._BF16Screen`), compiled
 with numba.
 
 After the bfloat16 product, the torch version runs a dozen whole-block operations

@@ -1,0 +1,152 @@
+"""Compiled (numba) loops of the exact top-k search, and the threads they run on.
+
+* :func:`select_and_rescore`: the exact top-k of each row of a float32 similarity
+  block, in a form that does not depend on which other queries share the block.
+  BLAS computes a product differently for one query (a matrix-vector product) and
+  for a batch (a matrix product), so float32 similarities of one query differ in
+  their last bits with the batch around it, and near-ties swap. Here the float32
+  block only screens candidates (a heap of the ``c`` largest values per row); the
+  candidates are re-scored in float64 by a fixed-order loop, ranked by
+  ``(-score, index)``, and the row is certified when its ``k``-th float64 score
+  exceeds the largest value a non-candidate can have (the ``c``-th float32 value
+  plus the float32 rounding bound); a row that is not certified is scored entirely
+  in float64. The ranking is then a function of the query and the database alone.
+* :func:`top_k_rows_float32`: the plain top-k of each row of a float32 block (where
+  one float32 search suffices).
+
+All release the GIL: callers run blocks of rows on threads
+(:func:`~sklearn_salreg.neighbors.on_threads`).
+"""
+
+import numpy as np
+from numba import njit
+
+__all__ = ["dot64", "select_and_rescore", "top_k_rows_float32"]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def dot64(u, v):
+    """``u . v`` in float64 with eight accumulators in a fixed order (so the result
+    does not depend on memory alignment, and the loop vectorises)."""
+    d = u.shape[0]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    t = 0
+    while t + 8 <= d:
+        a0 += np.float64(u[t]) * np.float64(v[t])
+        a1 += np.float64(u[t + 1]) * np.float64(v[t + 1])
+        a2 += np.float64(u[t + 2]) * np.float64(v[t + 2])
+        a3 += np.float64(u[t + 3]) * np.float64(v[t + 3])
+        a4 += np.float64(u[t + 4]) * np.float64(v[t + 4])
+        a5 += np.float64(u[t + 5]) * np.float64(v[t + 5])
+        a6 += np.float64(u[t + 6]) * np.float64(v[t + 6])
+        a7 += np.float64(u[t + 7]) * np.float64(v[t + 7])
+        t += 8
+    while t < d:
+        a0 += np.float64(u[t]) * np.float64(v[t])
+        t += 1
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(values, items, pos, size):
+    """Restore the min-heap property of ``values[:size]`` from ``pos`` down."""
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            return
+        child = left
+        if left + 1 < size and values[left + 1] < values[left]:
+            child = left + 1
+        if values[child] >= values[pos]:
+            return
+        values[pos], values[child] = values[child], values[pos]
+        items[pos], items[child] = items[child], items[pos]
+        pos = child
+
+
+@njit(cache=True, nogil=True)
+def _top_candidates(row, c, values, items):
+    """The ``c`` largest entries of ``row`` (any order; ties arbitrary) into
+    ``values``/``items`` as a min-heap: ``values[0]`` is the ``c``-th largest."""
+    for j in range(c):
+        values[j] = row[j]
+        items[j] = j
+    for j in range(c // 2 - 1, -1, -1):
+        _sift_down(values, items, j, c)
+    low = values[0]
+    for j in range(c, row.shape[0]):
+        x = row[j]
+        if x > low:
+            values[0] = x
+            items[0] = j
+            _sift_down(values, items, 0, c)
+            low = values[0]
+
+
+@njit(cache=True, nogil=True)
+def _rank_row(q, D, ids, k, out_ids, out_sims):
+    """Score ``ids`` (sorted increasingly) in float64, keep the ``k`` best by
+    ``(-score, index)``; returns the ``k``-th score."""
+    scores = np.empty(ids.shape[0])
+    for j in range(ids.shape[0]):
+        scores[j] = dot64(q, D[ids[j]])
+    order = np.argsort(-scores, kind="mergesort")  # stable: ties by increasing index
+    for j in range(k):
+        out_ids[j] = ids[order[j]]
+        out_sims[j] = scores[order[j]]
+    return scores[order[k - 1]]
+
+
+@njit(cache=True, nogil=True)
+def select_and_rescore(S, Q, D, k, c, bound, out_ids, out_sims):
+    """Exact top-``k`` of each row ``i`` of ``S ~ Q @ D.T`` by float64 scores.
+
+    Parameters
+    ----------
+    S : float32 array (m, n), the screened similarities (any float32 product).
+    Q : float32 array (m, d); D : float32 array (n, d), C-ordered.
+    k, c : ints, ``1 <= k <= c <= n``: results and candidates per row.
+    bound : float64 array (m,), an upper bound of ``|S[i, j] - Q[i] . D[j]|``.
+    out_ids : int64 array (m, k); out_sims : float64 array (m, k).
+
+    Returns
+    -------
+    n_full : int, the number of rows that were not certified and were scored fully.
+    """
+    m, n = S.shape
+    n_full = 0
+    for i in range(m):
+        if c >= n:
+            ids = np.arange(n)
+            _rank_row(Q[i], D, ids, k, out_ids[i], out_sims[i])
+            continue
+        values = np.empty(c, dtype=S.dtype)
+        items = np.empty(c, dtype=np.int64)
+        _top_candidates(S[i], c, values, items)
+        ids = np.sort(items)
+        kth = _rank_row(Q[i], D, ids, k, out_ids[i], out_sims[i])
+        # A non-candidate has S <= values[0], so a float64 score at most
+        # values[0] + bound (plus the float64 rounding, far below 1e-9 of it).
+        if kth <= np.float64(values[0]) + bound[i] * (1.0 + 1e-9):
+            _rank_row(Q[i], D, np.arange(n), k, out_ids[i], out_sims[i])
+            n_full += 1
+    return n_full
+
+
+@njit(cache=True, nogil=True)
+def top_k_rows_float32(S, k, out_ids, out_vals):
+    """The ``k`` largest entries of each row of ``S`` by ``(-value, index)`` (among
+    values tied at the cut, which are kept is arbitrary)."""
+    m, n = S.shape
+    values = np.empty(k, dtype=S.dtype)
+    items = np.empty(k, dtype=np.int64)
+    for i in range(m):
+        _top_candidates(S[i], k, values, items)
+        ids = np.sort(items)
+        vals = np.empty(k, dtype=S.dtype)
+        for j in range(k):
+            vals[j] = S[i, ids[j]]
+        order = np.argsort(-vals, kind="mergesort")
+        for j in range(k):
+            out_ids[i, j] = ids[order[j]]
+            out_vals[i, j] = vals[order[j]]
