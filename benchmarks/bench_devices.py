@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from sklearn_salreg import (EGMRegionDetector, FeatureSaliency, MapCollection,  # noqa: E402
                             RegionAggregator, RegionMaxPooler, UniformRegionDetector,
                             egm_regions)
-from sklearn_salreg.utils.synthetic import make_blob_maps  # noqa: E402
+from sklearn_salreg.datasets import make_blob_maps  # noqa: E402
 
 OS_EGM = dict(rho=2.0, tau=0.0, sigma=2.0)
 
