@@ -27,12 +27,13 @@ def _score(ranks, gnd):
     return {k.capitalize(): v for k, v in scores.items()}
 
 
-def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None):
+def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None, method="query"):
     """A :class:`Diffusion` whose graph size fits a database of ``n_database`` items.
 
     ``n_neighbors`` (the paper's 50 by default) is clipped to ``n_database - 1`` and the
     query's neighbours (10) to the graph size; ``truncate`` (None: the whole graph) is
-    dropped when it is not below the database size.
+    dropped when it is not below the database size. ``method`` is passed on
+    (``"query"``, the paper's query-time diffusion, or ``"decoupled"``).
     """
     k = max(1, min(n_neighbors, n_database - 1))
     kq = min(10, k)
@@ -40,7 +41,8 @@ def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None):
         truncate = None
     if truncate is not None:
         truncate = max(truncate, kq)
-    return Diffusion(n_neighbors=k, n_query_neighbors=kq, alpha=alpha, truncate=truncate)
+    return Diffusion(n_neighbors=k, n_query_neighbors=kq, alpha=alpha, truncate=truncate,
+                     method=method)
 
 
 def evaluate_configurations(database, queries, gnd, configurations=None, *, diffusion=None,
