@@ -100,6 +100,58 @@ def test_choose_diffusion_picks_the_best_training_map_per_protocol():
     assert scores[(best["n_neighbors"], best["alpha"])] == pytest.approx(max(scores.values()))
 
 
+def test_diffusion_for_passes_the_method_on_and_keeps_the_papers_default():
+    from sklearn_salreg.evaluation import diffusion_for
+    from sklearn_salreg.search import Diffusion
+
+    assert Diffusion().method == "query" and diffusion_for(30).method == "query"
+    d = diffusion_for(30, 5, alpha=0.5, truncate=12, method="decoupled")
+    assert (d.method, d.n_neighbors, d.alpha, d.truncate) == ("decoupled", 5, 0.5, 12)
+
+
+def test_diffusion_grid_offers_both_methods_and_truncates_the_decoupled_one():
+    from sklearn.model_selection import ParameterGrid
+
+    from sklearn_salreg.evaluation import diffusion_for
+    from sklearn_salreg.report import DIFFUSION_GRID
+
+    candidates = list(ParameterGrid(DIFFUSION_GRID))
+    assert {p["method"] for p in candidates} == {"query", "decoupled"}
+    # untruncated, the decoupled diffusions fill an n x n matrix: never on a large database
+    assert all(p["truncate"] is not None for p in candidates if p["method"] == "decoupled")
+    X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    for params in candidates:  # every candidate builds a valid diffusion
+        assert diffusion_for(len(X), **params).fit(X).rank(X[:2], n_results=5).shape == (2, 5)
+
+
+def test_choose_diffusion_walks_a_list_of_grids_and_keeps_the_best_candidate():
+    from sklearn_salreg.evaluation import diffusion_for
+    from sklearn_salreg.metrics import label_gnd, mean_average_precision
+    from sklearn_salreg.model_selection import with_query_boxes
+    from sklearn_salreg.report import choose_diffusion
+
+    maps, labels, boxes = make_object_maps(n_objects=3, n_views=4, n_distractors=3,
+                                           n_channels=24, random_state=0)
+    labels = np.asarray(labels)
+    X = with_query_boxes(MapCollection(maps), [b[0] if len(b) else None for b in boxes])
+    # the best candidate (query-time, k = 5, alpha = 0.9) is in the second grid
+    grid = [{"method": ["decoupled"], "n_neighbors": [2, 5], "alpha": [0.9], "truncate": [8]},
+            {"method": ["query"], "n_neighbors": [2, 5], "alpha": [0.5, 0.9],
+             "truncate": [None]}]
+    chosen = choose_diffusion(make_mac(), X, labels, grid=grid, verbose=0)
+    D = make_mac().fit_transform(X)
+    gnd = label_gnd(labels)
+    candidates = [dict(method="query", n_neighbors=k, alpha=a, truncate=None)
+                  for k in (2, 5) for a in (0.5, 0.9)]
+    candidates += [dict(method="decoupled", n_neighbors=k, alpha=0.9, truncate=8) for k in (2, 5)]
+    scores = [mean_average_precision(
+        diffusion_for(len(D), **p).fit(D).rank(D, n_results=len(D)), gnd) for p in candidates]
+    assert chosen["whole"] in candidates
+    assert scores[candidates.index(chosen["whole"])] == pytest.approx(max(scores))
+    assert chosen["box"]["method"] in ("query", "decoupled")
+
+
 def test_every_grid_names_parameters_of_the_os_egm_pipeline():
     from sklearn.model_selection import ParameterGrid
 

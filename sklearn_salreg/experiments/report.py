@@ -17,7 +17,6 @@ boxes; each by k-NN and by diffusion, with queries described from the whole quer
 or from its box (as in INSTRE).
 """
 
-import itertools
 import os
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, ParameterGrid
 
 from ..collection import MapCollection
 from ..datasets import INSTRE_LIKE
@@ -196,14 +195,23 @@ def tune_os_egm(maps, labels, grid=None, *, cv=2, scoring=None, memory=None, n_j
 #: Graph sizes k tried for diffusion on the training half. The paper's k = 50 is meant
 #: for databases of thousands of images; on a database of a few hundred with a handful
 #: of views per object it links a third of the database to every image and diffusion
-#: degenerates into ranking by the graph's hubs.
-DIFFUSION_KS = (5, 10, 20, 50)
+#: degenerates into ranking by the graph's hubs. 100 is for the INSTRE-like size (45
+#: to 50 views per object).
+DIFFUSION_KS = (5, 10, 20, 50, 100)
 
 #: The diffusion parameters searched for each method and each protocol on the training
 #: half (its own descriptors as the database, its queries described as in the protocol):
-#: the graph size k, the strength alpha, and the truncation to each query's top items.
-DIFFUSION_GRID = {"n_neighbors": DIFFUSION_KS, "alpha": (0.8, 0.9, 0.99),
-                  "truncate": (None, 200)}
+#: the graph size k, the strength alpha (0.5 included: where the k-NN graph is imprecise,
+#: a weak diffusion keeps closer to the k-NN ranking), the truncation to each query's top
+#: items, and the method: the paper's query-time diffusion, or the decoupled one
+#: (offline diffusions from every database item over its own top 200 items, summed at
+#: query time; always truncated, since untruncated it stores a dense n x n matrix).
+DIFFUSION_GRID = [
+    {"method": ["query"], "n_neighbors": DIFFUSION_KS, "alpha": (0.5, 0.8, 0.9, 0.99),
+     "truncate": (None, 200)},
+    {"method": ["decoupled"], "n_neighbors": (20, 50, 100), "alpha": (0.5, 0.8, 0.99),
+     "truncate": (200,)},
+]
 
 #: The levers searched under the box protocol (queries described from their box, scored
 #: by :func:`~sklearn_salreg.model_selection.make_box_scorer`): how the query box is
@@ -260,9 +268,11 @@ def choose_diffusion(estimator, maps, labels, grid=None, verbose=1, name=""):
         Training images, with query boxes for the box protocol.
     labels : array-like of shape (n_images,)
         Object id per image, negative for distractors.
-    grid : dict of str -> list, default=None
+    grid : dict or list of dict, default=None
         Keyword arguments of :func:`~sklearn_salreg.experiments.table1.diffusion_for`
-        and the values tried; :data:`DIFFUSION_GRID` by default.
+        and the values tried (a :class:`~sklearn.model_selection.ParameterGrid`);
+        :data:`DIFFUSION_GRID` by default. Of equal scores the first in the grid's
+        order is kept.
     verbose : int, default=1
         Print the choice on stderr.
     name : str, default=""
@@ -284,12 +294,12 @@ def choose_diffusion(estimator, maps, labels, grid=None, verbose=1, name=""):
     chosen = {}
     for protocol, Q, qi in (("whole", D, np.arange(len(D))), ("box", Qb, index)):
         scores = {}
-        for values in itertools.product(*grid.values()):
-            params = dict(zip(grid, values))
+        candidates = list(ParameterGrid(grid))
+        for i, params in enumerate(candidates):
             ranks = diffusion_for(len(D), **params).fit(D).rank(Q, n_results=len(D))
-            scores[values] = _label_aps(ranks, labels, qi)
-        best = max(scores, key=lambda v: (scores[v], -list(scores).index(v)))
-        chosen[protocol] = dict(zip(grid, best))
+            scores[i] = _label_aps(ranks, labels, qi)
+        best = max(scores, key=lambda i: (scores[i], -i))  # the first of equal scores
+        chosen[protocol] = candidates[best]
         if verbose:
             print(f"[report] {name} diffusion ({protocol}) on the training half: "
                   f"{chosen[protocol]} ({100 * scores[best]:.1f} %)", file=sys.stderr)

@@ -27,7 +27,7 @@ def _score(ranks, gnd):
     return {k.capitalize(): v for k, v in scores.items()}
 
 
-def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None):
+def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None, method="query"):
     """A :class:`Diffusion` whose graph size fits a database of ``n_database`` items.
 
     ``n_neighbors`` (the paper's 50 by default) is clipped to ``n_database - 1`` and the
@@ -44,6 +44,9 @@ def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None):
         The diffusion's ``alpha``.
     truncate : int or None, default=None
         The diffusion's ``truncate``, before dropping.
+    method : {"query", "decoupled"}, default="query"
+        The diffusion's ``method``: the paper's query-time diffusion, or the
+        decoupled one.
 
     Returns
     -------
@@ -63,7 +66,8 @@ def diffusion_for(n_database, n_neighbors=50, *, alpha=0.99, truncate=None):
         truncate = None
     if truncate is not None:
         truncate = max(truncate, kq)
-    return Diffusion(n_neighbors=k, n_query_neighbors=kq, alpha=alpha, truncate=truncate)
+    return Diffusion(n_neighbors=k, n_query_neighbors=kq, alpha=alpha, truncate=truncate,
+                     method=method)
 
 
 def evaluate_configurations(database, queries, gnd, configurations=None, *, diffusion=None,
