@@ -101,7 +101,7 @@ def test_choose_diffusion_picks_the_best_training_map_per_protocol():
 
 
 def test_diffusion_for_passes_the_method_on_and_keeps_the_papers_default():
-    from sklearn_salreg.evaluation import diffusion_for
+    from sklearn_salreg.experiments.table1 import diffusion_for
     from sklearn_salreg.search import Diffusion
 
     assert Diffusion().method == "query" and diffusion_for(30).method == "query"
@@ -112,8 +112,8 @@ def test_diffusion_for_passes_the_method_on_and_keeps_the_papers_default():
 def test_diffusion_grid_offers_both_methods_and_truncates_the_decoupled_one():
     from sklearn.model_selection import ParameterGrid
 
-    from sklearn_salreg.evaluation import diffusion_for
-    from sklearn_salreg.report import DIFFUSION_GRID
+    from sklearn_salreg.experiments.table1 import diffusion_for
+    from sklearn_salreg.experiments.report import DIFFUSION_GRID
 
     candidates = list(ParameterGrid(DIFFUSION_GRID))
     assert {p["method"] for p in candidates} == {"query", "decoupled"}
@@ -126,10 +126,10 @@ def test_diffusion_grid_offers_both_methods_and_truncates_the_decoupled_one():
 
 
 def test_choose_diffusion_walks_a_list_of_grids_and_keeps_the_best_candidate():
-    from sklearn_salreg.evaluation import diffusion_for
+    from sklearn_salreg.experiments.table1 import diffusion_for
     from sklearn_salreg.metrics import label_gnd, mean_average_precision
     from sklearn_salreg.model_selection import with_query_boxes
-    from sklearn_salreg.report import choose_diffusion
+    from sklearn_salreg.experiments.report import choose_diffusion
 
     maps, labels, boxes = make_object_maps(n_objects=3, n_views=4, n_distractors=3,
                                            n_channels=24, random_state=0)
