@@ -40,14 +40,16 @@ def _subgraph(indptr, indices, data, subset, renormalise, pos, sub_ptr, sub_idx,
         v = subset[t]
         d = 0.0
         if v >= 0:
+            # Without a branch (which edge is kept is unpredictable): every edge is
+            # written, and the next one overwrites it unless it was kept.
             for e in range(indptr[v], indptr[v + 1]):
                 u = pos[indices[e]]
                 w = data[e]
-                if u >= 0 and w > 0:
-                    sub_idx[nnz] = u
-                    sub_w[nnz] = w
-                    d += w
-                    nnz += 1
+                keep = (u >= 0) & (w > 0)
+                sub_idx[nnz] = u
+                sub_w[nnz] = w
+                d += w if keep else 0.0
+                nnz += keep
         degree[t] = d
     sub_ptr[T] = nnz
     for t in range(T):
@@ -135,17 +137,15 @@ def diffuse_truncated(indptr, indices, data, n, subsets, rhs, alpha, tol, max_it
     sub_w = np.empty(T * max_degree)
     degree = np.empty(T)
     r, p, ap, f = np.empty(T), np.empty(T), np.empty(T), np.empty(T)
-    neg = np.empty(T)
+    positions = np.arange(T)
+    top = np.empty(n_top, dtype=np.int64)
     for i in range(m):
         subset = subsets[i]
         _subgraph(indptr, indices, data, subset, True, pos, sub_ptr, sub_idx, sub_w, degree)
         _cg(sub_ptr, sub_idx, sub_w, rhs[i], alpha, tol, max_iter, r, p, ap, f)
-        for t in range(T):
-            neg[t] = -f[t]
-        order = np.argsort(neg, kind="mergesort")  # stable: ties in k-NN order
+        _top_by_score(positions, f, n_top, top, out_scores[i])  # ties in k-NN order
         for j in range(n_top):
-            out_ids[i, j] = subset[order[j]]
-            out_scores[i, j] = f[order[j]]
+            out_ids[i, j] = subset[top[j]]
 
 
 @njit(cache=True, nogil=True)
@@ -228,10 +228,9 @@ def sum_rows_and_rank(indptr, indices, data, n, near, weights, n_res, out_ids, o
                 continue
             for e in range(indptr[v], indptr[v + 1]):
                 c = indices[e]
-                if not seen[c]:
-                    seen[c] = True
-                    touched[L] = c
-                    L += 1
+                touched[L] = c  # kept (by moving on) only the first time
+                L += not seen[c]
+                seen[c] = True
                 acc[c] += w * data[e]
         count = 0  # the nonzero sums; the accumulator is cleared on the way
         for j in range(L):
