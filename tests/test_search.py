@@ -356,6 +356,24 @@ def test_item_diffusions_solve_each_restricted_subgraph():
         item_diffusions(diffusion.normalized_affinity_, np.array([[1, 2], [0, 2]]))
 
 
+@pytest.mark.parametrize("n_res", [1, 7, 40, 60])
+def test_online_ranking_selects_by_score_then_index(n_res):
+    # The kernel behind both online rankings: the n_res best of unsorted (id, score)
+    # pairs, by (-score, id), ties at the cut included, as a full lexicographic sort.
+    from sklearn_salreg.search._diffusion_kernels import _top_by_score
+
+    rng = np.random.default_rng(n_res)
+    for _ in range(20):
+        ids = rng.permutation(1000)[:50].astype(np.int64)
+        scores = rng.integers(-3, 4, 50).astype(np.float64)  # many ties
+        out_ids, out_scores = np.full(n_res, -7), np.zeros(n_res)
+        got = _top_by_score(ids, scores.copy(), n_res, out_ids, out_scores)
+        order = np.lexsort((ids, -scores))[:n_res]
+        assert got == min(n_res, 50)
+        assert np.array_equal(out_ids[:got], ids[order])
+        assert np.array_equal(out_scores[:got], scores[order])
+
+
 def test_decoupled_diffusion_beats_truncated_query_diffusion_on_curves():
     X, labels = curves(n_curves=12)
     queries = np.arange(0, len(X), 7)
