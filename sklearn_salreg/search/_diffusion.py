@@ -390,34 +390,38 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         return self.knn_.kneighbors(Q, k)
 
     def _rank_decoupled(self, Q, n_res):
-        from ._diffusion_kernels import sum_rows_and_rank
+        from ._diffusion_kernels import fill_rows_in_knn_order, sum_rows_and_rank
         from ._kernels import on_threads
 
         F = self.item_diffusions_
         n_q, n_db = Q.shape[0], self.n_samples_fit_
         kq = min(self.n_query_neighbors, n_db)
-        sims, near = self._query_neighbours(Q, kq)
-        weights = self._query_vectors(sims)
+        # Where the neighbours' rows hold fewer than n_res items in all (their
+        # diffusions stay in small clusters), most rankings go on in k-NN order: one
+        # search n_res deep then costs less than a shallow one and a second, deep one
+        # for those rankings. The choice depends on the fitted data only, not on the
+        # batch; the rankings are the same either way.
+        deep = kq * F.nnz < n_res * n_db
+        sims, near = self._query_neighbours(Q, max(kq, n_res) if deep else kq)
+        weights = self._query_vectors(sims[:, :kq])
+        seeds = np.ascontiguousarray(near[:, :kq])
+        knn = near if deep else np.empty((n_q, 0), dtype=near.dtype)
         scores = np.zeros((n_q, n_res))
         idx = np.empty((n_q, n_res), dtype=np.int64)
         reached = np.empty(n_q, dtype=np.int64)
 
         def run(lo, hi):  # the weighted sum of the neighbours' rows, ranked
-            sum_rows_and_rank(F.indptr, F.indices, F.data, n_db, near[lo:hi],
-                              weights[lo:hi], n_res, idx[lo:hi], scores[lo:hi],
-                              reached[lo:hi])
+            sum_rows_and_rank(F.indptr, F.indices, F.data, n_db, seeds[lo:hi], weights[lo:hi],
+                              n_res, knn[lo:hi], idx[lo:hi], scores[lo:hi], reached[lo:hi])
 
-        on_threads(run, n_q, min_rows=64)
-        # The rest of a ranking: the items not reached, in k-NN order.
-        short = np.flatnonzero(reached < n_res)
+        on_threads(run, n_q, min_rows=16)
+        # The rest of a short ranking: the items not reached, in k-NN order (a ranking
+        # n_res deep holds at least the n_res - reached that are missing).
+        short = np.flatnonzero(reached < n_res) if not deep else np.empty(0, dtype=np.intp)
         for lo in range(0, len(short), 256):
             rows = short[lo : lo + 256]
-            depth = min(n_db, n_res + int(reached[rows].max()))
-            _, knn = self._query_neighbours(Q[rows], depth)
-            for r, ranking in zip(rows, knn):
-                got = reached[r]
-                rest = ranking[~np.isin(ranking, idx[r, :got])]
-                idx[r, got:] = rest[: n_res - got]
+            _, ranking = self._query_neighbours(Q[rows], n_res)
+            fill_rows_in_knn_order(rows, idx, reached, ranking, n_db)
         return scores, idx.astype(np.intp, copy=False)
 
     def _rank_truncated(self, Q, n_res):

@@ -19,7 +19,8 @@ never depends on the other rows of its block.
 import numpy as np
 from numba import njit
 
-__all__ = ["diffuse_subsets", "diffuse_truncated", "sum_rows_and_rank"]
+__all__ = ["diffuse_subsets", "diffuse_truncated", "fill_rows_in_knn_order",
+           "sum_rows_and_rank"]
 
 
 @njit(cache=True, nogil=True)
@@ -205,12 +206,41 @@ def _top_by_score(ids, scores, n_res, out_ids, out_scores):
 
 
 @njit(cache=True, nogil=True)
-def sum_rows_and_rank(indptr, indices, data, n, near, weights, n_res, out_ids, out_scores,
-                      reached):
+def fill_in_knn_order(out_ids, got, knn, mark):
+    """``out_ids[got:]`` from ``knn`` (a k-NN ranking; -1 holes kept as they come), the
+    items of ``out_ids[:got]`` left out. ``mark`` (length n, all False) is restored."""
+    for j in range(got):
+        mark[out_ids[j]] = True
+    q = got
+    for j in range(knn.shape[0]):
+        if q >= out_ids.shape[0]:
+            break
+        c = knn[j]
+        if c < 0 or not mark[c]:
+            out_ids[q] = c
+            q += 1
+    for j in range(got):
+        mark[out_ids[j]] = False
+
+
+@njit(cache=True, nogil=True)
+def fill_rows_in_knn_order(rows, out_ids, reached, knn, n):
+    """:func:`fill_in_knn_order` for the rows ``rows`` of ``out_ids``, ``knn[r]`` the
+    ranking of row ``rows[r]``."""
+    mark = np.zeros(n, dtype=np.bool_)
+    for r in range(rows.shape[0]):
+        fill_in_knn_order(out_ids[rows[r]], reached[rows[r]], knn[r], mark)
+
+
+@njit(cache=True, nogil=True)
+def sum_rows_and_rank(indptr, indices, data, n, near, weights, n_res, knn, out_ids,
+                      out_scores, reached):
     """For each query ``i``: ``f = sum_j weights[i, j] F[near[i, j]]`` (``F`` given by
     its CSR arrays, ``n`` columns), summed in the order of ``near[i]``; its nonzero
     entries ranked by ``(-f, index)``, the first ``n_res`` written to
-    ``out_ids[i]``/``out_scores[i]`` and their number to ``reached[i]``."""
+    ``out_ids[i]``/``out_scores[i]`` and their number to ``reached[i]``. Where
+    ``knn`` has columns (the queries' k-NN rankings, at least ``n_res`` deep), a
+    ranking that ``f`` leaves short goes on in k-NN order."""
     m, kq = near.shape
     acc = np.zeros(n)
     seen = np.zeros(n, dtype=np.bool_)
@@ -244,3 +274,5 @@ def sum_rows_and_rank(indptr, indices, data, n, near, weights, n_res, out_ids, o
                 count += 1
         reached[i] = _top_by_score(touched[:count], values[:count], n_res, out_ids[i],
                                    out_scores[i])
+        if reached[i] < n_res and knn.shape[1] > 0:
+            fill_in_knn_order(out_ids[i], reached[i], knn[i], seen)
