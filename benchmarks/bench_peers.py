@@ -23,7 +23,15 @@ hits all of them alike. Rows:
   Offline: ``fit`` against the peer's ``get_offline_results`` (which also writes its
   result to a temporary cache folder, as it always does), time and peak memory;
   online: ranking of depth ``--truncate``, batched and one query at a time, and
-  mAP@1000 of same-curve retrieval.
+  mAP@1000 of same-curve retrieval. ``--peer-offline library`` skips the peer's
+  offline stage (minutes at 100,000 items) and times its online stage on the
+  library's item diffusions instead (a sparse matrix of the same shape and
+  sparsity as its own: the same online work; its offline figures and its mAP are
+  then not its own). ``--methods`` picks the library's methods.
+
+    python benchmarks/bench_peers.py --skip exact --sizes 10000 --peer-diffusion PATH
+    python benchmarks/bench_peers.py --skip exact --sizes 100000 --peer-diffusion PATH \
+        --peer-offline library --single 20 --repeats 2
 
 ``--repo`` imports ``sklearn_salreg`` from another checkout (e.g. an older commit
 unpacked with ``git archive``), so that before/after figures come from the same
@@ -39,6 +47,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 HERE = Path(__file__).resolve().parent
 
@@ -145,6 +154,11 @@ def main(argv=None):
     parser.add_argument("--repo", default=str(HERE.parent),
                         help="checkout to import sklearn_salreg from")
     parser.add_argument("--skip", nargs="*", default=[], choices=["exact", "diffusion"])
+    parser.add_argument("--peer-offline", choices=["own", "library"], default="own",
+                        help="the peer's online stage on its own offline result, or on the "
+                        "library's item diffusions (its offline stage skipped)")
+    parser.add_argument("--methods", nargs="+", default=["query", "decoupled"],
+                        choices=["query", "decoupled"], help="the library's diffusion methods")
     parser.add_argument("--jobs", type=int, default=-1,
                         help="n_jobs of the library's decoupled offline stage")
     args = parser.parse_args(argv)
@@ -206,8 +220,10 @@ def main(argv=None):
             T = args.truncate
             settings = dict(n_neighbors=50, n_query_neighbors=10, gamma=3.0, alpha=0.99,
                             max_iter=20, truncate=T, n_results=1000, algorithm="brute")
-            fits = {"query": lambda: Diffusion(**settings).fit(X)}
-            if decoupled:
+            fits = {}
+            if "query" in args.methods:
+                fits["query"] = lambda: Diffusion(**settings).fit(X)
+            if decoupled and "decoupled" in args.methods:
                 fits["decoupled"] = lambda: Diffusion(method="decoupled", n_jobs=args.jobs,
                                                       **settings).fit(X)
             fitted, fit_s, peak = {}, {}, {}
@@ -215,7 +231,16 @@ def main(argv=None):
                 with PeakMemory() as mem:
                     fitted[name] = fit()
                 fit_s[name], peak[name] = mem.seconds, mem.extra_mb
-            if peer is not None:
+            if peer is not None and args.peer_offline == "library":
+                if "decoupled" not in fitted:
+                    parser.error("--peer-offline library needs the decoupled method")
+                # Its search index only (the approximate one is for its offline stage).
+                sys.modules["diffusion"].ANN = lambda *a, **kw: None
+                with _Quiet():
+                    peer_diffusion = peer.Diffusion(X, None)
+                offline = sp.csr_matrix(fitted["decoupled"].item_diffusions_)
+                fit_s["peer"] = peak["peer"] = np.nan
+            elif peer is not None:
                 with tempfile.TemporaryDirectory() as cache, PeakMemory() as mem, _Quiet():
                     peer_diffusion = peer.Diffusion(X, cache)
                     offline = peer_diffusion.get_offline_results(T, 50)
@@ -234,6 +259,8 @@ def main(argv=None):
             batched, ranks = best_of(args.repeats, online)
             one, one_ranks = best_of(args.repeats, single)
             maps = {name: label_map(r, labels, q_labels) for name, r in ranks.items()}
+            if args.peer_offline == "library" and "peer" in maps:
+                maps["peer (online only, on the library's offline)"] = maps.pop("peer")
             print(f"  {n:>7} mAP@1000: exact k-NN {knn_map:.3f}, "
                   + ", ".join(f"{name} {m:.3f}" for name, m in maps.items()))
             for name in fitted:

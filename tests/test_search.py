@@ -363,6 +363,47 @@ def test_item_diffusions_solve_each_restricted_subgraph():
         item_diffusions(diffusion.normalized_affinity_, np.array([[1, 2], [0, 2]]))
 
 
+@pytest.mark.parametrize("n_res", [1, 7, 40, 60])
+def test_online_ranking_selects_by_score_then_index(n_res):
+    # The kernel behind both online rankings: the n_res best of unsorted (id, score)
+    # pairs, by (-score, id), ties at the cut included, as a full lexicographic sort.
+    from sklearn_salreg.search._diffusion_kernels import _top_by_score
+
+    rng = np.random.default_rng(n_res)
+    for _ in range(20):
+        ids = rng.permutation(1000)[:50].astype(np.int64)
+        scores = rng.integers(-3, 4, 50).astype(np.float64)  # many ties
+        out_ids, out_scores = np.full(n_res, -7), np.zeros(n_res)
+        got = _top_by_score(ids, scores.copy(), n_res, out_ids, out_scores)
+        order = np.lexsort((ids, -scores))[:n_res]
+        assert got == min(n_res, 50)
+        assert np.array_equal(out_ids[:got], ids[order])
+        assert np.array_equal(out_scores[:got], scores[order])
+
+
+@pytest.mark.parametrize("truncate, n_results", [(12, 200), (150, 30)])
+def test_decoupled_rankings_are_the_sum_of_rows_then_knn_order(truncate, n_results):
+    # (12, 200): the neighbours' rows hold fewer items than the rankings, which then
+    # come from one deep search; (150, 30): from a shallow one and a second search for
+    # the short rankings (5 of 8 here). Both against the sum of the rows, then the
+    # k-NN order.
+    X, _ = clusters(n=300)
+    Q = normalized(X[:8] + 0.05)
+    diffusion = Diffusion(n_neighbors=8, n_query_neighbors=4, truncate=truncate,
+                          method="decoupled").fit(X)
+    F = diffusion.item_diffusions_.toarray().astype(np.float64)
+    scores, idx = diffusion.rank(Q, n_results=n_results, return_scores=True)
+    S = Q.astype(np.float64) @ X.T.astype(np.float64)
+    for q in range(8):
+        knn = np.argsort(-S[q], kind="stable")
+        f = query_vector(S[q], 4) @ F
+        reached = np.flatnonzero(f)
+        ranked = reached[np.lexsort((reached, -f[reached]))][:n_results]
+        rest = [i for i in knn if i not in set(ranked)][: n_results - len(ranked)]
+        assert np.array_equal(idx[q], np.r_[ranked, rest])
+        np.testing.assert_allclose(scores[q, : len(ranked)], f[ranked], rtol=1e-6)
+
+
 def test_decoupled_diffusion_beats_truncated_query_diffusion_on_curves():
     X, labels = curves(n_curves=12)
     queries = np.arange(0, len(X), 7)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import rows_per_batch
 from ..neighbors import (SOLVER_PARAMETERS, exact_top_k, mutual_graph_from_neighbors,
-                         normalize_graph, similarities, solve_graph_system)
+                         normalize_graph, similarities)
 from ..neighbors import top_k_rows as _top_k
 from ..utils._param_validation import Interval, StrOptions, fit_context
 from ._base import RetrieverMixin
@@ -21,44 +21,6 @@ from ._graph import _diffuse
 from ._knn import KNNRetriever
 
 __all__ = ["Diffusion"]
-
-
-def _truncated_graphs(W, subsets):
-    """Block-diagonal matrix of the normalised sub-graphs ``W[s][:, s]``, one per row of
-    ``subsets`` (shape (m, T)); vertex ``t`` of block ``b`` is row ``b * T + t``.
-
-    Every sub-graph is normalised with its own degrees (D^-1/2 W D^-1/2, 0/0 = 0), as
-    truncation asks. Built without a loop over blocks: the rows of all subsets are
-    taken at once, and a stored edge is kept if its column lies in the same subset,
-    which one look-up table of shape (m, n) answers.
-    """
-    m, T = subsets.shape
-    n = W.shape[0]
-    # An approximate search may leave holes (-1): they become isolated vertices.
-    valid = (subsets >= 0).ravel()
-    rows_of = W[np.where(valid, subsets.ravel(), 0)]
-    rows_of.data[np.repeat(~valid, np.diff(rows_of.indptr))] = 0.0
-    indptr = rows_of.indptr
-    # local[b * n + v]: position of database item v in subset b, or -1.
-    local = np.full(m * n, -1, dtype=np.int16 if T < 2**15 else np.int32)
-    positions = (np.arange(m)[:, None] * n + subsets).ravel()
-    local[positions[valid]] = np.tile(np.arange(T, dtype=local.dtype), m)[valid]
-    # The edges of block b are contiguous in rows_of: look them up in row b of local.
-    flat = np.repeat(np.arange(m, dtype=np.int64) * n, np.diff(indptr[::T]))
-    flat += rows_of.indices
-    col = local[flat]
-    kept = np.flatnonzero((col >= 0) & (rows_of.data > 0))
-    row = np.searchsorted(indptr, kept, side="right") - 1
-    col = (row // T) * T + col[kept]
-    weight = rows_of.data[kept]
-    degree = np.bincount(row, weights=weight, minlength=m * T)
-    inv_sqrt = np.zeros_like(degree)
-    np.divide(1.0, np.sqrt(degree), out=inv_sqrt, where=degree > 0)
-    weight *= inv_sqrt[row]
-    weight *= inv_sqrt[col]
-    # ``row`` is sorted, so the CSR structure is where each row starts in it.
-    return sp.csr_matrix((weight, col, np.searchsorted(row, np.arange(m * T + 1))),
-                         shape=(m * T, m * T))
 
 
 def item_diffusions(graph, subsets, *, alpha=0.99, tol=1e-6, max_iter=20, n_jobs=None):
@@ -89,7 +51,7 @@ def item_diffusions(graph, subsets, *, alpha=0.99, tol=1e-6, max_iter=20, n_jobs
     F : scipy.sparse.csr_array of shape (m, n), float32
         Row ``i``: the diffusion from item ``i`` (its nonzero entries only).
     """
-    from ._kernels import diffuse_subsets  # numba: compiled (or loaded) on first use
+    from ._diffusion_kernels import diffuse_subsets  # numba: compiled (or loaded) on first use
 
     graph = sp.csr_array(graph)
     n = graph.shape[0]
@@ -431,66 +393,67 @@ class Diffusion(RetrieverMixin, BaseEstimator):
 
     def _rank_decoupled(self, Q, n_res):
         from ..neighbors import on_threads
-        from ._kernels import sum_rows_and_rank
+        from ._diffusion_kernels import fill_rows_in_knn_order, sum_rows_and_rank
 
         F = self.item_diffusions_
         n_q, n_db = Q.shape[0], self.n_samples_fit_
         kq = min(self.n_query_neighbors, n_db)
-        sims, near = self._query_neighbours(Q, kq)
-        weights = self._query_vectors(sims)
+        # Where the neighbours' rows hold fewer than n_res items in all (their
+        # diffusions stay in small clusters), most rankings go on in k-NN order: one
+        # search n_res deep then costs less than a shallow one and a second, deep one
+        # for those rankings. The choice depends on the fitted data only, not on the
+        # batch; the rankings are the same either way.
+        deep = kq * F.nnz < n_res * n_db
+        sims, near = self._query_neighbours(Q, max(kq, n_res) if deep else kq)
+        weights = self._query_vectors(sims[:, :kq])
+        seeds = np.ascontiguousarray(near[:, :kq])
+        knn = near if deep else np.empty((n_q, 0), dtype=near.dtype)
         scores = np.zeros((n_q, n_res))
         idx = np.empty((n_q, n_res), dtype=np.int64)
         reached = np.empty(n_q, dtype=np.int64)
 
         def run(lo, hi):  # the weighted sum of the neighbours' rows, ranked
-            sum_rows_and_rank(F.indptr, F.indices, F.data, n_db, near[lo:hi],
-                              weights[lo:hi], n_res, idx[lo:hi], scores[lo:hi],
-                              reached[lo:hi])
+            sum_rows_and_rank(F.indptr, F.indices, F.data, n_db, seeds[lo:hi], weights[lo:hi],
+                              n_res, knn[lo:hi], idx[lo:hi], scores[lo:hi], reached[lo:hi])
 
-        on_threads(run, n_q, min_rows=64)
-        # The rest of a ranking: the items not reached, in k-NN order.
-        short = np.flatnonzero(reached < n_res)
+        on_threads(run, n_q, min_rows=16)
+        # The rest of a short ranking: the items not reached, in k-NN order (a ranking
+        # n_res deep holds at least the n_res - reached that are missing).
+        short = np.flatnonzero(reached < n_res) if not deep else np.empty(0, dtype=np.intp)
         for lo in range(0, len(short), 256):
             rows = short[lo : lo + 256]
-            depth = min(n_db, n_res + int(reached[rows].max()))
-            _, knn = self._query_neighbours(Q[rows], depth)
-            for r, ranking in zip(rows, knn):
-                got = reached[r]
-                rest = ranking[~np.isin(ranking, idx[r, :got])]
-                idx[r, got:] = rest[: n_res - got]
+            _, ranking = self._query_neighbours(Q[rows], n_res)
+            fill_rows_in_knn_order(rows, idx, reached, ranking, n_db)
         return scores, idx.astype(np.intp, copy=False)
 
     def _rank_truncated(self, Q, n_res):
+        from ._diffusion_kernels import diffuse_truncated
+        from ..neighbors import on_threads
+
         T = self.truncate
         n_q, n_db = Q.shape[0], self.n_samples_fit_
         kq = self.n_query_neighbors
+        depth, top = max(T, n_res), min(T, n_res)
+        W = self.affinity_matrix_
+        max_degree = int(np.diff(W.indptr).max(initial=0))
         scores = np.zeros((n_q, n_res))
         idx = np.empty((n_q, n_res), dtype=np.intp)
-        # Per query: the subset look-up row (2 bytes per database item) and the k-NN
-        # batch (12), plus the sub-graph's edges (about 40 bytes each while being
-        # selected) and the CG vectors.
-        step = rows_per_batch(14 * n_db + T * (self.n_neighbors * 40 + 6 * 8), n_q)
+        # Per query: its k-NN list (12 bytes per item) and its query vector.
+        step = rows_per_batch(12 * depth + 8 * T, n_q)
         for lo in range(0, n_q, step):
             hi = min(n_q, lo + step)
-            m = hi - lo
-            sims, near = self.knn_.kneighbors(Q[lo:hi], max(T, n_res))
+            sims, near = self._query_neighbours(Q[lo:hi], depth)
             subsets = near[:, :T]
-            graphs = _truncated_graphs(self.affinity_matrix_, subsets)
-            # Block b's vector is column b of a (T, m) Fortran array, so that raveling
-            # it in Fortran order (a view) gives the block-diagonal matrix's layout.
-            Y = np.zeros((T, m), order="F")
-            Y[:kq] = self._query_vectors(sims[:, :kq]).T
+            rhs = np.zeros((hi - lo, T))
+            rhs[:, :kq] = self._query_vectors(sims[:, :kq])
 
-            def apply(P, graphs=graphs):  # the block-diagonal graph on the columns
-                return (graphs @ P.ravel(order="F")).reshape(P.shape, order="F")
+            def run(a, b, lo=lo, subsets=subsets, rhs=rhs):  # rows a:b of the block
+                diffuse_truncated(W.indptr, W.indices, W.data, n_db, subsets[a:b], rhs[a:b],
+                                  float(self.alpha), float(self.tol), int(self.max_iter),
+                                  max_degree, top, idx[lo + a : lo + b, :top],
+                                  scores[lo + a : lo + b, :top])
 
-            F, _ = solve_graph_system(apply, Y, alpha=self.alpha, tol=self.tol,
-                                      max_iter=self.max_iter)
-            f = np.ascontiguousarray(F.T)  # (m, T), in the initial order of each subset
-            order = _top_k(f, T)[1]
-            top = min(T, n_res)
-            idx[lo:hi, :top] = np.take_along_axis(subsets, order, axis=1)[:, :top]
-            scores[lo:hi, :top] = np.take_along_axis(f, order, axis=1)[:, :top]
-            if n_res > T:
+            on_threads(run, hi - lo, min_rows=4)
+            if n_res > T:  # after the sub-graph, the k-NN order
                 idx[lo:hi, T:] = near[:, T:n_res]
         return scores, idx
