@@ -354,9 +354,14 @@ class NNDescentIndex:
 
 
 def build_index(V, algorithm, n_neighbors, *, random_state=None, n_jobs=None, verbose=0):
-    """An :class:`ExactIndex` (``'brute'``) or :class:`NNDescentIndex` (``'nndescent'``) of V."""
+    """An :class:`ExactIndex` (``'brute'``), :class:`NNDescentIndex` (``'nndescent'``)
+    or :class:`~sklearn_salreg.neighbors.IVFIndex` (``'ivf'``) of V."""
     if algorithm == "brute":
         return ExactIndex(V)
+    if algorithm == "ivf":
+        from ..neighbors import IVFIndex
+
+        return IVFIndex(V, random_state=random_state)
     # NN-descent finds the first k neighbours far more reliably in a wider graph: on
     # clustered 512-D descriptors the recall of 10 neighbours is ~0.9 with degree 20
     # and ~0.97 with 30 (tests/test_discovery.py), for a build time barely longer.

@@ -28,6 +28,7 @@ from ..collection import check_map, check_saliency_map
 from ..collection._validation import as_numpy, check_same_shape
 from ..utils._parallel import group_by_shape
 from ..discovery._search import ExactIndex, NNDescentIndex
+from ..neighbors import IVFIndex
 from ..utils import bfloat16_is_fast, check_device
 from ..pooling import l2_normalize
 
@@ -324,6 +325,16 @@ def _nndescent_query(index, U, k, epsilon):
     return index.query(as_numpy(U), k, epsilon=epsilon)  # pynndescent takes NumPy
 
 
+def _ivf_query(index, U, k):
+    sims, idx = index.query(as_numpy(U), k)
+    return idx, sims
+
+
+#: Database regions from which ``algorithm='auto'`` searches an :class:`IVFIndex`
+#: (below: the graph's own index, as ``'graph'``); measured on the docs' scaling page.
+IVF_MIN_REGIONS = 20_000
+
+
 def _check_dims(U, n_dims):
     if U.shape[1] != n_dims:
         raise ValueError(
@@ -413,8 +424,12 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     batch_size : int, default=256
         Images whose patches are searched together (fewer, larger calls, each
         allocating the search's similarity buffer).
-    algorithm : {'graph', 'brute', 'nndescent'}, default='graph'
-        Search of the ``k`` nearest regions. ``'graph'`` uses the graph's own index
+    algorithm : {'auto', 'graph', 'brute', 'nndescent', 'ivf'}, default='auto'
+        Search of the ``k`` nearest regions. ``'auto'`` is ``'ivf'`` from
+        ``IVF_MIN_REGIONS`` database regions on, ``'graph'`` below. ``'ivf'`` is
+        approximate: an :class:`~sklearn_salreg.neighbors.IVFIndex` (k-means lists, a
+        few probed per patch) built in ``fit``; its error on the OS maps and the mAP
+        are on the docs' scaling page. ``'graph'`` uses the graph's own index
         (exact if the graph used the exact search, NN-descent otherwise); ``'brute'``
         is always exact (blocked products and top-k, see ``precision``); ``'nndescent'`` is
         approximate: the graph's NN-descent index, or one built in ``fit`` (with a
@@ -450,9 +465,9 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     ----------
     n_channels_ : int
         Channels of the maps seen in ``fit``.
-    index_ : NNDescentIndex or None
+    index_ : NNDescentIndex, IVFIndex or None
         The index built by ``fit`` for ``algorithm='nndescent'`` when the graph has
-        none; None otherwise.
+        none, or for ``'ivf'`` (also chosen by ``'auto'``); None otherwise.
 
     See Also
     --------
@@ -467,7 +482,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         "beta": [PositiveReal, None],
         "graph": [HasMethods(["query"]), None],
         "batch_size": [PositiveInt],
-        "algorithm": [StrOptions({"graph", "brute", "nndescent"})],
+        "algorithm": [StrOptions({"auto", "graph", "brute", "nndescent", "ivf"})],
         "epsilon": [NonNegativeReal],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "device": [str, torch.device],
@@ -477,7 +492,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     }
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
-                 beta=None, graph=None, batch_size=256, algorithm="graph", epsilon=0.1,
+                 beta=None, graph=None, batch_size=256, algorithm="auto", epsilon=0.1,
                  precision="auto", device="cpu", random_state=None, n_jobs=None, verbose=0):
         self.patch_size = patch_size
         self.n_neighbors = n_neighbors
@@ -515,7 +530,16 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         self.index_ = None
         if self.algorithm == "nndescent" and not isinstance(graph.index_, NNDescentIndex):
             self.index_ = self._nndescent_index(graph)
+        if self._algorithm(graph) == "ivf":
+            self.index_ = IVFIndex(graph.descriptors_,
+                                   random_state=check_random_state(self.random_state))
         return self
+
+    def _algorithm(self, graph):
+        """The algorithm, with ``'auto'`` resolved for this graph's database."""
+        if self.algorithm != "auto":
+            return self.algorithm
+        return "ivf" if len(graph.descriptors_) >= IVF_MIN_REGIONS else "graph"
 
     def _nndescent_index(self, graph):
         V = graph.descriptors_
@@ -528,13 +552,20 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     def _search(self, graph, device):
         """``search(U, k) -> (indices, similarities)`` for the chosen algorithm; the
         exact search runs on ``device`` (checked by the caller)."""
-        if self.algorithm == "brute" or (self.algorithm == "graph"
+        algorithm = self._algorithm(graph)
+        if algorithm == "ivf":
+            index = getattr(self, "index_", None)
+            if not isinstance(index, IVFIndex) or index.V is not graph.descriptors_:
+                index = IVFIndex(graph.descriptors_,
+                                 random_state=check_random_state(self.random_state))
+            return partial(_ivf_query, index)
+        if algorithm == "brute" or (algorithm == "graph"
                                          and not isinstance(graph.index_, NNDescentIndex)):
             precision = self.precision
             if precision == "auto":
                 precision = "bfloat16" if bfloat16_is_fast(device) else "float32"
             return partial(ExactIndex(graph.descriptors_, precision).query, device=device)
-        if self.algorithm == "nndescent":
+        if algorithm == "nndescent":
             index = graph.index_
             if not isinstance(index, NNDescentIndex):
                 index = getattr(self, "index_", None)
