@@ -3,6 +3,12 @@
     python benchmarks/bench_os_search.py --sizes 2000 10000
     python benchmarks/bench_os_search.py --sizes 10000 --epsilon 0.1 0.3
     python benchmarks/bench_os_search.py --sizes 10000 --algorithm ivf --n-probe 8 16 32
+    python benchmarks/bench_os_search.py --builtin MAPS --algorithm ivf --n-probe 4 8 16
+
+``--builtin MAPS`` runs the same comparison on the built-in benchmark (quick size,
+seed 0) whose maps were extracted into the folder MAPS (``python -m sklearn_salreg
+report --cache MAPS`` leaves them there), every image a query of the label protocol,
+instead of the synthetic sizes.
 
 The maps look like a collection: 32x24x512 ReLU-sparse clutter that does not recur,
 and in every other image one view of an object that does (about ten views per
@@ -93,8 +99,21 @@ def run_size(n, epsilons, n_components, algorithm="nndescent", n_probes=(16,)):
         NNDescent(V, metric="dot", n_neighbors=10, random_state=0).query(V[:5], k=5)
         print(f"numba compilation of NN-descent: {time.perf_counter() - start:.1f} s")
 
-    maps = ObjectMaps(n)
-    X = MapCollection(maps)
+    if isinstance(n, str):  # the built-in benchmark's maps, extracted into folder n
+        from sklearn_salreg.datasets import make_cluttered_instances
+        from sklearn_salreg.report import SIZES
+
+        X = MapCollection.open(n)
+        data = make_cluttered_instances(**SIZES["quick"], random_state=0)
+        if len(X) != len(data.labels):
+            raise ValueError(f"{n} holds {len(X)} maps, not the quick benchmark's "
+                             f"{len(data.labels)}.")
+        labels = np.asarray(data.labels)
+        n = "built-in"
+    else:
+        maps = ObjectMaps(n)
+        X = MapCollection(maps)
+        labels = maps.labels
     pipe = make_os_egm_tuned(region_whitening=LearnedWhitening(
         **{**TUNED_REGION_WHITENING, "n_components": n_components}))
     front, back = pipe[:5], pipe[5:]
@@ -136,7 +155,7 @@ def run_size(n, epsilons, n_components, algorithm="nndescent", n_probes=(16,)):
             err = float(np.mean([np.abs(a - b).sum() / max(np.abs(b).sum(), 1e-12)
                                  for a, b in zip(S, exact_maps)]))
         rows.append((label, os_s,
-                     front_s + back_s, err, label_map(np.asarray(D), maps.labels)))
+                     front_s + back_s, err, label_map(np.asarray(D), labels)))
     exact_map = rows[0][4]
     print(f"{'search':26s} {'OS s':>8s} {'fit s':>8s} {'OS L1 err':>10s} {'mAP':>6s} {'diff':>6s}")
     for name, os_s, fit_s, err, m in rows:
@@ -152,12 +171,14 @@ def main():
     parser.add_argument("--n-components", type=int, default=64)
     parser.add_argument("--algorithm", default="nndescent", choices=["nndescent", "ivf"],
                         help="the approximate search compared with the exact one")
+    parser.add_argument("--builtin", metavar="MAPS",
+                        help="the built-in benchmark's map folder instead of --sizes")
     parser.add_argument("--n-probe", type=int, nargs="*", default=[16],
                         help="IVF lists probed per patch (--algorithm ivf)")
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for n in args.sizes:
+        for n in [args.builtin] if args.builtin else args.sizes:
             run_size(n, args.epsilon, args.n_components, args.algorithm, args.n_probe)
 
 
