@@ -5,7 +5,8 @@
     python benchmarks/bench_discovery.py --sizes 2000 --os-algorithm nndescent --accuracy 200
     python benchmarks/bench_discovery.py --stream-sizes 1000 4000 10000   # flat memory
     python benchmarks/bench_discovery.py --sizes 10000 30000 100000 --lazy --device cuda
-    python benchmarks/bench_discovery.py --maps objects --tuned --sizes 10000 20000 50000 --os-algorithm ivf
+    python benchmarks/bench_discovery.py --maps objects --tuned --sizes 10000 20000 50000 \
+        --os-algorithm ivf
 
 Synthetic ReLU-sparse 32x24x512 float32 maps (``make_blob_maps``) are written once with
 :class:`MapWriter` into a temporary folder (``--workdir`` keeps them between runs);
@@ -201,7 +202,8 @@ def child_fit(args):
     X = open_maps(args)
     pipe = make_pipeline(args)
     out = {"n": len(X), "seconds": {}, "peak_mib": {}}
-    if args.lazy or getattr(args, "maps", "blobs") == "objects":  # the cost of making (reading) every map once, apart
+    # the cost of making (reading) every map once, apart
+    if args.lazy or getattr(args, "maps", "blobs") == "objects":
         start = time.perf_counter()
         for i in range(len(X)):
             X[i]

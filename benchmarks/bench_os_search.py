@@ -91,7 +91,8 @@ def run_size(n, epsilons, n_components, algorithm="nndescent", n_probes=(16,)):
     from sklearn_salreg import LearnedWhitening, MapCollection
     from sklearn_salreg.pipelines import TUNED_REGION_WHITENING, make_os_egm_tuned
 
-    if algorithm == "nndescent" and epsilons:  # pynndescent's numba compilation, once per process, timed apart
+    # pynndescent's numba compilation, once per process, timed apart
+    if algorithm == "nndescent" and epsilons:
         from pynndescent import NNDescent
 
         start = time.perf_counter()

@@ -66,8 +66,8 @@ def test_output_contract_and_padding(rng):
     assert (np.diff(found.astype(int), axis=1) <= 0).all()
     assert np.isneginf(sims[~found]).all()
     # found similarities: exact dot products, decreasing; every found row is in a probed list
-    np.testing.assert_allclose(sims[found], np.einsum("qd,qkd->qk", U, V[np.maximum(idx, 0)])[found],
-                               rtol=1e-5, atol=1e-6)
+    dots = np.einsum("qd,qkd->qk", U, V[np.maximum(idx, 0)])
+    np.testing.assert_allclose(sims[found], dots[found], rtol=1e-5, atol=1e-6)
     both = found[:, 1:]
     assert (sims[:, :-1][both] >= sims[:, 1:][both]).all()
     probe = np.argmax(U @ index.centroids_.T, axis=1)
