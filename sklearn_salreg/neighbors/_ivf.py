@@ -162,6 +162,7 @@ class IVFIndex:
     >>> import numpy as np
     >>> from sklearn_salreg.neighbors import IVFIndex
     >>> V = np.random.default_rng(0).standard_normal((500, 8)).astype(np.float32)
+    >>> V /= np.linalg.norm(V, axis=1, keepdims=True)  # cosine: each row finds itself first
     >>> index = IVFIndex(V, n_lists=10, n_probe=10, random_state=0)
     >>> sims, ids = index.query(V[:2], 3)
     >>> ids[:, 0].tolist()
