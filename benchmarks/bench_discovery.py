@@ -5,6 +5,8 @@
     python benchmarks/bench_discovery.py --sizes 2000 --os-algorithm nndescent --accuracy 200
     python benchmarks/bench_discovery.py --stream-sizes 1000 4000 10000   # flat memory
     python benchmarks/bench_discovery.py --sizes 10000 30000 100000 --lazy --device cuda
+    python benchmarks/bench_discovery.py --maps objects --tuned --sizes 10000 20000 50000 \
+        --os-algorithm ivf
 
 Synthetic ReLU-sparse 32x24x512 float32 maps (``make_blob_maps``) are written once with
 :class:`MapWriter` into a temporary folder (``--workdir`` keeps them between runs);
@@ -32,6 +34,12 @@ reports peak RSS against the size of the data on disk.
 (:func:`~sklearn_salreg.pipelines.on_device`); ``--lazy`` makes the maps on access
 (:class:`SyntheticMaps`) for sizes whose maps do not fit on disk, and reports the
 time to make them all once (``make_maps_s``: every stage that reads maps pays it).
+
+``--maps objects`` makes recurring-object maps on access instead (``ObjectMaps`` of
+``bench_os_search.py``: objects that recur across images among clutter that does not,
+no disk) and adds the mAP of the descriptors under the label protocol (``mAP`` in the
+table), so that two runs with ``--os-algorithm brute`` and ``ivf`` give the mAP
+difference of the approximate object-saliency search.
 
 Figures only: nothing is asserted. The machine is shared: timings are noisy.
 """
@@ -124,10 +132,13 @@ def _numba_compile_seconds():
 
 def make_pipeline(args):
     from sklearn_salreg import LearnedWhitening
-    from sklearn_salreg.pipelines import make_os_egm, on_device
+    from sklearn_salreg.pipelines import make_os_egm, make_os_egm_tuned, on_device
+    from sklearn_salreg.whitening import REGION_WHITENING
 
-    pipe = make_os_egm(
-        region_whitening=LearnedWhitening(n_components=args.n_components),
+    whitening = {**(REGION_WHITENING if getattr(args, "tuned", False) else {}),
+                 "n_components": args.n_components}
+    pipe = (make_os_egm_tuned if getattr(args, "tuned", False) else make_os_egm)(
+        region_whitening=LearnedWhitening(**whitening),
         graph=dict(verbose=1, algorithm=args.graph_algorithm),
         object_saliency=dict(algorithm=args.os_algorithm, epsilon=args.epsilon,
                              precision=args.os_precision, n_jobs=args.os_jobs, random_state=0),
@@ -171,6 +182,10 @@ def open_maps(args):
     """The first ``n`` maps: from the folder, or made on access with ``--lazy``."""
     from sklearn_salreg import MapCollection
 
+    if getattr(args, "maps", "blobs") == "objects":
+        from bench_os_search import ObjectMaps
+
+        return MapCollection(ObjectMaps(args.n))
     if args.lazy:
         return MapCollection(SyntheticMaps(args.n, tuple(args.n_blobs)))
     return MapCollection.open(args.folder)[: args.n]
@@ -187,7 +202,8 @@ def child_fit(args):
     X = open_maps(args)
     pipe = make_pipeline(args)
     out = {"n": len(X), "seconds": {}, "peak_mib": {}}
-    if args.lazy:  # the cost of making (reading) every map once, apart
+    # the cost of making (reading) every map once, apart
+    if args.lazy or getattr(args, "maps", "blobs") == "objects":
         start = time.perf_counter()
         for i in range(len(X)):
             X[i]
@@ -234,9 +250,19 @@ def child_fit(args):
     out["n_positions"] = int(sum(int((np.asarray(F) > 0).sum())
                                  for F in inputs["os"].field("feature_saliency")))
     out["descriptor_shape"] = list(np.shape(X))
+    if getattr(args, "maps", "blobs") == "objects":
+        from bench_os_search import label_map
+
+        out["map"] = label_map(np.asarray(X), open_maps_labels(args))
     if args.accuracy:
         out["accuracy"] = os_accuracy(pipe, inputs["os"], args)
     print("RESULT " + json.dumps(out))
+
+
+def open_maps_labels(args):
+    from bench_os_search import ObjectMaps
+
+    return ObjectMaps(args.n).labels
 
 
 def os_accuracy(pipe, X, args):
@@ -297,6 +323,8 @@ def run_child(args, n, extra=()):
            "--os-precision", args.os_precision, "--device", args.device,
            "--accuracy", str(args.accuracy), "--torch-threads", str(args.torch_threads),
            "--n-blobs", *map(str, args.n_blobs), *(["--lazy"] if args.lazy else []),
+           "--maps", getattr(args, "maps", "blobs"),
+           *(["--tuned"] if getattr(args, "tuned", False) else []),
            *(["--n-jobs", str(args.n_jobs)] if args.n_jobs is not None else []),
            *(["--os-jobs", str(args.os_jobs)] if args.os_jobs is not None else []), *extra]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
@@ -324,6 +352,8 @@ def print_fit_table(rows, title=""):
     print(f"\n== OS.EGM fit, stage by stage{title} ==")
     for r in rows:
         acc = r.get("accuracy")
+        if "map" in r:
+            print(f"n={r['n']}: mAP of the descriptors (label protocol) {r['map']:.2f}")
         print(f"n={r['n']}: {r['n_regions']} regions ({r['n_regions'] / r['n']:.1f} per image), "
               f"{r['n_positions'] / r['n']:.0f} OS positions per image, graph search "
               f"{r['graph_algorithm']}, {r['cg_iterations']} CG iterations, descriptors "
@@ -368,7 +398,8 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="*", default=[2000, 10000, 50000])
     parser.add_argument("--n-components", type=int, default=64,
                         help="dimension of the whitened region descriptors")
-    parser.add_argument("--os-algorithm", default="graph", choices=["graph", "brute", "nndescent"],
+    parser.add_argument("--os-algorithm", default="graph",
+                        choices=["auto", "graph", "brute", "nndescent", "ivf"],
                         help="ObjectSaliency(algorithm=...)")
     parser.add_argument("--os-precision", default="auto", choices=["auto", "float32", "bfloat16"],
                         help="ObjectSaliency(precision=...)")
@@ -376,6 +407,10 @@ def main():
                         help="'cuda': every stage with a device runs there (pipelines.on_device)")
     parser.add_argument("--lazy", action="store_true",
                         help="make the maps on access instead of writing them to disk")
+    parser.add_argument("--maps", default="blobs", choices=["blobs", "objects"],
+                        help="objects: recurring-object maps made on access, with the mAP")
+    parser.add_argument("--tuned", action="store_true",
+                        help="the tuned OS.EGM (pipelines.make_os_egm_tuned)")
     parser.add_argument("--graph-algorithm", default="auto", choices=["auto", "brute", "nndescent"])
     parser.add_argument("--epsilon", type=float, default=0.1, help="NN-descent query breadth")
     parser.add_argument("--n-jobs", type=int, default=None, help="n_jobs of the pipeline")
@@ -413,7 +448,7 @@ def run(args):
           "(shared: timings are noisy)")
     try:
         try:
-            if not args.lazy:
+            if not args.lazy and getattr(args, "maps", "blobs") == "blobs":
                 write_maps_folder(args.folder, largest, tuple(args.n_blobs))
         except OSError as exc:
             fits = [n for n in args.sizes

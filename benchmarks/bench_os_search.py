@@ -2,6 +2,13 @@
 
     python benchmarks/bench_os_search.py --sizes 2000 10000
     python benchmarks/bench_os_search.py --sizes 10000 --epsilon 0.1 0.3
+    python benchmarks/bench_os_search.py --sizes 10000 --algorithm ivf --n-probe 8 16 32
+    python benchmarks/bench_os_search.py --builtin MAPS --algorithm ivf --n-probe 4 8 16
+
+``--builtin MAPS`` runs the same comparison on the built-in benchmark (quick size,
+seed 0) whose maps were extracted into the folder MAPS (``python -m sklearn_salreg
+report --cache MAPS`` leaves them there), every image a query of the label protocol,
+instead of the synthetic sizes.
 
 The maps look like a collection: 32x24x512 ReLU-sparse clutter that does not recur,
 and in every other image one view of an object that does (about ten views per
@@ -9,7 +16,9 @@ object: ``n / 20`` objects). They are made on access (:class:`ObjectMaps`), so
 large sizes need no disk. The tuned OS.EGM (``make_os_egm_tuned``) is fitted once up
 to the graph; then object saliency, the final detector and the aggregation run once
 with ``ObjectSaliency(algorithm='brute')`` (exact) and once per ``--epsilon`` with
-``algorithm='nndescent'`` (its one-off numba compilation is timed apart). Printed per size and search: seconds of the object
+``algorithm='nndescent'`` (its one-off numba compilation is timed apart), or with
+``--algorithm ivf`` once per ``--n-probe`` with ``algorithm='ivf'`` (the
+:class:`IVFIndex` built once, its build time in the first row). Printed per size and search: seconds of the object
 saliency stage and of the whole fit, the OS maps' mean relative L1 error against the
 exact maps, and the mAP of the object images as queries against the whole database
 (label protocol: every other view of the same object is a positive), with its
@@ -78,13 +87,14 @@ def label_map(D, labels, n_queries=500):
     return 100 * mean_average_precision(ranks, label_gnd(labels, queries))
 
 
-def run_size(n, epsilons, n_components):
+def run_size(n, epsilons, n_components, algorithm="nndescent", n_probes=(16,)):
     from sklearn.base import clone
     from sklearn_salreg import MapCollection
     from sklearn_salreg.whitening import make_region_whitening
     from sklearn_salreg.pipelines import make_os_egm_tuned
 
-    if epsilons:  # pynndescent's numba compilation, once per process, timed apart
+    # pynndescent's numba compilation, once per process, timed apart
+    if algorithm == "nndescent" and epsilons:
         from pynndescent import NNDescent
 
         start = time.perf_counter()
@@ -92,8 +102,21 @@ def run_size(n, epsilons, n_components):
         NNDescent(V, metric="dot", n_neighbors=10, random_state=0).query(V[:5], k=5)
         print(f"numba compilation of NN-descent: {time.perf_counter() - start:.1f} s")
 
-    maps = ObjectMaps(n)
-    X = MapCollection(maps)
+    if isinstance(n, str):  # the built-in benchmark's maps, extracted into folder n
+        from sklearn_salreg.datasets import make_cluttered_instances
+        from sklearn_salreg.experiments.report import SIZES
+
+        X = MapCollection.open(n)
+        data = make_cluttered_instances(**SIZES["quick"], random_state=0)
+        if len(X) != len(data.labels):
+            raise ValueError(f"{n} holds {len(X)} maps, not the quick benchmark's "
+                             f"{len(data.labels)}.")
+        labels = np.asarray(data.labels)
+        n = "built-in"
+    else:
+        maps = ObjectMaps(n)
+        X = MapCollection(maps)
+        labels = maps.labels
     pipe = make_os_egm_tuned(region_whitening=make_region_whitening(
         supervised=False, n_components=n_components))
     front, back = pipe[:5], pipe[5:]
@@ -104,11 +127,27 @@ def run_size(n, epsilons, n_components):
     print(f"n={n}: {n_regions} regions, front (fs .. graph) {front_s:.1f} s", flush=True)
     exact_maps = None
     rows = []
-    for algorithm, eps in [("brute", None)] + [("nndescent", e) for e in epsilons]:
+    runs = [("brute", None, "brute")]
+    if algorithm == "nndescent":
+        runs += [("nndescent", e, f"nndescent, epsilon {e}") for e in epsilons]
+    else:
+        runs += [("ivf", p, f"ivf, n_probe {p}") for p in n_probes]
+    ivf_index = None
+    for name, param, label in runs:
         stages = clone(back)
-        stages.set_params(os__algorithm=algorithm, **({"os__epsilon": eps} if eps else {}))
+        stages.set_params(os__algorithm=name, **({"os__epsilon": param}
+                                                  if name == "nndescent" else {}))
         start = time.perf_counter()
-        Xo = stages[0].fit_transform(Xg)
+        if name == "ivf":
+            if ivf_index is None:  # built once, reused for the other n_probe
+                ivf_est = stages[0].fit(Xg)
+                ivf_index = ivf_est.index_
+                print(f"IVF index: {ivf_index.n_lists} lists, built in "
+                      f"{time.perf_counter() - start:.1f} s", flush=True)
+            ivf_index.n_probe = param
+            Xo = ivf_est.transform(Xg)
+        else:
+            Xo = stages[0].fit_transform(Xg)
         os_s = time.perf_counter() - start
         D = stages[1:].fit_transform(Xo)
         back_s = time.perf_counter() - start
@@ -118,8 +157,8 @@ def run_size(n, epsilons, n_components):
         else:
             err = float(np.mean([np.abs(a - b).sum() / max(np.abs(b).sum(), 1e-12)
                                  for a, b in zip(S, exact_maps)]))
-        rows.append((algorithm if eps is None else f"nndescent, epsilon {eps}", os_s,
-                     front_s + back_s, err, label_map(np.asarray(D), maps.labels)))
+        rows.append((label, os_s,
+                     front_s + back_s, err, label_map(np.asarray(D), labels)))
     exact_map = rows[0][4]
     print(f"{'search':26s} {'OS s':>8s} {'fit s':>8s} {'OS L1 err':>10s} {'mAP':>6s} {'diff':>6s}")
     for name, os_s, fit_s, err, m in rows:
@@ -133,11 +172,17 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
     parser.add_argument("--epsilon", type=float, nargs="*", default=[0.1])
     parser.add_argument("--n-components", type=int, default=64)
+    parser.add_argument("--algorithm", default="nndescent", choices=["nndescent", "ivf"],
+                        help="the approximate search compared with the exact one")
+    parser.add_argument("--builtin", metavar="MAPS",
+                        help="the built-in benchmark's map folder instead of --sizes")
+    parser.add_argument("--n-probe", type=int, nargs="*", default=[16],
+                        help="IVF lists probed per patch (--algorithm ivf)")
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for n in args.sizes:
-            run_size(n, args.epsilon, args.n_components)
+        for n in [args.builtin] if args.builtin else args.sizes:
+            run_size(n, args.epsilon, args.n_components, args.algorithm, args.n_probe)
 
 
 if __name__ == "__main__":

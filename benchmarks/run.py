@@ -3,6 +3,8 @@
     python benchmarks/run.py --scale small            # a few minutes on 2 cores
     python benchmarks/run.py --scale medium --out report/
     python benchmarks/run.py --scale large            # hours on 2 cores; 50,000 maps = 79 GB
+    python benchmarks/run.py --scale large --skip per_image search gpu --maps objects --tuned \
+        --os-algorithm ivf                            # recurring objects, no disk
 
 Sections:
 
@@ -91,7 +93,7 @@ def discovery_section(sizes, stream, args):
         sizes=sizes, stream_sizes=stream, stream_pipelines=["fs", "os"],
         n_components=args.n_components,
         os_algorithm=args.os_algorithm, graph_algorithm="auto", epsilon=args.epsilon,
-        os_precision="auto", device="cpu", lazy=False,
+        os_precision="auto", device="cpu", lazy=False, maps=args.maps, tuned=args.tuned,
         n_jobs=None, os_jobs=None, torch_threads=0, accuracy=args.accuracy, n_blobs=[3, 8],
         workdir=args.workdir, json=None)
     return bd.run(parser_args)
@@ -248,7 +250,12 @@ def main():
     parser.add_argument("--out", default="benchmark_report", help="folder for json and png")
     parser.add_argument("--workdir", help="keep the written maps here (reused between runs)")
     parser.add_argument("--n-components", type=int, default=64)
-    parser.add_argument("--os-algorithm", default="graph", choices=["graph", "brute", "nndescent"])
+    parser.add_argument("--os-algorithm", default="graph",
+                        choices=["auto", "graph", "brute", "nndescent", "ivf"])
+    parser.add_argument("--maps", default="blobs", choices=["blobs", "objects"],
+                        help="discovery on recurring-object maps made on access (with the mAP)")
+    parser.add_argument("--tuned", action="store_true",
+                        help="discovery with the tuned OS.EGM (pipelines.make_os_egm_tuned)")
     parser.add_argument("--epsilon", type=float, default=0.1)
     parser.add_argument("--accuracy", type=int, default=0)
     parser.add_argument("--skip", nargs="*", default=[],

@@ -13,6 +13,7 @@ excluded).
 """
 
 from ._exact import ExactIndex, exact_top_k, row_similarities, similarities
+from ._ivf import IVFIndex, spherical_kmeans
 from ._graph import (GRAPH_PARAMETERS, SOLVER_PARAMETERS, check_graph, extend_neighbor_graph,
                      merge_neighbors, mutual_graph_from_neighbors, mutual_knn_graph,
                      normalize_graph)
@@ -33,6 +34,7 @@ def __getattr__(name):
 __all__ = [
     "ExactIndex",
     "GRAPH_PARAMETERS",
+    "IVFIndex",
     "NNDescentIndex",
     "SOLVER_PARAMETERS",
     "blas_threads",
@@ -49,6 +51,7 @@ __all__ = [
     "row_similarities",
     "similarities",
     "solve_graph_system",
+    "spherical_kmeans",
     "top_k_rows",
     "top_k_rows_float32",
 ]

@@ -113,9 +113,9 @@ def build_index(V, algorithm, n_neighbors, *, random_state=None, n_jobs=None, ve
     Parameters
     ----------
     V : ndarray of shape (n, d), float32
-    algorithm : {'brute', 'nndescent'}
-        :class:`ExactIndex` or :class:`NNDescentIndex` (of degree
-        :func:`nndescent_degree`).
+    algorithm : {'brute', 'nndescent', 'ivf'}
+        :class:`ExactIndex`, :class:`NNDescentIndex` (of degree
+        :func:`nndescent_degree`) or :class:`IVFIndex` (approximate: k-means lists).
     n_neighbors : int
         The ``k`` the index will be asked for.
     random_state, n_jobs, verbose
@@ -123,11 +123,12 @@ def build_index(V, algorithm, n_neighbors, *, random_state=None, n_jobs=None, ve
         (``n_jobs``: the blocks of the exact self-graph).
     **params
         Keyword arguments of the index class (``precision``, ``device`` for
-        ``'brute'``; ``epsilon`` for ``'nndescent'``).
+        ``'brute'``; ``epsilon`` for ``'nndescent'``; ``n_lists``, ``n_probe`` for
+        ``'ivf'``).
 
     Returns
     -------
-    index : ExactIndex or NNDescentIndex
+    index : ExactIndex, NNDescentIndex or IVFIndex
 
     Examples
     --------
@@ -142,4 +143,8 @@ def build_index(V, algorithm, n_neighbors, *, random_state=None, n_jobs=None, ve
     if algorithm == "nndescent":
         return NNDescentIndex(V, nndescent_degree(len(V), n_neighbors), random_state=random_state,
                               n_jobs=n_jobs, verbose=verbose, **params)
-    raise ValueError(f"algorithm={algorithm!r} is not one of 'brute', 'nndescent'.")
+    if algorithm == "ivf":
+        from ._ivf import IVFIndex
+
+        return IVFIndex(V, random_state=random_state, **params)
+    raise ValueError(f"algorithm={algorithm!r} is not one of 'brute', 'nndescent', 'ivf'.")

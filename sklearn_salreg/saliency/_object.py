@@ -26,7 +26,7 @@ from .._base import MapTransformerMixin
 from ..collection import check_map, check_saliency_map
 from ..collection._validation import as_numpy, check_same_shape
 from ..utils._parallel import group_by_shape
-from ..neighbors import ExactIndex, NNDescentIndex, build_index
+from ..neighbors import ExactIndex, IVFIndex, NNDescentIndex, build_index
 from ..utils import bfloat16_is_fast, check_device
 from ..utils import l2_normalize
 
@@ -315,7 +315,14 @@ def _query_of(index, epsilon=None):
     """``search(U, k) -> (sims, indices)`` of an index; pynndescent takes NumPy."""
     if isinstance(index, NNDescentIndex):
         return lambda U, k: index.query(as_numpy(U), k, epsilon=epsilon)
+    if isinstance(index, IVFIndex):  # NumPy queries
+        return lambda U, k: index.query(as_numpy(U), k)
     return index.query
+
+
+#: Database regions from which ``algorithm='auto'`` searches an :class:`IVFIndex`
+#: (below: the graph's own index, as ``'graph'``); measured on the docs' scaling page.
+IVF_MIN_REGIONS = 20_000
 
 
 def _check_dims(U, n_dims):
@@ -407,8 +414,12 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     batch_size : int, default=256
         Images whose patches are searched together (fewer, larger calls, each
         allocating the search's similarity buffer).
-    algorithm : {'graph', 'brute', 'nndescent'}, default='graph'
-        Search of the ``k`` nearest regions. ``'graph'`` uses the graph's own index
+    algorithm : {'auto', 'graph', 'brute', 'nndescent', 'ivf'}, default='auto'
+        Search of the ``k`` nearest regions. ``'auto'`` is ``'ivf'`` from
+        ``IVF_MIN_REGIONS`` database regions on, ``'graph'`` below. ``'ivf'`` is
+        approximate: an :class:`~sklearn_salreg.neighbors.IVFIndex` (k-means lists, a
+        few probed per patch) built in ``fit``; its error on the OS maps and the mAP
+        are on the docs' scaling page. ``'graph'`` uses the graph's own index
         (exact if the graph used the exact search, NN-descent otherwise); ``'brute'``
         is always exact (blocked products and top-k, see ``precision``); ``'nndescent'`` is
         approximate: the graph's NN-descent index, or one built in ``fit`` (with a
@@ -445,11 +456,12 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     ----------
     n_channels_ : int
         Channels of the maps seen in ``fit``.
-    index_ : ExactIndex or NNDescentIndex
+    index_ : ExactIndex, NNDescentIndex or IVFIndex
         The search over the graph's region descriptors, built by ``fit`` (the graph's
-        own NN-descent index where it has one). Should the graph have grown since
-        (:meth:`CentralityGraph.partial_fit`), ``transform`` searches a new index of
-        its regions.
+        own NN-descent index where it has one; an inverted file for ``'ivf'``, which
+        ``'auto'`` chooses from ``IVF_MIN_REGIONS`` regions). Should the graph have
+        grown since (:meth:`CentralityGraph.partial_fit`), ``transform`` searches a new
+        index of its regions.
 
     See Also
     --------
@@ -464,7 +476,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         "beta": [PositiveReal, None],
         "graph": [HasMethods(["query"]), None],
         "batch_size": [PositiveInt],
-        "algorithm": [StrOptions({"graph", "brute", "nndescent"})],
+        "algorithm": [StrOptions({"auto", "graph", "brute", "nndescent", "ivf"})],
         "epsilon": [NonNegativeReal],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "device": [str, torch.device, None],
@@ -474,7 +486,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     }
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
-                 beta=None, graph=None, batch_size=256, algorithm="graph", epsilon=0.1,
+                 beta=None, graph=None, batch_size=256, algorithm="auto", epsilon=0.1,
                  precision="auto", device=None, random_state=None, n_jobs=None, verbose=0):
         self.patch_size = patch_size
         self.n_neighbors = n_neighbors
@@ -516,13 +528,21 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         """The checked device; None: the CPU default path."""
         return None if self.device is None else check_device(self.device, "ObjectSaliency")
 
+    def _algorithm(self, graph):
+        """The algorithm, with ``'auto'`` resolved for this graph's database."""
+        if self.algorithm != "auto":
+            return self.algorithm
+        return "ivf" if len(graph.descriptors_) >= IVF_MIN_REGIONS else "graph"
+
     def _build_index(self, graph):
         """The search over ``graph.descriptors_`` for the chosen algorithm (the graph's
         own NN-descent index where it has one), made by :func:`build_index`."""
         own = graph.index_
-        if isinstance(own, NNDescentIndex) and self.algorithm in ("graph", "nndescent"):
+        algorithm = self._algorithm(graph)
+        if isinstance(own, NNDescentIndex) and algorithm in ("graph", "nndescent"):
             return own
-        algorithm = "brute" if self.algorithm == "graph" else self.algorithm
+        if algorithm == "graph":
+            algorithm = "brute"
         params = {"epsilon": self.epsilon} if algorithm == "nndescent" else {}
         if algorithm == "brute":
             device = self._device()
