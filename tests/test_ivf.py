@@ -156,7 +156,7 @@ def test_object_saliency_ivf_equals_exact_when_every_list_is_probed(monkeypatch)
 def test_auto_switches_to_ivf_from_the_threshold(monkeypatch):
     X = _front()
     os_, maps = _maps(X, algorithm="auto")
-    assert os_.index_ is None  # small database: the graph's exact search
+    assert isinstance(os_.index_, ExactIndex)  # small database: the exact search
     for a, b in zip(maps, _maps(X, algorithm="graph")[1]):
         np.testing.assert_array_equal(a, b)
     monkeypatch.setattr(_object, "IVF_MIN_REGIONS", 1)
