@@ -351,19 +351,22 @@ def _patch_rows(maps, masks, patch_size, whitening, device):
 
 
 def _saliency_maps(maps, features, *, search, whitening, n_dims, k, patch_size, weight, beta,
-                   fs_exponent, device=None):
+                   fs_exponent, device=None, rows=None):
     """Equation (14) for validated maps and feature saliency maps: the patches of every
     position with ``F > 0`` (of all the maps at once, or of each group of same-shape
-    maps on a torch ``device``) looked up in one ``search``; zero elsewhere."""
+    maps on a torch ``device``) looked up in one ``search``; zero elsewhere. ``rows``
+    (CPU only): each map's whitened patch rows, computed already (``maps`` unused)."""
     masks = [F > 0 for F in features]
-    groups = [range(len(maps))] if device is None else group_by_shape(maps).values()
-    out = [None] * len(maps)
+    groups = [range(len(features))] if device is None else group_by_shape(maps).values()
+    out = [None] * len(features)
     for members in groups:
         counts = [int(masks[i].sum()) for i in members]
         values = np.zeros(0)
         if sum(counts):
-            U = _patch_rows([maps[i] for i in members], [masks[i] for i in members],
-                            patch_size, whitening, device)
+            U = (np.concatenate([rows[i] for i in members if rows[i] is not None])
+                 if rows is not None else
+                 _patch_rows([maps[i] for i in members], [masks[i] for i in members],
+                             patch_size, whitening, device))
             _check_dims(U, n_dims)
             sims, indices = search(U, k)
             values = _weighted_similarities(sims, indices, weight, beta)
@@ -376,13 +379,21 @@ def _saliency_maps(maps, features, *, search, whitening, n_dims, k, patch_size, 
 
 def _batch_saliency(X, first, *, n_channels, **kwargs):
     """Object saliency maps of the images of the chunk ``X`` (image ``first`` onwards)."""
-    maps, features = [], []
+    maps, features, rows = [], [], []
+    on_cpu = kwargs.get("device") is None
     for i in range(len(X)):
         A = check_map(X[i], index=first + i, n_channels=n_channels)
-        maps.append(A)
-        features.append(check_saliency_map(X.field("feature_saliency")[i], index=first + i,
-                                           shape=A.shape[:2]))
-    return _saliency_maps(maps, features, **kwargs)
+        F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
+                               shape=A.shape[:2])
+        features.append(F)
+        if on_cpu:
+            # Keep the image's whitened patch rows, not its map: the maps of a batch
+            # are hundreds of MB (a torch device needs a group's maps together).
+            rows.append(_patch_rows([A], [F > 0], kwargs["patch_size"], kwargs["whitening"],
+                                    None) if (F > 0).any() else None)
+        else:
+            maps.append(A)
+    return _saliency_maps(maps, features, rows=rows if on_cpu else None, **kwargs)
 
 
 class ObjectSaliency(MapTransformerMixin, BaseEstimator):
