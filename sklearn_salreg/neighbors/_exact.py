@@ -33,7 +33,8 @@ _BLOCK_ENTRIES = 1 << 25
 
 
 def row_similarities(U, V, indices):
-    """``sims[i, j] = U[i] . V[indices[i, j]]``, blocked so memory stays small.
+    """The dot products ``sims[i, j]`` of ``U[i]`` with ``V[indices[i, j]]``, blocked
+    so that memory stays small.
 
     Indices below 0 (no neighbour found) get similarity -inf.
 
