@@ -4,6 +4,7 @@ of the indexes."""
 import numpy as np
 
 from ._exact import ExactIndex, row_similarities
+from ._ivf import IVFIndex
 
 __all__ = ["NNDescentIndex", "build_index", "nndescent_degree"]
 
@@ -144,7 +145,5 @@ def build_index(V, algorithm, n_neighbors, *, random_state=None, n_jobs=None, ve
         return NNDescentIndex(V, nndescent_degree(len(V), n_neighbors), random_state=random_state,
                               n_jobs=n_jobs, verbose=verbose, **params)
     if algorithm == "ivf":
-        from ._ivf import IVFIndex
-
         return IVFIndex(V, random_state=random_state, **params)
     raise ValueError(f"algorithm={algorithm!r} is not one of 'brute', 'nndescent', 'ivf'.")
