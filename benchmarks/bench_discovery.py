@@ -169,6 +169,9 @@ class SyntheticMaps:
     def __len__(self):
         return self.n
 
+    def shape_of(self, i):  # MapCollection asks this instead of making map i
+        return (*MAP_SHAPE, N_CHANNELS)
+
     def __getitem__(self, i):
         group, base = divmod(int(i), len(self.bank))
         if group == 0:

@@ -62,6 +62,9 @@ class ObjectMaps:
     def __len__(self):
         return self.n
 
+    def shape_of(self, i):  # MapCollection asks this instead of making map i
+        return (*MAP_SHAPE, N_CHANNELS)
+
     def __getitem__(self, i):
         i = int(i)
         group, base = divmod(i, len(self.bank))

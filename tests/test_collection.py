@@ -130,3 +130,36 @@ def test_check_boxes():
         check_boxes([[0, 0, 6, 1]], (5, 5), index=7)
     with pytest.raises(ValueError, match="shape \\(m, 4\\)"):
         check_boxes([[0, 0, 1]], (5, 5))
+
+
+class _MadeOnAccess:
+    """Maps made when indexed, counting how many were made; knows its shapes."""
+
+    def __init__(self, maps):
+        self.maps, self.made = maps, 0
+
+    def __len__(self):
+        return len(self.maps)
+
+    def __getitem__(self, i):
+        self.made += 1
+        return self.maps[i]
+
+    def shape_of(self, i):
+        return self.maps[i].shape
+
+
+def test_shape_of_of_a_source_that_makes_maps_spares_making_them():
+    from sklearn_salreg import EGMRegionDetector, FeatureSaliency
+
+    rng = np.random.default_rng(0)
+    maps = [rng.random((5 + i, 6, 4)).astype(np.float32) for i in range(3)]
+    source = _MadeOnAccess(maps)
+    X = MapCollection(source)
+    assert [X.map_shape(i) for i in range(3)] == [A.shape for A in maps]
+    assert source.made == 0
+    X = FeatureSaliency().fit_transform(X)  # reads every map once
+    made = source.made
+    Y = EGMRegionDetector().fit_transform(X)  # detection checks shapes only
+    assert source.made == made
+    assert len(Y.field("regions")) == 3

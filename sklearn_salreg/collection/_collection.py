@@ -54,7 +54,11 @@ class MapCollection:
     ----------
     maps : sequence of array-like of shape (h_i, w_i, c), or MapFile
         Non-negative activation maps (numpy arrays or torch tensors), one per image,
-        or a :class:`MapFile` whose maps are read from disk one at a time.
+        or a :class:`MapFile` whose maps are read from disk one at a time. A sequence
+        that makes its maps on access (a reader of another format, a generator of
+        synthetic maps) may define ``shape_of(i) -> (h, w, c)``: the shape checks of
+        the stages that do not read maps (detection, for instance) then ask it
+        instead of making map ``i``.
     boxes : sequence of (4,) int array-like or None, default=None
         Optional box per image ``[y0, x0, y1, x1)`` in activation coordinates (the
         query box of the query side; ``None`` where an image has none). One box per
@@ -156,10 +160,11 @@ class MapCollection:
             yield self[i]
 
     def map_shape(self, i):
-        """Shape (h, w, c) of map ``i``, without reading a disk-backed map."""
+        """Shape (h, w, c) of map ``i``, without reading a disk-backed map (nor making
+        one whose source defines ``shape_of``)."""
         row = int(self._rows[i])
-        if isinstance(self._source, MapFile):
-            return self._source.shape_of(row)
+        if hasattr(self._source, "shape_of"):  # a MapFile, or a source that makes maps
+            return tuple(self._source.shape_of(row))
         # np.shape reads .shape where there is one, and also takes nested lists
         return tuple(np.shape(self._source[row]))
 
