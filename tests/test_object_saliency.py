@@ -39,6 +39,30 @@ def test_zero_where_feature_saliency_is_zero(rng):
     assert not S[1:3, 2:5].any() and (S[F > 0] > 0).all()
 
 
+@pytest.mark.parametrize("share", [0.0, 0.2, 0.5, 0.9])
+def test_min_saliency_drops_faint_positions_only(rng, share):
+    # each position's lookup is independent of the others: the map with a floor is
+    # the full map where F > share * max(F) (within float32 rounding: the search's
+    # products are blocked by how many patches it gets), zero elsewhere
+    A = rng.random((6, 7, 5), dtype=np.float32)
+    F = rng.random((6, 7)) ** 2
+    V = rng.standard_normal((9, 5)).astype(np.float32)
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    f, g = rng.random(9), rng.random(9)
+    full = object_saliency(A, F, V, f, g, n_neighbors=3)
+    S = object_saliency(A, F, V, f, g, n_neighbors=3, min_saliency=share)
+    kept = F > share * F.max()
+    np.testing.assert_allclose(S, np.where(kept, full, 0), rtol=1e-6, atol=0)
+    assert (S[kept] > 0).all() and kept.sum() < F.size or share == 0.0
+
+
+def test_min_saliency_is_checked():
+    A, F, V = np.ones((2, 2, 2), np.float32), np.ones((2, 2)), np.eye(2, dtype=np.float32)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="min_saliency"):
+            object_saliency(A, F, V, np.ones(2), np.ones(2), min_saliency=bad)
+
+
 def test_patch_descriptors_are_clipped_sliding_maxima(rng):
     A = rng.random((5, 7, 3), dtype=np.float32)
     for a in (1, 2, 3, 4):
@@ -79,6 +103,14 @@ def test_estimator_equals_pure_function():
     Xb = ObjectSaliency(n_neighbors=4, batch_size=2).fit_transform(X)
     for a, b in zip(Xt.field("saliency"), Xb.field("saliency")):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # the floor on feature saliency: the function's maps, image by image
+    Xf = ObjectSaliency(n_neighbors=4, min_saliency=0.3, batch_size=4).fit_transform(X)
+    for A, F, S in zip(maps, X.field("feature_saliency"), Xf.field("saliency")):
+        expected = object_saliency(A, F, graph.descriptors_, graph.region_saliency_,
+                                   graph.centrality_, whitening=whitening, n_neighbors=4,
+                                   min_saliency=0.3)
+        np.testing.assert_allclose(S, expected, rtol=1e-4, atol=1e-7)
+        assert not S[F <= 0.3 * F.max()].any()
 
 
 def test_repeated_pattern_beats_unique_pattern():
