@@ -142,7 +142,9 @@ def make_pipeline(args):
         graph=dict(verbose=1, algorithm=args.graph_algorithm),
         object_saliency=dict(algorithm=args.os_algorithm, epsilon=args.epsilon,
                              precision=args.os_precision, n_jobs=args.os_jobs,
-                             min_saliency=args.os_min_saliency, random_state=0),
+                             min_saliency=args.os_min_saliency, random_state=0,
+                             index_params={k: v for k, v in (("n_probe", args.os_n_probe),
+                                                            ("n_lists", args.os_n_lists)) if v}),
         n_jobs=args.n_jobs, random_state=0)
     # On a GPU every stage with a device goes there; on the CPU the per-image stages
     # keep their NumPy loops (device=None) and the searches run on "cpu".
@@ -336,6 +338,7 @@ def run_child(args, n, extra=()):
            "--graph-algorithm", args.graph_algorithm, "--epsilon", str(args.epsilon),
            "--os-precision", args.os_precision, "--device", args.device,
            "--os-min-saliency", str(args.os_min_saliency),
+           "--os-n-probe", str(args.os_n_probe), "--os-n-lists", str(args.os_n_lists),
            "--accuracy", str(args.accuracy), "--torch-threads", str(args.torch_threads),
            "--n-blobs", *map(str, args.n_blobs), *(["--lazy"] if args.lazy else []),
            "--maps", getattr(args, "maps", "blobs"),
@@ -424,6 +427,10 @@ def main():
     parser.add_argument("--os-min-saliency", type=float, default=0.0,
                         help="ObjectSaliency(min_saliency=...): share of the largest feature "
                              "saliency at or below which a position is not looked up")
+    parser.add_argument("--os-n-probe", type=int, default=0,
+                        help="IVF lists probed per patch (0: the default)")
+    parser.add_argument("--os-n-lists", type=int, default=0,
+                        help="IVF lists (0: the default)")
     parser.add_argument("--device", default="cpu",
                         help="'cuda': every stage with a device runs there (pipelines.on_device)")
     parser.add_argument("--lazy", action="store_true",

@@ -4,6 +4,7 @@
     python benchmarks/bench_os_search.py --sizes 10000 --epsilon 0.1 0.3
     python benchmarks/bench_os_search.py --sizes 10000 --algorithm ivf --n-probe 8 16 32
     python benchmarks/bench_os_search.py --builtin MAPS --algorithm ivf --n-probe 4 8 16
+    python benchmarks/bench_os_search.py --sizes 2000 --algorithm ivf --min-saliency 0 0.2
 
 ``--builtin MAPS`` runs the same comparison on the built-in benchmark (quick size,
 seed 0) whose maps were extracted into the folder MAPS (``python -m sklearn_salreg
@@ -22,7 +23,10 @@ with ``ObjectSaliency(algorithm='brute')`` (exact) and once per ``--epsilon`` wi
 saliency stage and of the whole fit, the OS maps' mean relative L1 error against the
 exact maps, and the mAP of the object images as queries against the whole database
 (label protocol: every other view of the same object is a positive), with its
-difference from the exact search.
+difference from the exact search. ``--min-saliency`` repeats the approximate runs
+with that floor on the positions looked up (``ObjectSaliency(min_saliency=)``), and
+runs the exact search with each floor too, so that the two errors show apart; the
+reference stays the exact search at every position.
 
 Figures only: nothing is asserted. The machine may be shared: say so with the figures.
 """
@@ -90,7 +94,7 @@ def label_map(D, labels, n_queries=500):
     return 100 * mean_average_precision(ranks, label_gnd(labels, queries))
 
 
-def run_size(n, epsilons, n_components, algorithm="nndescent", n_probes=(16,)):
+def run_size(n, epsilons, n_components, algorithm="nndescent", n_probes=(16,), floors=(0.0,)):
     from sklearn.base import clone
     from sklearn_salreg import MapCollection
     from sklearn_salreg.whitening import make_region_whitening
@@ -130,16 +134,19 @@ def run_size(n, epsilons, n_components, algorithm="nndescent", n_probes=(16,)):
     print(f"n={n}: {n_regions} regions, front (fs .. graph) {front_s:.1f} s", flush=True)
     exact_maps = None
     rows = []
-    runs = [("brute", None, "brute")]
-    if algorithm == "nndescent":
-        runs += [("nndescent", e, f"nndescent, epsilon {e}") for e in epsilons]
-    else:
-        runs += [("ivf", p, f"ivf, n_probe {p}") for p in n_probes]
+    runs = [("brute", None, 0.0, "brute")]
+    runs += [("brute", None, f, f"brute, min_saliency {f}") for f in floors if f]
+    for f in floors:
+        floor = f", min_saliency {f}" if f else ""
+        if algorithm == "nndescent":
+            runs += [("nndescent", e, f, f"nndescent, epsilon {e}{floor}") for e in epsilons]
+        else:
+            runs += [("ivf", p, f, f"ivf, n_probe {p}{floor}") for p in n_probes]
     ivf_index = None
-    for name, param, label in runs:
+    for name, param, floor, label in runs:
         stages = clone(back)
-        stages.set_params(os__algorithm=name, **({"os__epsilon": param}
-                                                  if name == "nndescent" else {}))
+        stages.set_params(os__algorithm=name, os__min_saliency=floor,
+                          **({"os__epsilon": param} if name == "nndescent" else {}))
         start = time.perf_counter()
         if name == "ivf":
             if ivf_index is None:  # built once, reused for the other n_probe
@@ -148,7 +155,7 @@ def run_size(n, epsilons, n_components, algorithm="nndescent", n_probes=(16,)):
                 print(f"IVF index: {ivf_index.n_lists} lists, built in "
                       f"{time.perf_counter() - start:.1f} s", flush=True)
             ivf_index.n_probe = param
-            Xo = ivf_est.transform(Xg)
+            Xo = ivf_est.set_params(min_saliency=floor).transform(Xg)
         else:
             Xo = stages[0].fit_transform(Xg)
         os_s = time.perf_counter() - start
@@ -181,11 +188,15 @@ def main():
                         help="the built-in benchmark's map folder instead of --sizes")
     parser.add_argument("--n-probe", type=int, nargs="*", default=[16],
                         help="IVF lists probed per patch (--algorithm ivf)")
+    parser.add_argument("--min-saliency", type=float, nargs="*", default=[0.0],
+                        help="ObjectSaliency(min_saliency=...) of the approximate runs (and "
+                             "of an exact run each, apart): positions looked up")
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for n in [args.builtin] if args.builtin else args.sizes:
-            run_size(n, args.epsilon, args.n_components, args.algorithm, args.n_probe)
+            run_size(n, args.epsilon, args.n_components, args.algorithm, args.n_probe,
+                     args.min_saliency)
 
 
 if __name__ == "__main__":

@@ -164,3 +164,18 @@ def test_auto_switches_to_ivf_from_the_threshold(monkeypatch):
         warnings.simplefilter("ignore")
         os_, _ = _maps(X, algorithm="auto")
     assert isinstance(os_.index_, IVFIndex)
+
+
+def test_index_params_reach_the_inverted_file_only():
+    X = _front()
+    os_, _ = _maps(X, algorithm="ivf", index_params={"n_lists": 5, "n_probe": 5})
+    assert (os_.index_.n_lists, os_.index_.n_probe) == (5, 5)
+    # probing all 5 lists: the exact maps
+    _, exact = _maps(X, algorithm="brute")
+    for a, b in zip(os_.transform(X).field("saliency"), exact):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+    # where 'auto' stays exact the parameters of the inverted file are not used
+    os_, _ = _maps(X, algorithm="auto", index_params={"n_probe": 2})
+    assert isinstance(os_.index_, ExactIndex)
+    with pytest.raises(ValueError, match="index_params of ObjectSaliency takes"):
+        _maps(X, algorithm="ivf", index_params={"epsilon": 0.5})

@@ -461,6 +461,12 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         (``precision``) has no error and stays the default.
     epsilon : float, default=0.1
         Search breadth of NN-descent queries (larger: slower, more accurate).
+    index_params : dict or None, default=None
+        Parameters of the inverted file, used where the search is ``'ivf'`` (also
+        where ``'auto'`` chooses it): ``n_lists`` (default
+        ``round(2 * sqrt(n_regions))``) and ``n_probe`` (default 16), the lists probed
+        per patch: fewer is faster and less accurate (the docs' scaling page
+        measures both).
     precision : {'auto', 'float32', 'bfloat16'}, default='auto'
         Arithmetic of the exact search. ``'bfloat16'`` screens the products in
         bfloat16 and re-ranks the candidates in float32 with a margin that covers the
@@ -509,6 +515,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         "batch_size": [PositiveInt],
         "algorithm": [StrOptions({"auto", "graph", "brute", "nndescent", "ivf"})],
         "epsilon": [NonNegativeReal],
+        "index_params": [dict, None],  # keys checked in fit
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "device": [str, torch.device, None],
         "random_state": ["random_state"],
@@ -517,8 +524,9 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     }
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
-                 beta=None, min_saliency=0.0, graph=None, batch_size=256, algorithm="auto", epsilon=0.1,
-                 precision="auto", device=None, random_state=None, n_jobs=None, verbose=0):
+                 beta=None, min_saliency=0.0, graph=None, batch_size=256, algorithm="auto",
+                 epsilon=0.1, index_params=None, precision="auto", device=None,
+                 random_state=None, n_jobs=None, verbose=0):
         self.patch_size = patch_size
         self.n_neighbors = n_neighbors
         self.fs_exponent = fs_exponent
@@ -529,6 +537,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.algorithm = algorithm
         self.epsilon = epsilon
+        self.index_params = index_params
         self.precision = precision
         self.device = device
         self.random_state = random_state
@@ -552,6 +561,10 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         """
         self._validate_params()
         self._device()
+        unknown = set(self.index_params or {}) - {"n_lists", "n_probe"}
+        if unknown:
+            raise ValueError(f"index_params of ObjectSaliency takes 'n_lists' and 'n_probe'; "
+                             f"got {sorted(unknown)}.")
         X = self._validate_collection(X, reset=True)
         self.index_ = self._build_index(self._graph_of(X))
         return self
@@ -576,6 +589,8 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         if algorithm == "graph":
             algorithm = "brute"
         params = {"epsilon": self.epsilon} if algorithm == "nndescent" else {}
+        if algorithm == "ivf":
+            params = dict(self.index_params or {})
         if algorithm == "brute":
             device = self._device()
             precision = self.precision
