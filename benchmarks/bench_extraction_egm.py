@@ -51,7 +51,10 @@ def bench_egm(n_maps, repeat):
     import torch
 
     from sklearn_salreg import egm_regions, feature_saliency
-    from sklearn_salreg.datasets import make_blob_maps
+    try:
+        from sklearn_salreg.datasets import make_blob_maps
+    except ImportError:  # older trees
+        from sklearn_salreg.utils.synthetic import make_blob_maps
 
     torch.set_num_threads(1)
     out = {}
