@@ -273,6 +273,19 @@ def test_l2_normalize(X):
     check_contract(l2_normalize, dict(X=X), {"X": "L2-normalise"}, check)
 
 
+def test_l2_normalize_in_place_is_the_copy():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 7)).astype(np.float32)
+    X[3] = 0
+    X[4] *= 1e25  # the rescaled path too
+    expected = l2_normalize(X)
+    Y = l2_normalize(X, copy=False)
+    assert Y is X
+    np.testing.assert_array_equal(Y, expected)
+    ints = np.arange(6).reshape(2, 3)
+    assert l2_normalize(ints, copy=False) is not ints  # converted: a new array
+
+
 # -- whitening ------------------------------------------------------------------------------
 @FAST
 @given(X=arrays((12, 5), non_negative=False), shrinkage=params([0.0, 0.1, 1.0],

@@ -178,8 +178,12 @@ def _collection(rng, counts, c=16):
 
 def test_collection_fit_transform_and_context(rng):
     X = _collection(rng, [5, 0, 7, 3])
+    given = [z.copy() for z in X.field("region_descriptors")]
     lw = LearnedWhitening(n_components=4)
     out = lw.fit_transform(X)
+    # the stacked regions are normalised in place: the collection's own are untouched
+    for z, before in zip(X.field("region_descriptors"), given):
+        np.testing.assert_array_equal(z, before)
     assert isinstance(out, MapCollection) and out.context["whitening"] is lw
     Zs = out.field("region_descriptors")
     assert [z.shape for z in Zs] == [(5, 4), (0, 4), (7, 4), (3, 4)]
@@ -187,8 +191,10 @@ def test_collection_fit_transform_and_context(rng):
     # Same as whitening the stacked regions as a 2-D array; fit saw all 15 regions.
     stacked = np.concatenate(X.field("region_descriptors"))
     np.testing.assert_allclose(np.concatenate(Zs), lw.transform(stacked), atol=1e-6)
+    kept = stacked.copy()
     ref = LearnedWhitening(n_components=4).fit(stacked)
     np.testing.assert_allclose(ref.projection_, lw.projection_)
+    np.testing.assert_array_equal(stacked, kept)  # an array given to fit is not normalised
     assert not X.has_field("region_descriptors") or X.field("region_descriptors")[0].shape[1] == 16
 
 

@@ -6,7 +6,7 @@ from sklearn import get_config
 __all__ = ["l2_normalize", "rows_per_batch"]
 
 
-def l2_normalize(X, axis=-1):
+def l2_normalize(X, axis=-1, *, copy=True):
     """Divide by the L2 norm along ``axis``; all-zero vectors stay zero (0/0 = 0).
 
     Floating input keeps its dtype; other input becomes float32. The result does not
@@ -21,6 +21,9 @@ def l2_normalize(X, axis=-1):
         Vectors along ``axis`` (e.g. descriptors, one per row).
     axis : int, default=-1
         The axis the norms are taken along.
+    copy : bool, default=True
+        False divides a floating ``X`` in place (no second array of its size) and
+        returns it; other input is converted to a new float32 array either way.
 
     Returns
     -------
@@ -58,7 +61,7 @@ def l2_normalize(X, axis=-1):
     if unsafe.any():
         norms = _rescaled_norms(X, norms, unsafe, axis)
     norms[norms == 0] = 1
-    return np.divide(X, norms, out=np.empty_like(X))
+    return np.divide(X, norms, out=np.empty_like(X) if copy else X)
 
 
 def _safe_lower_norm(dtype):
