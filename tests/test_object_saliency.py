@@ -63,6 +63,20 @@ def test_min_saliency_is_checked():
             object_saliency(A, F, V, np.ones(2), np.ones(2), min_saliency=bad)
 
 
+def test_a_map_too_large_for_float32_keeps_its_shape(rng):
+    # F of 1e20, squared, does not fit in float32: the map comes back divided by its
+    # maximum (what the detectors and the aggregation use), not as inf
+    A = rng.random((5, 6, 4), dtype=np.float32)
+    F = rng.random((5, 6)).astype(np.float32)
+    V, f, g = np.eye(4, dtype=np.float32), np.ones(4), np.ones(4)
+    plain = object_saliency(A, F, V, f, g, n_neighbors=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = object_saliency(A, F * np.float32(1e20), V, f, g, n_neighbors=2)
+    assert np.isfinite(huge).all() and huge.max() == 1.0
+    np.testing.assert_allclose(huge, plain / plain.max(), rtol=1e-6, atol=1e-7)
+
+
 def test_patch_descriptors_are_clipped_sliding_maxima(rng):
     A = rng.random((5, 7, 3), dtype=np.float32)
     for a in (1, 2, 3, 4):

@@ -213,6 +213,9 @@ def neighbor_saliency(similarities, neighbors, region_saliency, centrality, *, b
                                   beta)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _region_weights(region_saliency, centrality, region_exponent):
     """``f^theta g`` of every database region, computed once per transform."""
     return np.asarray(region_saliency, np.float64) ** region_exponent * np.asarray(
@@ -225,9 +228,20 @@ def _weighted_similarities(similarities, neighbors, weight, beta):
 
 
 def _saliency_map(mask, fs, values, fs_exponent):
-    """``F_p^Theta`` times the neighbour sum where ``mask``; exactly zero elsewhere."""
+    """``F_p^Theta`` times the neighbour sum where ``mask``; exactly zero elsewhere.
+
+    A map whose values float32 cannot hold (a feature saliency of 1e20, squared) is
+    divided by its largest absolute value: the stages after it use its shape only
+    (the detectors threshold it relative to its maximum, the aggregation weighs
+    regions by their share of it)."""
     S = np.zeros(mask.shape, dtype=np.float32)
-    S[mask] = np.asarray(fs, np.float64) ** fs_exponent * values
+    fs = np.asarray(fs, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        v = fs**fs_exponent * values
+    if not np.abs(v).max(initial=0.0) <= _FLOAT32_MAX:
+        v = (fs / fs.max()) ** fs_exponent * values
+        v /= np.abs(v).max()
+    S[mask] = v
     return S
 
 
