@@ -7,6 +7,22 @@ from .utils import map_batches, map_images
 
 __all__ = ["MapTransformerMixin"]
 
+#: The docstring paragraphs of ``device``, ``batch_size`` and ``n_jobs``, written once
+#: for every estimator with a torch path: a class docstring of a
+#: :class:`MapTransformerMixin` holding the line ``%(device_parameters)s`` gets them
+#: there, so that ``device`` has one meaning, documented in one place.
+DEVICE_PARAMETERS_DOC = """device : str, torch.device or None, default=None
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
+    batch_size : int, default=256
+        Maps per torch batch (with a device).
+    n_jobs : int, default=None
+        Number of joblib workers over images (with ``device=None``) or over batches
+        (with a device; keep it at None for one GPU)."""
+
 
 class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
     """Mixin for transformers whose ``X`` is a collection of activation maps.
@@ -24,6 +40,11 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
     _required_fields = ()
     #: Whether the stage reads the activation maps themselves (not only fields).
     _reads_maps = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace("%(device_parameters)s", DEVICE_PARAMETERS_DOC)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -209,17 +209,7 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
     normalize : bool, default=True
         L2-normalise every region descriptor, so that dot products are cosine
         similarities even when no whitening follows.
-    device : str, torch.device or None, default=None
-        Where the maps are computed. None: on the CPU, by the fastest implementation
-        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
-        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
-        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
-        either way. On a CPU, None is the faster (see the docs' benchmarks page).
-    batch_size : int, default=256
-        Maps per torch batch (with a device).
-    n_jobs : int, default=None
-        Number of joblib workers over images (with ``device=None``) or over batches
-        (with a device; keep it at None for one GPU).
+    %(device_parameters)s
     verbose : int, default=0
         Progress messages.
 
