@@ -402,11 +402,14 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
     boxed = MapCollection([maps[int(q)] for q in queries], boxes=[boxes[q] for q in queries])
     oracle_db = MapCollection([maps[int(i)] for i in test], boxes=[boxes[i] for i in test])
 
+    def scores(D, Q, diffusion_params):  # (k-NN mAP, diffusion mAP) on the held-out half
+        knn = KNNRetriever().fit(D).rank(Q, n_results=len(test))
+        diff = diffusion_for(len(test), **diffusion_params).fit(D).rank(Q, n_results=len(test))
+        return mean_average_precision(knn, gnd), mean_average_precision(diff, gnd)
+
     def paper(name):
-        kw = {}
-        if name.startswith("OS"):
-            kw = dict(region_whitening=make_region_whitening(),
-                      random_state=0)
+        os_egm = name.startswith("OS")
+        kw = dict(region_whitening=make_region_whitening(), random_state=0) if os_egm else {}
         return make_configuration(name, **kw)
 
     def tuned_variant(which, **params):
@@ -445,12 +448,7 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
             fitted[name] = pipe
             rows[name] = {}
             for protocol, Q in (("whole", whole), ("box", boxed)):
-                Qd = pipe.transform(Q)
-                knn = KNNRetriever().fit(D).rank(Qd, n_results=len(test))
-                diff = diffusion_for(len(test), **diffusion[name][protocol]).fit(D).rank(
-                    Qd, n_results=len(test))
-                rows[name][protocol] = (mean_average_precision(knn, gnd),
-                                        mean_average_precision(diff, gnd))
+                rows[name][protocol] = scores(D, pipe.transform(Q), diffusion[name][protocol])
             if verbose:
                 print(f"[report] {name}: {rows[name]} ({time.perf_counter() - start:.0f} s)",
                       file=sys.stderr)
@@ -461,12 +459,8 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
         diffusion["Oracle (true boxes)"] = choose_diffusion(
             oracle, with_query_boxes(oracle_train, [boxes[i] for i in train]), labels[train],
             verbose=verbose, name="Oracle")
-        D = oracle.fit_transform(oracle_db)
-        Qd = oracle.transform(boxed)
-        knn = KNNRetriever().fit(D).rank(Qd, n_results=len(test))
-        diff = diffusion_for(len(test), **diffusion["Oracle (true boxes)"]["box"]).fit(D).rank(
-            Qd, n_results=len(test))
-        score = (mean_average_precision(knn, gnd), mean_average_precision(diff, gnd))
+        score = scores(oracle.fit_transform(oracle_db), oracle.transform(boxed),
+                       diffusion["Oracle (true boxes)"]["box"])
         rows["Oracle (true boxes)"] = {"whole": score, "box": score}
         os_front = fitted["OS.EGM (tuned, whole)"][:-2]
         X = os_front.transform(database)
