@@ -10,13 +10,12 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import MapTransformerMixin
+from .._base import DEVICE_PARAMETERS, MapTransformerMixin
 from ..collection import check_boxes, check_saliency_map
-from ..utils import check_device, map_by_shape
+from ..utils import map_by_shape
 from ..utils._param_validation import NonNegativeInt, PositiveInt, StrOptions, check_params
 from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
@@ -165,10 +164,7 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         "sub_levels": [NonNegativeInt],
         "source": [StrOptions({"saliency", "feature_saliency"})],
         "use_boxes": ["boolean"],
-        "device": [str, torch.device, None],
-        "batch_size": [PositiveInt],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
+        **DEVICE_PARAMETERS,
     }
 
     def __init__(self, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=float(np.sqrt(3.0)),
@@ -206,15 +202,9 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         X.field(self.source)  # a clear error now rather than in a worker
         params = dict(rho=self.rho, tau=self.tau, sigma=self.sigma, purge=self.purge,
                       scale=self.scale, max_iter=self.max_iter)
-        if self.device is None:
-            regions = self._map_images(_egm_image, X, source=self.source,
-                                       use_boxes=self.use_boxes, params=params,
-                                       sub_levels=self.sub_levels)
-        else:
-            regions = self._map_batches(_egm_batch, X, source=self.source,
-                                        use_boxes=self.use_boxes, params=params,
-                                        sub_levels=self.sub_levels,
-                                        device=check_device(self.device, type(self).__name__))
+        regions = self._map_on_device(_egm_image, _egm_batch, X, source=self.source,
+                                      use_boxes=self.use_boxes, params=params,
+                                      sub_levels=self.sub_levels)
         empty = [i for i, r in enumerate(regions) if r is None]
         if empty:
             warnings.warn(

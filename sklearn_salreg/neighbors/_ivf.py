@@ -44,7 +44,6 @@ def _probe_lists(U, V, ids, offsets, probes, self_offset, out_sims, out_ids):
     -inf / -1.
     """
     q, d = U.shape
-    k = out_sims.shape[1]
     for i in prange(q):
         sims = out_sims[i]
         best = out_ids[i]

@@ -12,18 +12,15 @@ instead of taking their maximum, and ``saliency_exponent`` weights every positio
 the saliency map before pooling, so that clutter inside a box counts less.
 """
 
-from numbers import Integral
-
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._param_validation import (HasMethods, NonNegativeReal, PositiveInt, StrOptions,
                                        check_finite)
-from .._base import MapTransformerMixin
+from .._base import DEVICE_PARAMETERS, MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
-from ..utils import check_device, map_by_shape
+from ..utils import map_by_shape
 from ._batch import _region_pool_batch
 from ._max_pool import (_region_max_pool, _region_mean, _region_sum_pool, _saliency_weighted_map,
                         l2_normalize)
@@ -141,8 +138,8 @@ def _checked_inputs(X, i, index, boxes, S, *, n_channels, saliency_exponent):
     return A, check_boxes(boxes, A.shape[:2], index=index, name="region"), S
 
 
-def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regions, pooling,
-                     saliency_exponent):
+def _aggregate_image(X, i, index, *, n_channels, use_pooled=False, weighting, max_regions,
+                     pooling, saliency_exponent):
     keep, boxes, weights, S = _plan_regions(X, i, index, weighting=weighting,
                                             max_regions=max_regions)
     if use_pooled:
@@ -245,10 +242,7 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         "pooling": [StrOptions({"max", "sum"})],
         "saliency_exponent": [NonNegativeReal],
         "whitening": [HasMethods(["fit", "transform"]), StrOptions({"region"}), None],
-        "device": [str, torch.device, None],
-        "batch_size": [PositiveInt],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
+        **DEVICE_PARAMETERS,
     }
 
     def __init__(self, weighting="sum", max_regions=None, pooling="max", saliency_exponent=0.0,
@@ -272,11 +266,10 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         levers = dict(n_channels=self.n_channels_, weighting=self.weighting,
                       max_regions=self.max_regions, pooling=self.pooling,
                       saliency_exponent=self.saliency_exponent)
-        if self.device is not None:
-            device = check_device(self.device, type(self).__name__)
-        if self.device is None or use_pooled:  # pooled descriptors need no device
-            return np.stack(self._map_images(_aggregate_image, X, use_pooled=use_pooled, **levers))
-        return np.stack(self._map_batches(_aggregate_batch, X, device=device, **levers))
+        if use_pooled:  # pooled descriptors need no device (checked all the same)
+            self._device()
+            return np.stack(self._map_images(_aggregate_image, X, use_pooled=True, **levers))
+        return np.stack(self._map_on_device(_aggregate_image, _aggregate_batch, X, **levers))
 
     def fit(self, X, y=None):
         """Fit the whitening of the summed vectors (if any) on the database.

@@ -11,8 +11,6 @@ centrality. Where feature saliency is zero the object saliency is exactly zero, 
 those positions are never looked up.
 """
 
-from numbers import Integral
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
@@ -22,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils._param_validation import (HasMethods, NonNegativeReal, PositiveInt, PositiveReal,
                                        StrOptions, check_finite, check_params)
-from .._base import MapTransformerMixin
+from .._base import DEVICE_PARAMETERS, MapTransformerMixin
 from ..collection import check_map, check_saliency_map
 from ..collection._validation import as_numpy, check_same_shape
 from ..utils._parallel import group_by_shape
@@ -486,14 +484,11 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         **OBJECT_SALIENCY_PARAMETERS,
         "beta": [PositiveReal, None],
         "graph": [HasMethods(["query"]), None],
-        "batch_size": [PositiveInt],
         "algorithm": [StrOptions({"auto", "graph", "brute", "nndescent", "ivf"})],
         "epsilon": [NonNegativeReal],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
-        "device": [str, torch.device, None],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
+        **DEVICE_PARAMETERS,
     }
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
@@ -534,10 +529,6 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         X = self._validate_collection(X, reset=True)
         self.index_ = self._build_index(self._graph_of(X))
         return self
-
-    def _device(self):
-        """The checked device; None: the CPU default path."""
-        return None if self.device is None else check_device(self.device, "ObjectSaliency")
 
     def _algorithm(self, graph):
         """The algorithm, with ``'auto'`` resolved for this graph's database."""
