@@ -168,10 +168,6 @@ def main(argv=None):
     common.add_argument("--verbose", type=int, default=1)
 
     d = sub.add_parser("demo", parents=[common], help="Table 1 on the built-in benchmark")
-    d.add_argument("--n-objects", type=int, default=30)
-    d.add_argument("--n-views", type=int, default=6)
-    d.add_argument("--n-distractors", type=int, default=60)
-    d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", default="salreg_demo", help="folder for the figures")
     # k = 5: the diffusion graph size the report chose on its training half (a few hundred
     # images with 6 views per object); the paper's 50 degenerates on such a small database
@@ -201,13 +197,14 @@ def main(argv=None):
                    help="also compare the shipped configurations described at scales 1, "
                         "1/sqrt(2), 1/2 (summed) with scale 1, on the held-out half; the "
                         "smaller scales' maps are kept in FOLDER")
-    r.add_argument("--n-objects", type=int, default=None, help="override the size's")
-    r.add_argument("--n-views", type=int, default=None, help="override the size's")
-    r.add_argument("--n-distractors", type=int, default=None, help="override the size's")
-    r.add_argument("--seed", type=int, default=0)
     r.add_argument("--cache", default=None,
                    help="map folder to keep the extracted maps in (a rerun skips extraction)")
     r.set_defaults(func=_report)
+    # the benchmark's size and seed (demo: its own defaults; report: override the size's)
+    for p, defaults, what in ((d, (30, 6, 60), None), (r, (None,) * 3, "override the size's")):
+        for option, default in zip(("--n-objects", "--n-views", "--n-distractors"), defaults):
+            p.add_argument(option, type=int, default=default, help=what)
+        p.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -59,18 +59,12 @@ def _upstream(field):
     from ..pooling import RegionMaxPooler
     from ..saliency import FeatureSaliency
 
-    return {
-        # "graph" is not a field but a context entry (a fitted CentralityGraph)
-        "graph": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0), RegionMaxPooler(),
-                  CentralityGraph(n_neighbors=3)],
-        "feature_saliency": [FeatureSaliency()],
-        "saliency": [FeatureSaliency()],
-        "regions": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0)],
-        "region_descriptors": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0),
-                               RegionMaxPooler()],
-        "region_saliency": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0),
-                            RegionMaxPooler()],
-    }[field]
+    chain = [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0), RegionMaxPooler(),
+             CentralityGraph(n_neighbors=3)]
+    # the first stages of the chain that write the field ("graph" is not a field but a
+    # context entry: a fitted CentralityGraph)
+    return chain[:{"feature_saliency": 1, "saliency": 1, "regions": 2, "region_descriptors": 3,
+                   "region_saliency": 3, "graph": 4}[field]]
 
 
 def make_input(estimator, maps):
