@@ -14,7 +14,6 @@ those positions are never looked up.
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -602,18 +601,6 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,
                       fs_exponent=self.fs_exponent)
-        starts = range(0, len(X), self.batch_size)
-        if effective_n_jobs(self.n_jobs) == 1:
-            maps = []
-            for start in starts:
-                maps.extend(_batch_saliency(X[start:start + self.batch_size], start, **kwargs))
-                if self.verbose:
-                    print(f"[ObjectSaliency] {min(start + self.batch_size, len(X))}/{len(X)} "
-                          "images")
-        else:
-            batches = Parallel(n_jobs=self.n_jobs, prefer="threads",
-                               verbose=max(0, 10 * int(self.verbose) - 1))(
-                delayed(_batch_saliency)(X[start:start + self.batch_size], start, **kwargs)
-                for start in starts)
-            maps = [S for batch in batches for S in batch]
-        return X.with_fields(saliency=maps)
+        # threads: the batches share the search index (its searches release the GIL)
+        return X.with_fields(saliency=self._map_batches(_batch_saliency, X, prefer="threads",
+                                                        **kwargs))
