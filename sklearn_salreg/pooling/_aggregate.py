@@ -138,19 +138,24 @@ def _checked_inputs(X, i, index, boxes, S, *, n_channels, saliency_exponent):
     return A, check_boxes(boxes, A.shape[:2], index=index, name="region"), S
 
 
-def _aggregate_image(X, i, index, *, n_channels, use_pooled=False, weighting, max_regions,
-                     pooling, saliency_exponent):
+def _image_regions(X, i, index, *, n_channels, use_pooled=False, weighting, max_regions,
+                   pooling, saliency_exponent):
+    """The regions of image ``i`` that the aggregator sums: ``(boxes, Z, weights)``, the
+    descriptors ``Z`` pooled by NumPy (or those of the stage before, ``use_pooled``)."""
     keep, boxes, weights, S = _plan_regions(X, i, index, weighting=weighting,
                                             max_regions=max_regions)
     if use_pooled:
-        Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep]
-    else:
-        A, boxes, S = _checked_inputs(X, i, index, boxes, S, n_channels=n_channels,
-                                      saliency_exponent=saliency_exponent)
-        if S is not None:
-            A = _saliency_weighted_map(A, S, saliency_exponent)
-        pool = _region_sum_pool if pooling == "sum" else _region_max_pool
-        Z = pool(A, boxes)
+        return boxes, np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep], weights
+    A, boxes, S = _checked_inputs(X, i, index, boxes, S, n_channels=n_channels,
+                                  saliency_exponent=saliency_exponent)
+    if S is not None:
+        A = _saliency_weighted_map(A, S, saliency_exponent)
+    pool = _region_sum_pool if pooling == "sum" else _region_max_pool
+    return boxes, pool(A, boxes), weights
+
+
+def _aggregate_image(X, i, index, **levers):
+    _, Z, weights = _image_regions(X, i, index, **levers)
     return _aggregate_regions(Z, weights)
 
 
@@ -259,17 +264,24 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
 
     def _aggregate(self, X):
         # Region descriptors pooled earlier serve only the paper's plain max pooling.
-        use_pooled = (X.has_field("region_descriptors") and self.pooling == "max"
-                      and not self.saliency_exponent)
+        use_pooled = self._uses_pooled(X)
         if not use_pooled:
             X.field("regions")
-        levers = dict(n_channels=self.n_channels_, weighting=self.weighting,
-                      max_regions=self.max_regions, pooling=self.pooling,
-                      saliency_exponent=self.saliency_exponent)
+        levers = self._levers()
         if use_pooled:  # pooled descriptors need no device (checked all the same)
             self._device()
             return np.stack(self._map_images(_aggregate_image, X, use_pooled=True, **levers))
         return np.stack(self._map_on_device(_aggregate_image, _aggregate_batch, X, **levers))
+
+    def _uses_pooled(self, X):
+        """Whether the region descriptors of ``X`` serve as they are."""
+        return (X.has_field("region_descriptors") and self.pooling == "max"
+                and not self.saliency_exponent)
+
+    def _levers(self):
+        return dict(n_channels=self.n_channels_, weighting=self.weighting,
+                    max_regions=self.max_regions, pooling=self.pooling,
+                    saliency_exponent=self.saliency_exponent)
 
     def fit(self, X, y=None):
         """Fit the whitening of the summed vectors (if any) on the database.
