@@ -220,11 +220,8 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
 
 
 def _grid_image(X, i, index, *, use_boxes, levels, overlap, include_whole):
-    box = X.box(i) if use_boxes else None
-    if box is None:
-        h, w = X.map_shape(i)[:2]
-        return _uniform_regions(h, w, levels=levels, overlap=overlap, include_whole=include_whole)
-    y0, x0, y1, x1 = box.tolist()
+    box = X.box(i) if use_boxes else None  # the grid of the box, or of the whole map
+    y0, x0, y1, x1 = (0, 0, *X.map_shape(i)[:2]) if box is None else box.tolist()
     grid = _uniform_regions(y1 - y0, x1 - x0, levels=levels, overlap=overlap,
                             include_whole=include_whole)
     return grid + np.array([y0, x0, y0, x0])
@@ -310,8 +307,6 @@ class WholeMapDetector(MapTransformerMixin, BaseEstimator):
         """One region per image; returns ``X`` with the field ``regions``."""
         check_is_fitted(self)
         X = self._validate_collection(X, reset=False)
-        regions = []
-        for i in range(len(X)):
-            box = _box_region(X, i, self.use_boxes)
-            regions.append(whole_map_region(*X.map_shape(i)[:2]) if box is None else box)
-        return X.with_fields(regions=regions)
+        boxes = [_box_region(X, i, self.use_boxes) for i in range(len(X))]
+        return X.with_fields(regions=[whole_map_region(*X.map_shape(i)[:2]) if box is None
+                                      else box for i, box in enumerate(boxes)])
