@@ -39,12 +39,6 @@ def _configurations(args):
             "OS.EGM-4": dict(os_kwargs), "OS.EGM-tuned": {}, "OS.EGM-4-tuned": {}}
 
 
-def _diffusion(args, n_db):
-    from .table1 import diffusion_for
-
-    return diffusion_for(n_db, args.diffusion_k)
-
-
 def _extract(extractor, images, boxes=None, what="images"):
     start = time.perf_counter()
     X = extractor.transform(images, boxes=boxes)
@@ -59,7 +53,7 @@ def demo(args):
 
     from ..collection import MapCollection
     from ..datasets import make_cluttered_instances
-    from .table1 import evaluate_configurations, format_table, saliency_precisions
+    from .table1 import diffusion_for, evaluate_configurations, format_table, saliency_precisions
     from ..extraction import ActivationExtractor, box_to_activation
 
     os.makedirs(args.out, exist_ok=True)
@@ -78,7 +72,7 @@ def demo(args):
         boxes=[box_to_activation(b, data.images.shape[1:3], database.map_shape(int(i))[:2])
                for b, i in zip(data.query_boxes, data.query_indices)])
     results = evaluate_configurations(database, queries, data.gnd, _configurations(args),
-                                      diffusion=_diffusion(args, len(database)),
+                                      diffusion=diffusion_for(len(database), args.diffusion_k),
                                       verbose=args.verbose)
     print()
     print(format_table(results, title=(
@@ -122,7 +116,7 @@ def table(args):
     import numpy as np
 
     from ..datasets import load_retrieval_dataset
-    from .table1 import evaluate_configurations, format_table
+    from .table1 import diffusion_for, evaluate_configurations, format_table
     from ..extraction import ActivationExtractor
 
     data = load_retrieval_dataset(args.dataset, args.root, missing=args.missing)
@@ -135,7 +129,7 @@ def table(args):
     extractor.set_params(output=None if args.cache is None else os.path.join(args.cache, "queries"))
     queries = _extract(extractor, data.queries, boxes=np.asarray(data.query_boxes), what="queries")
     results = evaluate_configurations(database, queries, data.gnd, _configurations(args),
-                                      diffusion=_diffusion(args, len(database)),
+                                      diffusion=diffusion_for(len(database), args.diffusion_k),
                                       verbose=args.verbose)
     print(format_table(results, title=f"{args.dataset}, {args.backbone}; mAP %"))
 
