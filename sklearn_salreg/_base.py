@@ -1,11 +1,39 @@
 """What every map-based estimator shares: input checks, tags, the per-image loop."""
 
+from numbers import Integral
+
+import torch
 from sklearn.base import TransformerMixin
 
 from .collection import as_collection
-from .utils import map_batches, map_images
+from .utils import check_device, map_batches, map_images
+from .utils._param_validation import PositiveInt
 
 __all__ = ["MapTransformerMixin"]
+
+#: The docstring paragraphs of ``device``, ``batch_size`` and ``n_jobs``, written once
+#: for every estimator with a torch path: a class docstring of a
+#: :class:`MapTransformerMixin` holding the line ``%(device_parameters)s`` gets them
+#: there, so that ``device`` has one meaning, documented in one place.
+DEVICE_PARAMETERS_DOC = """device : str, torch.device or None, default=None
+        Where the maps are computed. None: on the CPU, by the fastest implementation
+        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
+        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
+        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
+        either way. On a CPU, None is the faster (see the docs' benchmarks page).
+    batch_size : int, default=256
+        Maps per torch batch (with a device).
+    n_jobs : int, default=None
+        Number of joblib workers over images (with ``device=None``) or over batches
+        (with a device; keep it at None for one GPU)."""
+
+#: The constraints of those parameters (and ``verbose``), for ``_parameter_constraints``.
+DEVICE_PARAMETERS = {
+    "device": [str, torch.device, None],
+    "batch_size": [PositiveInt],
+    "n_jobs": [Integral, None],
+    "verbose": ["verbose"],
+}
 
 
 class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
@@ -24,6 +52,11 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
     _required_fields = ()
     #: Whether the stage reads the activation maps themselves (not only fields).
     _reads_maps = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace("%(device_parameters)s", DEVICE_PARAMETERS_DOC)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -75,6 +108,18 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
             func, X, n_jobs=getattr(self, "n_jobs", None), verbose=getattr(self, "verbose", 0),
             desc=desc or type(self).__name__, **kwargs,
         )
+
+    def _device(self):
+        """The checked ``device`` (a :class:`torch.device`), or None: the CPU path."""
+        return None if self.device is None else check_device(self.device, type(self).__name__)
+
+    def _map_on_device(self, per_image, per_batch, X, **kwargs):
+        """``per_image`` image by image (``device=None``), else ``per_batch`` over batches
+        of maps on the device (given to it as ``device``)."""
+        device = self._device()
+        if device is None:
+            return self._map_images(per_image, X, **kwargs)
+        return self._map_batches(per_batch, X, device=device, **kwargs)
 
     def _map_batches(self, func, X, desc=None, **kwargs):
         return map_batches(

@@ -192,15 +192,18 @@ TUNED_OS_EGM = dict(egm=dict(rho=10.0, tau=0.3),
                     aggregation=dict(weighting="mass", pooling="sum", saliency_exponent=2.0))
 
 
+def _shipped_os_egm(levers, kwargs):
+    """OS.EGM with shipped ``levers`` and the PCA region whitening, ``kwargs`` on top."""
+    return make_os_egm(**{**levers, "region_whitening": make_region_whitening(supervised=False),
+                          "random_state": 0, **kwargs})
+
+
 def make_os_egm_tuned(**kwargs):
     """OS.EGM with the levers chosen by the quality report (see :data:`TUNED_OS_EGM`).
 
     Keyword arguments override the tuned values (they are passed to :func:`make_os_egm`).
     """
-    params = {**TUNED_OS_EGM,
-              "region_whitening": make_region_whitening(supervised=False),
-              "random_state": 0, **kwargs}
-    return make_os_egm(**params)
+    return _shipped_os_egm(TUNED_OS_EGM, kwargs)
 
 
 def make_os_egm4_tuned(**kwargs):
@@ -225,9 +228,7 @@ def make_os_egm_box(**kwargs):
     The whole-image protocol's configuration is :func:`make_os_egm_tuned`. Keyword
     arguments override the tuned values (they are passed to :func:`make_os_egm`).
     """
-    params = {**BOX_OS_EGM, "region_whitening": make_region_whitening(supervised=False),
-              "random_state": 0, **kwargs}
-    return make_os_egm(**params)
+    return _shipped_os_egm(BOX_OS_EGM, kwargs)
 
 
 #: Named configurations of Table 1 of the paper.

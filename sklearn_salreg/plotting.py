@@ -73,6 +73,25 @@ def _colorbar(fig, mappable, axes, label="saliency / its maximum"):
         fig.colorbar(mappable, ax=axes, shrink=0.8, pad=0.02, label=label)
 
 
+def _legend(fig, axes, ncols=None):
+    """One legend below the figure: the labelled artists of ``axes``, each label once."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols or len(labels),
+                   fontsize=8, facecolor="0.55")
+
+
+def _saved(fig, path):
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
 def plot_saliency_examples(images, fs_maps, fs_regions, os_maps, os_regions, path=None,
                            true_boxes=None):
     """Figure 9: each image, its FS map with FS.EGM regions, its OS map with OS.EGM regions.
@@ -106,18 +125,9 @@ def plot_saliency_examples(images, fs_maps, fs_regions, os_maps, os_regions, pat
         shown = _overlay(axes[row, 1], img, F, rf, "FS map, FS.EGM regions" if row == 0 else "",
                          tb)
         _overlay(axes[row, 2], img, S, ro, "OS map, OS.EGM regions" if row == 0 else "", tb)
-    handles, labels = axes[0, 1].get_legend_handles_labels()
-    if any(b is not None for b in true_boxes):
-        h0, l0 = axes[0, 0].get_legend_handles_labels()
-        handles, labels = handles + [h for h, lab in zip(h0, l0) if lab not in labels], \
-            labels + [lab for lab in l0 if lab not in labels]
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8,
-                   facecolor="0.55")
+    _legend(fig, [axes[0, 1], axes[0, 0]], ncols=2)
     _colorbar(fig, shown, axes[:, 1:])
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    return _saved(fig, path)
 
 
 def plot_egm_iterations(image, saliency, path=None, max_panels=8, true_box=None, **egm_params):
@@ -163,9 +173,7 @@ def plot_egm_iterations(image, saliency, path=None, max_panels=8, true_box=None,
     for ax in axes[n:]:
         ax.set_axis_off()
     _colorbar(fig, mappable, axes)
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    return _saved(fig, path)
 
 
 def plot_retrieval_results(query_image, images, ranking, *, scores=None, regions=None,
@@ -226,18 +234,8 @@ def plot_retrieval_results(query_image, images, ranking, *, scores=None, regions
                 _draw_boxes(ax, b, "red", label="detected regions")
         if relevant is not None:
             ax.title.set_color("green" if relevant[j] else "red")
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8,
-                   facecolor="0.55")
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    _legend(fig, axes)
+    return _saved(fig, path)
 
 
 def _share_density(boxes, totals, map_shape):
@@ -336,6 +334,4 @@ def plot_match_explanation(query_image, database_image, explanation, *, top=5,
                  f"strongest pairs (linked) carry {shares.sum():.1f} %", fontsize=10)
     fig.colorbar(heat, ax=ax, shrink=0.8, pad=0.01,
                  label="database image: share of the similarity per map cell (%)")
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    return _saved(fig, path)

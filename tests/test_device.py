@@ -5,7 +5,9 @@ import re
 import pytest
 
 from sklearn_salreg import EGMRegionDetector, FeatureSaliency, RegionAggregator, RegionMaxPooler
+from sklearn_salreg._base import DEVICE_PARAMETERS_DOC
 from sklearn_salreg.detection import BoxQueryEGMDetector
+from sklearn_salreg.saliency import ObjectSaliency
 from sklearn_salreg.pipelines import make_os_egm, on_device
 
 ESTIMATORS = [FeatureSaliency, EGMRegionDetector, RegionMaxPooler, RegionAggregator]
@@ -22,6 +24,10 @@ def test_device_is_documented_identically():
     docs = {cls.__name__: device_doc(cls) for cls in ESTIMATORS}
     assert len(set(docs.values())) == 1, docs
     assert "None: on the CPU, by the fastest implementation" in docs["FeatureSaliency"]
+    # written once, in _base, and filled into each docstring (no marker left anywhere)
+    assert docs["FeatureSaliency"] == "\n    " + DEVICE_PARAMETERS_DOC
+    assert not any("%(device_parameters)s" in (cls.__doc__ or "")
+                   for cls in ESTIMATORS + [BoxQueryEGMDetector, ObjectSaliency])
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS + [BoxQueryEGMDetector])

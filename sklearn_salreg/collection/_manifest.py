@@ -130,6 +130,14 @@ def parse_record(obj, path):
             "crc32": np.array([-1 if v is None else v for v in crc], dtype=np.int64)}
 
 
+def _json(raw, path):
+    """The JSON value in the bytes ``raw`` read from ``path``; CorruptStoreError if none."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        _fail(path, f"not valid JSON ({exc}).")
+
+
 def read_record(folder):
     """The committed record of ``folder`` (checked), or None where it has none."""
     path = os.path.join(folder, MANIFEST)
@@ -140,11 +148,7 @@ def read_record(folder):
         return None
     if not raw:
         _fail(path, "the file is empty (zero bytes).")
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        _fail(path, f"not valid JSON ({exc}).")
-    return parse_record(obj, path)
+    return parse_record(_json(raw, path), path)
 
 
 def _load_npy(path):
@@ -184,11 +188,8 @@ def read_legacy(folder, lenient=False):
     names_path = os.path.join(folder, LEGACY_NAMES)
     names = [None] * n
     if os.path.exists(names_path):
-        try:
-            with open(names_path, "rb") as f:
-                names = json.loads(f.read())
-        except (ValueError, UnicodeDecodeError) as exc:
-            _fail(names_path, f"not valid JSON ({exc}).")
+        with open(names_path, "rb") as f:
+            names = _json(f.read(), names_path)
         if not isinstance(names, list) or not all(v is None or isinstance(v, str) for v in names):
             _fail(names_path, f"expected a list of names; got {type(names).__name__}"
                               + (" with other entries." if isinstance(names, list) else "."))

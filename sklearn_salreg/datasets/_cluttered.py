@@ -176,10 +176,19 @@ def _random_crop(photo, shape, rng):
     return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
-def _background(shape, rng):
-    """A scene: one crop of a background photo, or a mosaic of crops of two to four."""
+def _random_photo(rng):
     _, backgrounds = _photos()
     names = list(backgrounds)
+    return backgrounds[names[rng.integers(len(names))]]
+
+
+def _photo_piece(shape, rng):
+    """A recoloured crop of a random background photo, of ``shape``, as float RGB."""
+    return _jitter(_random_crop(_random_photo(rng), shape, rng) / 255, rng)
+
+
+def _background(shape, rng):
+    """A scene: one crop of a background photo, or a mosaic of crops of two to four."""
     H, W = shape
     canvas = np.empty((H, W, 3), np.float32)
     if rng.random() < 0.4:
@@ -188,8 +197,7 @@ def _background(shape, rng):
         ys, xs = int(H * rng.uniform(0.3, 0.7)), int(W * rng.uniform(0.3, 0.7))
         tiles = [(0, 0, ys, xs), (0, xs, ys, W), (ys, 0, H, xs), (ys, xs, H, W)]
     for y0, x0, y1, x1 in tiles:
-        photo = backgrounds[names[rng.integers(len(names))]]
-        canvas[y0:y1, x0:x1] = _jitter(_random_crop(photo, (y1 - y0, x1 - x0), rng) / 255, rng)
+        canvas[y0:y1, x0:x1] = _photo_piece((y1 - y0, x1 - x0), rng)
     return canvas
 
 
@@ -218,37 +226,35 @@ def _paste(canvas, rgb, alpha, rng):
                     dtype=np.float64)
 
 
-def _clutter(canvas, rng, count):
-    """Paste ``count`` patches of background photos: pasted edges are then no cue to objects."""
-    _, backgrounds = _photos()
-    names = list(backgrounds)
+def _photo_patch(rng):
+    """A crop of a random background photo, of random shape, as uint8 RGB."""
+    photo = _random_photo(rng)
+    return _random_crop(photo, tuple(int(v) for v in rng.integers(40, 160, size=2)), rng)
+
+
+def _clutter(canvas, rng, count, patch=_photo_patch, strength=1.0):
+    """Paste ``count`` patches (``patch(rng)``), scaled and rotated as objects are: pasted
+    edges are then no cue to objects."""
     side = max(canvas.shape[:2])
     for _ in range(count):
-        photo = backgrounds[names[rng.integers(len(names))]]
-        shape = tuple(int(v) for v in rng.integers(40, 160, size=2))
-        patch = _random_crop(photo, shape, rng)
-        rgb, alpha = _transformed(patch, side * rng.uniform(0.08, 0.3), rng.uniform(-30, 30), rng)
+        rgb, alpha = _transformed(patch(rng), side * rng.uniform(0.08, 0.3),
+                                  rng.uniform(-30, 30), rng, strength)
         _paste(canvas, rgb, alpha, rng)
 
 
-def _occlude(canvas, box, rng):
-    """Cover one side of the object box with a background patch (15-35 % of its area)."""
-    _, backgrounds = _photos()
-    names = list(backgrounds)
+def _occlude(canvas, box, rng, fill=_photo_piece):
+    """Cover one side of the object box (15-35 % of its area) with ``fill(shape, rng)``."""
     x1, y1, x2, y2 = box.astype(int)
     h, w = y2 - y1, x2 - x1
     share = rng.uniform(0.15, 0.35)
     side = rng.integers(4)
     if side < 2:  # top or bottom band
-        bh = max(1, int(h * share))
-        y0 = y1 if side == 0 else y2 - bh
-        y0, x0, bh, bw = y0, x1, bh, w
+        bh, bw = max(1, int(h * share)), w
+        y0, x0 = (y1 if side == 0 else y2 - bh), x1
     else:  # left or right band
-        bw = max(1, int(w * share))
-        x0 = x1 if side == 2 else x2 - bw
-        y0, bh = y1, h
-    photo = backgrounds[names[rng.integers(len(names))]]
-    canvas[y0:y0 + bh, x0:x0 + bw] = _jitter(_random_crop(photo, (bh, bw), rng) / 255, rng)
+        bh, bw = h, max(1, int(w * share))
+        y0, x0 = y1, (x1 if side == 2 else x2 - bw)
+    canvas[y0:y0 + bh, x0:x0 + bw] = fill((bh, bw), rng)
 
 
 # -- mosaic scenes: unique per image ------------------------------------------------------
@@ -384,31 +390,10 @@ def _mosaic_background(shape, rng):
     return canvas
 
 
-def _mosaic_clutter(canvas, rng, count):
-    """Paste ``count`` small pieces (photo crops or textures), scaled and rotated as objects
-    are: pasted edges are then no cue to objects, and none of them recurs."""
-    side = max(canvas.shape[:2])
-    for _ in range(count):
-        shape = tuple(int(v) for v in rng.integers(40, 160, size=2))
-        piece = np.round(_mosaic_piece(shape, rng) * 255).astype(np.uint8)
-        rgb, alpha = _transformed(piece, side * rng.uniform(0.08, 0.3), rng.uniform(-30, 30),
-                                  rng, strength=0.5)
-        _paste(canvas, rgb, alpha, rng)
-
-
-def _mosaic_occlude(canvas, box, rng):
-    """Cover one side of the object box (15-35 % of its area) with a mosaic piece."""
-    x1, y1, x2, y2 = box.astype(int)
-    h, w = y2 - y1, x2 - x1
-    share = rng.uniform(0.15, 0.35)
-    side = rng.integers(4)
-    if side < 2:  # top or bottom band
-        bh, bw = max(1, int(h * share)), w
-        y0, x0 = (y1 if side == 0 else y2 - bh), x1
-    else:  # left or right band
-        bh, bw = h, max(1, int(w * share))
-        y0, x0 = y1, (x1 if side == 2 else x2 - bw)
-    canvas[y0:y0 + bh, x0:x0 + bw] = _mosaic_piece((bh, bw), rng)
+def _mosaic_patch(rng):
+    """A mosaic piece (photo crop or texture) of random shape, as uint8 RGB: none recurs."""
+    shape = tuple(int(v) for v in rng.integers(40, 160, size=2))
+    return np.round(_mosaic_piece(shape, rng) * 255).astype(np.uint8)
 
 
 def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_size=(360, 480),
@@ -516,9 +501,9 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
     if scene not in _SCENES:
         raise ValueError(f"scene must be one of {_SCENES}; got {scene!r}.")
     if scene == "photo":
-        background, clutter, occlude = _background, _clutter, _occlude
+        background, patch, strength, fill = _background, _photo_patch, 1.0, _photo_piece
     else:
-        background, clutter, occlude = _mosaic_background, _mosaic_clutter, _mosaic_occlude
+        background, patch, strength, fill = _mosaic_background, _mosaic_patch, 0.5, _mosaic_piece
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
 
     objects = _choose_objects(int(n_objects), rng)
@@ -529,7 +514,7 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
     boxes = np.full((len(labels), 4), np.nan)
     for i, label in enumerate(labels):
         canvas = background((H, W), rng)
-        clutter(canvas, rng, count=int(rng.integers(2, 5)))
+        _clutter(canvas, rng, int(rng.integers(2, 5)), patch, strength)
         if label >= 0:
             crop = objects[label][0]
             long_side = max(H, W) * rng.uniform(lo, hi)
@@ -537,7 +522,7 @@ def make_cluttered_instances(n_objects=30, n_views=6, n_distractors=60, image_si
                                       rng, strength=0.8)
             boxes[i] = _paste(canvas, rgb, alpha, rng)
             if rng.random() < occlusion:
-                occlude(canvas, boxes[i], rng)
+                _occlude(canvas, boxes[i], rng, fill)
         canvas += rng.normal(0, rng.uniform(0, 0.02), size=canvas.shape).astype(np.float32)
         images[i] = np.round(np.clip(canvas, 0, 1) * 255)
 

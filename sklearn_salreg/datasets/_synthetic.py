@@ -25,6 +25,15 @@ def _paste(A, P, y, x):
     np.maximum(A[y:y + h, x:x + w], P, out=A[y:y + h, x:x + w])
 
 
+def _scatter(A, rng, count, sizes, density, strength=1.0):
+    """Paste ``count`` random patterns (sides drawn from ``sizes``) at random places."""
+    h, w, c = A.shape
+    for _ in range(count):
+        size = int(rng.integers(*sizes))
+        _paste(A, _pattern(rng, size, c, density) * strength,
+               rng.integers(0, h - size + 1), rng.integers(0, w - size + 1))
+
+
 def _background(rng, h, w, c, sparsity):
     noise = rng.standard_normal((h, w, c), dtype=np.float32)
     return np.maximum(noise - sparsity, 0.0) * 0.3
@@ -65,10 +74,7 @@ def make_blob_maps(n_maps=100, shape=(24, 32), n_channels=512, n_blobs=(3, 8), s
     maps = []
     for _ in range(n_maps):
         A = _background(rng, h, w, n_channels, sparsity)
-        for _ in range(rng.integers(*n_blobs)):
-            size = int(rng.integers(2, max(3, min(h, w) // 3)))
-            _paste(A, _pattern(rng, size, n_channels, 0.1),
-                   rng.integers(0, h - size + 1), rng.integers(0, w - size + 1))
+        _scatter(A, rng, rng.integers(*n_blobs), (2, max(3, min(h, w) // 3)), 0.1)
         maps.append(A)
     return maps
 
@@ -133,10 +139,8 @@ def make_object_maps(n_objects=8, n_views=6, n_distractors=16, shape=(24, 32), n
     maps, boxes = [], []
     for label in labels:
         A = _background(rng, h, w, n_channels, 1.5)
-        for _ in range(rng.integers(*n_clutter)):
-            size = int(rng.integers(object_size[0], object_size[1] + 2))
-            P = _pattern(rng, size, n_channels, 0.15) * clutter_strength
-            _paste(A, P, rng.integers(0, h - size + 1), rng.integers(0, w - size + 1))
+        _scatter(A, rng, rng.integers(*n_clutter), (object_size[0], object_size[1] + 2), 0.15,
+                 clutter_strength)
         if label >= 0:
             P = objects[label] * rng.lognormal(0.0, noise, objects[label].shape).astype(np.float32)
             size = P.shape[0]

@@ -10,13 +10,12 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import MapTransformerMixin
+from .._base import DEVICE_PARAMETERS, MapTransformerMixin
 from ..collection import check_boxes, check_saliency_map
-from ..utils import check_device, map_by_shape
+from ..utils import map_by_shape
 from ..utils._param_validation import NonNegativeInt, PositiveInt, StrOptions, check_params
 from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
@@ -128,17 +127,7 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         Which saliency field to detect on.
     use_boxes : bool, default=True
         An image that carries a box gets the box as its only region.
-    device : str, torch.device or None, default=None
-        Where the maps are computed. None: on the CPU, by the fastest implementation
-        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
-        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
-        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
-        either way. On a CPU, None is the faster (see the docs' benchmarks page).
-    batch_size : int, default=256
-        Maps per torch batch (with a device).
-    n_jobs : int, default=None
-        Number of joblib workers over images (with ``device=None``) or over batches
-        (with a device; keep it at None for one GPU).
+    %(device_parameters)s
     verbose : int, default=0
         Progress messages.
 
@@ -175,10 +164,7 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         "sub_levels": [NonNegativeInt],
         "source": [StrOptions({"saliency", "feature_saliency"})],
         "use_boxes": ["boolean"],
-        "device": [str, torch.device, None],
-        "batch_size": [PositiveInt],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
+        **DEVICE_PARAMETERS,
     }
 
     def __init__(self, rho=5.0, tau=0.4, sigma=2.5, purge=0.7, scale=float(np.sqrt(3.0)),
@@ -216,15 +202,9 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         X.field(self.source)  # a clear error now rather than in a worker
         params = dict(rho=self.rho, tau=self.tau, sigma=self.sigma, purge=self.purge,
                       scale=self.scale, max_iter=self.max_iter)
-        if self.device is None:
-            regions = self._map_images(_egm_image, X, source=self.source,
-                                       use_boxes=self.use_boxes, params=params,
-                                       sub_levels=self.sub_levels)
-        else:
-            regions = self._map_batches(_egm_batch, X, source=self.source,
-                                        use_boxes=self.use_boxes, params=params,
-                                        sub_levels=self.sub_levels,
-                                        device=check_device(self.device, type(self).__name__))
+        regions = self._map_on_device(_egm_image, _egm_batch, X, source=self.source,
+                                      use_boxes=self.use_boxes, params=params,
+                                      sub_levels=self.sub_levels)
         empty = [i for i, r in enumerate(regions) if r is None]
         if empty:
             warnings.warn(
@@ -240,11 +220,8 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
 
 
 def _grid_image(X, i, index, *, use_boxes, levels, overlap, include_whole):
-    box = X.box(i) if use_boxes else None
-    if box is None:
-        h, w = X.map_shape(i)[:2]
-        return _uniform_regions(h, w, levels=levels, overlap=overlap, include_whole=include_whole)
-    y0, x0, y1, x1 = box.tolist()
+    box = X.box(i) if use_boxes else None  # the grid of the box, or of the whole map
+    y0, x0, y1, x1 = (0, 0, *X.map_shape(i)[:2]) if box is None else box.tolist()
     grid = _uniform_regions(y1 - y0, x1 - x0, levels=levels, overlap=overlap,
                             include_whole=include_whole)
     return grid + np.array([y0, x0, y0, x0])
@@ -330,8 +307,6 @@ class WholeMapDetector(MapTransformerMixin, BaseEstimator):
         """One region per image; returns ``X`` with the field ``regions``."""
         check_is_fitted(self)
         X = self._validate_collection(X, reset=False)
-        regions = []
-        for i in range(len(X)):
-            box = _box_region(X, i, self.use_boxes)
-            regions.append(whole_map_region(*X.map_shape(i)[:2]) if box is None else box)
-        return X.with_fields(regions=regions)
+        boxes = [_box_region(X, i, self.use_boxes) for i in range(len(X))]
+        return X.with_fields(regions=[whole_map_region(*X.map_shape(i)[:2]) if box is None
+                                      else box for i, box in enumerate(boxes)])

@@ -39,12 +39,6 @@ def _configurations(args):
             "OS.EGM-4": dict(os_kwargs), "OS.EGM-tuned": {}, "OS.EGM-4-tuned": {}}
 
 
-def _diffusion(args, n_db):
-    from .table1 import diffusion_for
-
-    return diffusion_for(n_db, args.diffusion_k)
-
-
 def _extract(extractor, images, boxes=None, what="images"):
     start = time.perf_counter()
     X = extractor.transform(images, boxes=boxes)
@@ -59,7 +53,7 @@ def demo(args):
 
     from ..collection import MapCollection
     from ..datasets import make_cluttered_instances
-    from .table1 import evaluate_configurations, format_table, saliency_precisions
+    from .table1 import diffusion_for, evaluate_configurations, format_table, saliency_precisions
     from ..extraction import ActivationExtractor, box_to_activation
 
     os.makedirs(args.out, exist_ok=True)
@@ -78,7 +72,7 @@ def demo(args):
         boxes=[box_to_activation(b, data.images.shape[1:3], database.map_shape(int(i))[:2])
                for b, i in zip(data.query_boxes, data.query_indices)])
     results = evaluate_configurations(database, queries, data.gnd, _configurations(args),
-                                      diffusion=_diffusion(args, len(database)),
+                                      diffusion=diffusion_for(len(database), args.diffusion_k),
                                       verbose=args.verbose)
     print()
     print(format_table(results, title=(
@@ -122,7 +116,7 @@ def table(args):
     import numpy as np
 
     from ..datasets import load_retrieval_dataset
-    from .table1 import evaluate_configurations, format_table
+    from .table1 import diffusion_for, evaluate_configurations, format_table
     from ..extraction import ActivationExtractor
 
     data = load_retrieval_dataset(args.dataset, args.root, missing=args.missing)
@@ -135,7 +129,7 @@ def table(args):
     extractor.set_params(output=None if args.cache is None else os.path.join(args.cache, "queries"))
     queries = _extract(extractor, data.queries, boxes=np.asarray(data.query_boxes), what="queries")
     results = evaluate_configurations(database, queries, data.gnd, _configurations(args),
-                                      diffusion=_diffusion(args, len(database)),
+                                      diffusion=diffusion_for(len(database), args.diffusion_k),
                                       verbose=args.verbose)
     print(format_table(results, title=f"{args.dataset}, {args.backbone}; mAP %"))
 
@@ -168,10 +162,6 @@ def main(argv=None):
     common.add_argument("--verbose", type=int, default=1)
 
     d = sub.add_parser("demo", parents=[common], help="Table 1 on the built-in benchmark")
-    d.add_argument("--n-objects", type=int, default=30)
-    d.add_argument("--n-views", type=int, default=6)
-    d.add_argument("--n-distractors", type=int, default=60)
-    d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", default="salreg_demo", help="folder for the figures")
     # k = 5: the diffusion graph size the report chose on its training half (a few hundred
     # images with 6 views per object); the paper's 50 degenerates on such a small database
@@ -201,13 +191,14 @@ def main(argv=None):
                    help="also compare the shipped configurations described at scales 1, "
                         "1/sqrt(2), 1/2 (summed) with scale 1, on the held-out half; the "
                         "smaller scales' maps are kept in FOLDER")
-    r.add_argument("--n-objects", type=int, default=None, help="override the size's")
-    r.add_argument("--n-views", type=int, default=None, help="override the size's")
-    r.add_argument("--n-distractors", type=int, default=None, help="override the size's")
-    r.add_argument("--seed", type=int, default=0)
     r.add_argument("--cache", default=None,
                    help="map folder to keep the extracted maps in (a rerun skips extraction)")
     r.set_defaults(func=_report)
+    # the benchmark's size and seed (demo: its own defaults; report: override the size's)
+    for p, defaults, what in ((d, (30, 6, 60), None), (r, (None,) * 3, "override the size's")):
+        for option, default in zip(("--n-objects", "--n-views", "--n-distractors"), defaults):
+            p.add_argument(option, type=int, default=default, help=what)
+        p.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
     args.func(args)

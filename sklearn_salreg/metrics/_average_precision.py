@@ -138,6 +138,12 @@ def _index_list(values, what):
     return np.unique(as_int)
 
 
+def _gnd_lists(gnd, keys):
+    """For each key, the checked index list of every query (empty where a key is absent)."""
+    return [[_index_list(g.get(key, ()), f"gnd[{i}][{key!r}]") for i, g in enumerate(gnd)]
+            for key in keys]
+
+
 def _map_over_lists(ranks, positives, junk, kappas):
     """Per-query AP from per-query lists of positive and junk database indices."""
     n_q, n_cols = ranks.shape
@@ -385,8 +391,7 @@ def mean_average_precision(ranks, gnd, kappas=()):
     ranks = _check_ranks(ranks)
     kappas = _check_kappas(kappas)
     _check_gnd(gnd, ["ok"], "for the revisited protocol ('easy'/'hard') use revisited_map.")
-    positives = [_index_list(g["ok"], f"gnd[{i}]['ok']") for i, g in enumerate(gnd)]
-    junk = [_index_list(g.get("junk", ()), f"gnd[{i}]['junk']") for i, g in enumerate(gnd)]
+    positives, junk = _gnd_lists(gnd, ("ok", "junk"))
     aps, pks = _map_over_lists(ranks, positives, junk, kappas)
     return _summarise(aps, pks, kappas)
 
@@ -435,9 +440,7 @@ def revisited_map(ranks, gnd, kappas=()):
     ranks = _check_ranks(ranks)
     kappas = _check_kappas(kappas)
     _check_gnd(gnd, ["easy", "hard"], "for the classic protocol ('ok') use mean_average_precision.")
-    easy = [_index_list(g["easy"], f"gnd[{i}]['easy']") for i, g in enumerate(gnd)]
-    hard = [_index_list(g["hard"], f"gnd[{i}]['hard']") for i, g in enumerate(gnd)]
-    junk = [_index_list(g.get("junk", ()), f"gnd[{i}]['junk']") for i, g in enumerate(gnd)]
+    easy, hard, junk = _gnd_lists(gnd, ("easy", "hard", "junk"))
     protocols = {
         "easy": (easy, [np.union1d(j, h) for j, h in zip(junk, hard)]),
         "medium": ([np.union1d(e, h) for e, h in zip(easy, hard)], junk),

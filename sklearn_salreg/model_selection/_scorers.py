@@ -112,7 +112,7 @@ class _LabelMapScorer:
         self.diffusion = diffusion
         self.refit = refit
 
-    _what = "label"
+    _what, _factory = "label", "make_map_scorer"
 
     def __call__(self, estimator, X, y):
         y = self._labels(y)
@@ -143,7 +143,7 @@ class _LabelMapScorer:
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
     def __repr__(self):
-        return f"make_map_scorer(diffusion={self.diffusion!r}, refit={self.refit!r})"
+        return f"{self._factory}(diffusion={self.diffusion!r}, refit={self.refit!r})"
 
 
 def make_map_scorer(diffusion=None, refit=False):
@@ -290,10 +290,7 @@ def box_queries(X):
 class _BoxMapScorer(_LabelMapScorer):
     """mAP of box queries under the label protocol; see :func:`make_box_scorer`."""
 
-    _what = "box"
-
-    def __init__(self, diffusion, refit=True):
-        super().__init__(diffusion, refit=refit)
+    _what, _factory = "box", "make_box_scorer"
 
     def __call__(self, estimator, X, y):
         y = self._labels(y)
@@ -312,9 +309,6 @@ class _BoxMapScorer(_LabelMapScorer):
             D = self._checked(_descriptors(estimator, X, "scored images"), y)
         Q = _descriptors(estimator, queries, "box queries")
         return self._mean_ap(_rank(D, Q, self.diffusion), y, index)
-
-    def __repr__(self):
-        return f"make_box_scorer(diffusion={self.diffusion!r}, refit={self.refit!r})"
 
 
 def make_box_scorer(diffusion=None, refit=True):

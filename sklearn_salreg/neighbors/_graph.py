@@ -10,6 +10,7 @@ from ..utils._param_validation import (NonNegativeReal, PositiveInt, PositiveRea
                                        UnitInterval, check_finite, check_params)
 from ._exact import ExactIndex
 from ._nndescent import build_index
+from ._topk import sort_rows
 
 __all__ = ["GRAPH_PARAMETERS", "SOLVER_PARAMETERS", "check_graph", "extend_neighbor_graph",
            "merge_neighbors", "mutual_graph_from_neighbors", "mutual_knn_graph",
@@ -242,9 +243,7 @@ def merge_neighbors(sims, indices, new_sims, new_indices, k):
                           axis=1)
     if not 1 <= k <= indices.shape[1]:
         raise ValueError(f"k={k} must be in [1, {indices.shape[1]}] (the merged list length).")
-    sims = np.where(indices >= 0, sims, -np.inf).astype(np.float32)
-    order = np.lexsort((indices, -sims), axis=-1)[:, :k]
-    return np.take_along_axis(sims, order, axis=1), np.take_along_axis(indices, order, axis=1)
+    return sort_rows(np.where(indices >= 0, sims, -np.inf).astype(np.float32), indices, k)
 
 
 def extend_neighbor_graph(V, sims, indices, V_new, k, *, device=None):

@@ -25,32 +25,12 @@ from numba import njit, prange
 from scipy.sparse import csr_matrix
 from sklearn.utils import check_random_state
 
+from ._screen_kernel import insert_sorted
+
 __all__ = ["IVFIndex"]
 
 # Entries of the (queries x centroids) score block held at once (float32: 64 MiB).
 _SCORE_ENTRIES = 1 << 24
-
-
-@njit(cache=True, nogil=True)
-def _insert(sims, ids, count, s, j):
-    """Insert ``(s, j)`` into ``sims``/``ids`` kept by decreasing similarity, then
-    increasing index (the exact search's order of ties), at most ``len(sims)``
-    entries of which ``count`` are filled. Returns the new count."""
-    k = len(sims)
-    if count == k:
-        if s < sims[k - 1] or (s == sims[k - 1] and j > ids[k - 1]):
-            return count
-        pos = k - 1
-    else:
-        pos = count
-        count += 1
-    while pos > 0 and (sims[pos - 1] < s or (sims[pos - 1] == s and ids[pos - 1] > j)):
-        sims[pos] = sims[pos - 1]
-        ids[pos] = ids[pos - 1]
-        pos -= 1
-    sims[pos] = s
-    ids[pos] = j
-    return count
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
@@ -64,7 +44,6 @@ def _probe_lists(U, V, ids, offsets, probes, self_offset, out_sims, out_ids):
     -inf / -1.
     """
     q, d = U.shape
-    k = out_sims.shape[1]
     for i in prange(q):
         sims = out_sims[i]
         best = out_ids[i]
@@ -81,7 +60,7 @@ def _probe_lists(U, V, ids, offsets, probes, self_offset, out_sims, out_ids):
                 s = np.float32(0.0)
                 for t in range(d):
                     s += U[i, t] * V[r, t]
-                count = _insert(sims, best, count, s, j)
+                count = insert_sorted(sims, best, count, s, j)
 
 
 def _unit_rows(X):

@@ -5,14 +5,9 @@ import numpy as np
 
 from ._exact import ExactIndex, row_similarities
 from ._ivf import IVFIndex
+from ._topk import sort_rows
 
 __all__ = ["NNDescentIndex", "build_index", "nndescent_degree"]
-
-
-def _sort_rows(sims, indices):
-    """Rows by decreasing similarity, ties by increasing index (as the exact search)."""
-    order = np.lexsort((indices, -sims), axis=-1)
-    return np.take_along_axis(sims, order, axis=1), np.take_along_axis(indices, order, axis=1)
 
 
 class NNDescentIndex:
@@ -62,7 +57,7 @@ class NNDescentIndex:
         epsilon = self.epsilon if epsilon is None else epsilon
         indices, _ = self.nnd.query(U, k=k, epsilon=epsilon)
         indices = np.asarray(indices, dtype=np.int64)
-        return _sort_rows(row_similarities(U, self.V, indices), indices)
+        return sort_rows(row_similarities(U, self.V, indices), indices)
 
     def neighbor_graph(self, k):
         """Approximate ``k`` nearest other rows of every row of V (self excluded): the
@@ -83,7 +78,7 @@ class NNDescentIndex:
         is_self = indices == np.arange(len(indices))[:, None]
         keep = np.argsort(is_self, axis=1, kind="stable")[:, :k]
         indices = np.take_along_axis(indices, keep, axis=1)
-        return _sort_rows(row_similarities(self.V, self.V, indices), indices)
+        return sort_rows(row_similarities(self.V, self.V, indices), indices)
 
     def prepare(self):
         """Build the search structures now (otherwise on the first query)."""

@@ -17,7 +17,7 @@ sort like those integers, negative ones all sort below them (see ``_BF16Screen``
 import numpy as np
 from numba import njit
 
-__all__ = ["screen_rows"]
+__all__ = ["insert_sorted", "screen_rows"]
 
 
 @njit(cache=True, nogil=True)
@@ -29,18 +29,24 @@ def _key_value(key):
 
 
 @njit(cache=True, nogil=True)
-def _insert(values, items, count, value, item):
-    """Insert ``(value, item)`` into ``values``/``items``, kept in decreasing order of
-    value with at most ``len(values)`` entries of which ``count`` are filled; an equal
-    value goes after those already there. Returns the new count."""
-    if count == len(values):
-        if value <= values[count - 1]:
+def insert_sorted(values, items, count, value, item):
+    """Insert ``(value, item)`` into ``values``/``items``, kept by decreasing value, then
+    increasing item (the exact search's order of ties), with at most ``len(values)``
+    entries of which ``count`` are filled. Returns the new count.
+
+    The one insertion of the numba searches (this screen and :class:`~._ivf.IVFIndex`).
+    The screen inserts its items in increasing order, so there an equal value simply
+    goes after those already there."""
+    k = len(values)
+    if count == k:
+        if value < values[k - 1] or (value == values[k - 1] and item > items[k - 1]):
             return count
-        pos = count - 1
+        pos = k - 1
     else:
         pos = count
         count += 1
-    while pos > 0 and values[pos - 1] < value:
+    while pos > 0 and (values[pos - 1] < value
+                       or (values[pos - 1] == value and items[pos - 1] > item)):
         values[pos] = values[pos - 1]
         items[pos] = items[pos - 1]
         pos -= 1
@@ -130,7 +136,7 @@ def screen_rows(keys, U, V, v_norm, k, m, n, b_input, b_output, out_ids, out_sim
                 block_max[j] = max(block_max[j], keys[i, r, j])
         n_top = 0
         for j in range(n_blocks):
-            n_top = _insert(top_keys, unused, n_top, block_max[j], j)
+            n_top = insert_sorted(top_keys, unused, n_top, block_max[j], j)
         r_bound = np.sqrt(_dot(U[i], U[i])) * v_norm
         theta = ((1 - b_output) * _key_value(top_keys[k - 1]) - 2 * b_input * r_bound) / (
             1 + b_output)
@@ -154,7 +160,7 @@ def screen_rows(keys, U, V, v_norm, k, m, n, b_input, b_output, out_ids, out_sim
         n_exact = 0
         for t in range(count):
             j = cand[t]
-            n_exact = _insert(exact, ranked, n_exact, np.float32(_dot(V[j], U[i])), j)
+            n_exact = insert_sorted(exact, ranked, n_exact, np.float32(_dot(V[j], U[i])), j)
         for t in range(min(k, n_exact)):
             out_ids[i, t] = ranked[t]
             out_sims[i, t] = exact[t]

@@ -4,7 +4,14 @@ exact k-NN search of retrieval and of the region graph."""
 import numpy as np
 import torch
 
-__all__ = ["top_k_rows"]
+__all__ = ["sort_rows", "top_k_rows"]
+
+
+def sort_rows(sims, indices, k=None):
+    """Each row's entries by decreasing similarity, ties by increasing index (the order
+    of every search), the first ``k`` of them (all when None)."""
+    order = np.lexsort((indices, -sims), axis=-1)[:, :k]
+    return np.take_along_axis(sims, order, axis=1), np.take_along_axis(indices, order, axis=1)
 
 
 def top_k_rows(S, k):
@@ -32,9 +39,7 @@ def top_k_rows(S, k):
             tied = np.flatnonzero(S_row == kth[row])[: k - above.size]
             idx[row] = np.concatenate([above, tied])
             sims[row] = S_row[idx[row]]
-        # Then order by (-similarity, index).
-        order = np.lexsort((idx, -sims), axis=-1)
-        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1)
+        return sort_rows(sims, idx)
     # A full ranking: a stable sort keeps tied items in increasing index order.
     sims, idx = torch.sort(S_t, dim=1, descending=True, stable=True)
     return sims.cpu().numpy(), idx.cpu().numpy().astype(np.intp)

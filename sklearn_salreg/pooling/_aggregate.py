@@ -12,18 +12,15 @@ instead of taking their maximum, and ``saliency_exponent`` weights every positio
 the saliency map before pooling, so that clutter inside a box counts less.
 """
 
-from numbers import Integral
-
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._param_validation import (HasMethods, NonNegativeReal, PositiveInt, StrOptions,
                                        check_finite)
-from .._base import MapTransformerMixin
+from .._base import DEVICE_PARAMETERS, MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
-from ..utils import check_device, map_by_shape
+from ..utils import map_by_shape
 from ._batch import _region_pool_batch
 from ._max_pool import (_region_max_pool, _region_mean, _region_sum_pool, _saliency_weighted_map,
                         l2_normalize)
@@ -141,19 +138,24 @@ def _checked_inputs(X, i, index, boxes, S, *, n_channels, saliency_exponent):
     return A, check_boxes(boxes, A.shape[:2], index=index, name="region"), S
 
 
-def _aggregate_image(X, i, index, *, n_channels, use_pooled, weighting, max_regions, pooling,
-                     saliency_exponent):
+def _image_regions(X, i, index, *, n_channels, use_pooled=False, weighting, max_regions,
+                   pooling, saliency_exponent):
+    """The regions of image ``i`` that the aggregator sums: ``(boxes, Z, weights)``, the
+    descriptors ``Z`` pooled by NumPy (or those of the stage before, ``use_pooled``)."""
     keep, boxes, weights, S = _plan_regions(X, i, index, weighting=weighting,
                                             max_regions=max_regions)
     if use_pooled:
-        Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep]
-    else:
-        A, boxes, S = _checked_inputs(X, i, index, boxes, S, n_channels=n_channels,
-                                      saliency_exponent=saliency_exponent)
-        if S is not None:
-            A = _saliency_weighted_map(A, S, saliency_exponent)
-        pool = _region_sum_pool if pooling == "sum" else _region_max_pool
-        Z = pool(A, boxes)
+        return boxes, np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep], weights
+    A, boxes, S = _checked_inputs(X, i, index, boxes, S, n_channels=n_channels,
+                                  saliency_exponent=saliency_exponent)
+    if S is not None:
+        A = _saliency_weighted_map(A, S, saliency_exponent)
+    pool = _region_sum_pool if pooling == "sum" else _region_max_pool
+    return boxes, pool(A, boxes), weights
+
+
+def _aggregate_image(X, i, index, **levers):
+    _, Z, weights = _image_regions(X, i, index, **levers)
     return _aggregate_regions(Z, weights)
 
 
@@ -210,17 +212,7 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         given to ``fit``: a supervised whitening); ``"region"`` reuses the
         fitted region whitening of the pipeline (``context["whitening"]``, the paper's
         "same kind of map"), without refitting; None: no whitening.
-    device : str, torch.device or None, default=None
-        Where the maps are computed. None: on the CPU, by the fastest implementation
-        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
-        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
-        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
-        either way. On a CPU, None is the faster (see the docs' benchmarks page).
-    batch_size : int, default=256
-        Maps per torch batch (with a device).
-    n_jobs : int, default=None
-        Number of joblib workers over images (with ``device=None``) or over batches
-        (with a device; keep it at None for one GPU).
+    %(device_parameters)s
     verbose : int, default=0
         Progress messages.
 
@@ -255,10 +247,7 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
         "pooling": [StrOptions({"max", "sum"})],
         "saliency_exponent": [NonNegativeReal],
         "whitening": [HasMethods(["fit", "transform"]), StrOptions({"region"}), None],
-        "device": [str, torch.device, None],
-        "batch_size": [PositiveInt],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
+        **DEVICE_PARAMETERS,
     }
 
     def __init__(self, weighting="sum", max_regions=None, pooling="max", saliency_exponent=0.0,
@@ -275,18 +264,24 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
 
     def _aggregate(self, X):
         # Region descriptors pooled earlier serve only the paper's plain max pooling.
-        use_pooled = (X.has_field("region_descriptors") and self.pooling == "max"
-                      and not self.saliency_exponent)
+        use_pooled = self._uses_pooled(X)
         if not use_pooled:
             X.field("regions")
-        levers = dict(n_channels=self.n_channels_, weighting=self.weighting,
-                      max_regions=self.max_regions, pooling=self.pooling,
-                      saliency_exponent=self.saliency_exponent)
-        if self.device is not None:
-            device = check_device(self.device, type(self).__name__)
-        if self.device is None or use_pooled:  # pooled descriptors need no device
-            return np.stack(self._map_images(_aggregate_image, X, use_pooled=use_pooled, **levers))
-        return np.stack(self._map_batches(_aggregate_batch, X, device=device, **levers))
+        levers = self._levers()
+        if use_pooled:  # pooled descriptors need no device (checked all the same)
+            self._device()
+            return np.stack(self._map_images(_aggregate_image, X, use_pooled=True, **levers))
+        return np.stack(self._map_on_device(_aggregate_image, _aggregate_batch, X, **levers))
+
+    def _uses_pooled(self, X):
+        """Whether the region descriptors of ``X`` serve as they are."""
+        return (X.has_field("region_descriptors") and self.pooling == "max"
+                and not self.saliency_exponent)
+
+    def _levers(self):
+        return dict(n_channels=self.n_channels_, weighting=self.weighting,
+                    max_regions=self.max_regions, pooling=self.pooling,
+                    saliency_exponent=self.saliency_exponent)
 
     def fit(self, X, y=None):
         """Fit the whitening of the summed vectors (if any) on the database.

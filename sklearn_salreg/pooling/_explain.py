@@ -31,8 +31,7 @@ from sklearn.utils import Bunch
 
 from ..collection import as_collection
 from ..utils import l2_normalize
-from ._aggregate import _checked_inputs, _plan_regions, aggregate_regions
-from ._max_pool import _region_max_pool, _region_sum_pool, _saliency_weighted_map
+from ._aggregate import _image_regions, aggregate_regions
 
 __all__ = ["explain_match"]
 
@@ -191,18 +190,4 @@ def aggregated_regions(aggregator, X, i):
     if not -n <= i < n:
         raise IndexError(f"image index {i} is out of range for a collection of {n} images.")
     i = i % n
-    agg = aggregator
-    use_pooled = (X.has_field("region_descriptors") and agg.pooling == "max"
-                  and not agg.saliency_exponent)
-    keep, boxes, weights, S = _plan_regions(X, i, i, weighting=agg.weighting,
-                                            max_regions=agg.max_regions)
-    if use_pooled:
-        Z = np.asarray(X.field("region_descriptors")[i], dtype=np.float32)[keep]
-    else:
-        A, boxes, S = _checked_inputs(X, i, i, boxes, S, n_channels=agg.n_channels_,
-                                      saliency_exponent=agg.saliency_exponent)
-        if S is not None:
-            A = _saliency_weighted_map(A, S, agg.saliency_exponent)
-        pool = _region_sum_pool if agg.pooling == "sum" else _region_max_pool
-        Z = pool(A, boxes)
-    return boxes, Z, weights
+    return _image_regions(X, i, i, use_pooled=aggregator._uses_pooled(X), **aggregator._levers())

@@ -3,17 +3,14 @@
 Paper section 3.5, equations (9)-(10); see docs/method.rst.
 """
 
-from numbers import Integral
-
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils._param_validation import NonNegativeReal, PositiveInt, check_params
-from .._base import MapTransformerMixin
+from ..utils._param_validation import NonNegativeReal, check_params
+from .._base import DEVICE_PARAMETERS, MapTransformerMixin
 from ..collection import check_boxes, check_map, check_saliency_map
-from ..utils import check_device, l2_normalize, map_by_shape
+from ..utils import l2_normalize, map_by_shape
 from ._batch import _region_pool_batch
 
 __all__ = ["region_max_pool", "region_sum_pool", "region_mean", "saliency_weighted_map",
@@ -209,17 +206,7 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
     normalize : bool, default=True
         L2-normalise every region descriptor, so that dot products are cosine
         similarities even when no whitening follows.
-    device : str, torch.device or None, default=None
-        Where the maps are computed. None: on the CPU, by the fastest implementation
-        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
-        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
-        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
-        either way. On a CPU, None is the faster (see the docs' benchmarks page).
-    batch_size : int, default=256
-        Maps per torch batch (with a device).
-    n_jobs : int, default=None
-        Number of joblib workers over images (with ``device=None``) or over batches
-        (with a device; keep it at None for one GPU).
+    %(device_parameters)s
     verbose : int, default=0
         Progress messages.
 
@@ -248,10 +235,7 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "normalize": ["boolean"],
-        "device": [str, torch.device, None],
-        "batch_size": [PositiveInt],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
+        **DEVICE_PARAMETERS,
     }
 
     def __init__(self, normalize=True, device=None, batch_size=256, n_jobs=None, verbose=0):
@@ -272,12 +256,7 @@ class RegionMaxPooler(MapTransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_collection(X, reset=False)
         X.field("regions"), X.field("feature_saliency")
-        if self.device is None:
-            pooled = self._map_images(_pool_image, X, n_channels=self.n_channels_,
-                                      normalize=self.normalize)
-        else:
-            pooled = self._map_batches(_pool_batch, X, n_channels=self.n_channels_,
-                                       normalize=self.normalize,
-                                       device=check_device(self.device, type(self).__name__))
+        pooled = self._map_on_device(_pool_image, _pool_batch, X, n_channels=self.n_channels_,
+                                     normalize=self.normalize)
         return X.with_fields(region_descriptors=[p[0] for p in pooled],
                              region_saliency=[p[1] for p in pooled])

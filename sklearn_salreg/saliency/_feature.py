@@ -3,18 +3,16 @@
 Paper section 3.3, equations (1)-(2); see docs/method.rst.
 """
 
-from numbers import Integral
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import MapTransformerMixin
+from .._base import DEVICE_PARAMETERS, MapTransformerMixin
 from ..collection import check_map
 from ..collection._validation import check_same_shape
-from ..utils import check_device, map_by_shape
-from ..utils._param_validation import PositiveInt, PositiveReal, StrOptions, check_params
+from ..utils import map_by_shape
+from ..utils._param_validation import PositiveReal, StrOptions, check_params
 
 __all__ = ["channel_weights", "feature_saliency", "normalize_saliency", "FeatureSaliency",
            "FEATURE_SALIENCY_PARAMETERS"]
@@ -241,17 +239,7 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
         See :func:`channel_weights`.
     normalize : {"crow", "max"} or None, default="crow"
         See :func:`normalize_saliency`.
-    device : str, torch.device or None, default=None
-        Where the maps are computed. None: on the CPU, by the fastest implementation
-        there, image by image (``n_jobs`` workers). A torch device (``"cuda"``,
-        ``"cuda:1"``, ``"cpu"``): in torch on that device, ``batch_size`` maps of one
-        shape at a time. Outputs and fitted attributes are NumPy arrays on the CPU
-        either way. On a CPU, None is the faster (see the docs' benchmarks page).
-    batch_size : int, default=256
-        Maps per torch batch (with a device).
-    n_jobs : int, default=None
-        Number of joblib workers over images (with ``device=None``) or over batches
-        (with a device; keep it at None for one GPU).
+    %(device_parameters)s
     verbose : int, default=0
         Progress messages.
 
@@ -281,10 +269,7 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         **FEATURE_SALIENCY_PARAMETERS,
-        "device": [str, torch.device, None],
-        "batch_size": [PositiveInt],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
+        **DEVICE_PARAMETERS,
     }
 
     def __init__(self, eps=1e-6, normalize="crow", device=None, batch_size=256, n_jobs=None,
@@ -310,14 +295,7 @@ class FeatureSaliency(MapTransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_collection(X, reset=False)
-        if self.device is None:
-            maps = self._map_images(
-                _image_feature_saliency, X, eps=self.eps, normalize=self.normalize,
-                n_channels=self.n_channels_,
-            )
-        else:
-            maps = self._map_batches(
-                _batch_feature_saliency, X, eps=self.eps, normalize=self.normalize,
-                n_channels=self.n_channels_, device=check_device(self.device, type(self).__name__),
-            )
+        maps = self._map_on_device(_image_feature_saliency, _batch_feature_saliency, X,
+                                   eps=self.eps, normalize=self.normalize,
+                                   n_channels=self.n_channels_)
         return X.with_fields(feature_saliency=maps, saliency=maps)

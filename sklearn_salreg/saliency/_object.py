@@ -11,18 +11,15 @@ centrality. Where feature saliency is zero the object saliency is exactly zero, 
 those positions are never looked up.
 """
 
-from numbers import Integral
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._param_validation import (HasMethods, NonNegativeReal, PositiveInt, PositiveReal,
                                        StrOptions, UnitInterval, check_finite, check_params)
-from .._base import MapTransformerMixin
+from .._base import DEVICE_PARAMETERS, MapTransformerMixin
 from ..collection import check_map, check_saliency_map
 from ..collection._validation import as_numpy, check_same_shape
 from ..utils._parallel import group_by_shape
@@ -526,15 +523,12 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         **OBJECT_SALIENCY_PARAMETERS,
         "beta": [PositiveReal, None],
         "graph": [HasMethods(["query"]), None],
-        "batch_size": [PositiveInt],
         "algorithm": [StrOptions({"auto", "graph", "brute", "nndescent", "ivf"})],
         "epsilon": [NonNegativeReal],
         "index_params": [dict, None],  # keys checked in fit
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
-        "device": [str, torch.device, None],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
-        "verbose": ["verbose"],
+        **DEVICE_PARAMETERS,
     }
 
     def __init__(self, patch_size=3, n_neighbors=10, fs_exponent=2.0, region_exponent=3.0,
@@ -582,10 +576,6 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         X = self._validate_collection(X, reset=True)
         self.index_ = self._build_index(self._graph_of(X))
         return self
-
-    def _device(self):
-        """The checked device; None: the CPU default path."""
-        return None if self.device is None else check_device(self.device, "ObjectSaliency")
 
     def _algorithm(self, graph):
         """The algorithm, with ``'auto'`` resolved for this graph's database."""
@@ -661,18 +651,6 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,
                       fs_exponent=self.fs_exponent, min_saliency=self.min_saliency)
-        starts = range(0, len(X), self.batch_size)
-        if effective_n_jobs(self.n_jobs) == 1:
-            maps = []
-            for start in starts:
-                maps.extend(_batch_saliency(X[start:start + self.batch_size], start, **kwargs))
-                if self.verbose:
-                    print(f"[ObjectSaliency] {min(start + self.batch_size, len(X))}/{len(X)} "
-                          "images")
-        else:
-            batches = Parallel(n_jobs=self.n_jobs, prefer="threads",
-                               verbose=max(0, 10 * int(self.verbose) - 1))(
-                delayed(_batch_saliency)(X[start:start + self.batch_size], start, **kwargs)
-                for start in starts)
-            maps = [S for batch in batches for S in batch]
-        return X.with_fields(saliency=maps)
+        # threads: the batches share the search index (its searches release the GIL)
+        return X.with_fields(saliency=self._map_batches(_batch_saliency, X, prefer="threads",
+                                                        **kwargs))

@@ -133,7 +133,8 @@ def _run_batch(func, X, first, kwargs):
     return func(X, first, **kwargs)
 
 
-def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", **kwargs):
+def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", prefer=None,
+                **kwargs):
     """Concatenate ``func(X[lo:hi], lo, **kwargs)`` over batches of ``batch_size`` images.
 
     For the stages that compute a whole batch at once (in torch, on a device): each
@@ -151,6 +152,9 @@ def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", *
         Images per call of ``func``.
     n_jobs, verbose, desc
         As in :func:`map_images`.
+    prefer : {"threads", "processes"} or None, default=None
+        joblib's backend hint with several workers: ``"threads"`` where ``func`` releases
+        the GIL and its arguments (e.g. a search index) are better shared than copied.
 
     Examples
     --------
@@ -174,7 +178,7 @@ def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", *
                 rate = hi / max(time.perf_counter() - start, 1e-9)
                 print(f"[{desc}] {hi}/{n} ({rate:.0f}/s)", file=sys.stderr, flush=True)
         return out
-    batches = Parallel(n_jobs=n_jobs, verbose=max(0, 10 * int(verbose) - 1))(
+    batches = Parallel(n_jobs=n_jobs, prefer=prefer, verbose=max(0, 10 * int(verbose) - 1))(
         delayed(_run_batch)(func, X[lo:hi], lo, kwargs) for lo, hi in pairs
     )
     return [r for batch in batches for r in batch]

@@ -59,18 +59,12 @@ def _upstream(field):
     from ..pooling import RegionMaxPooler
     from ..saliency import FeatureSaliency
 
-    return {
-        # "graph" is not a field but a context entry (a fitted CentralityGraph)
-        "graph": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0), RegionMaxPooler(),
-                  CentralityGraph(n_neighbors=3)],
-        "feature_saliency": [FeatureSaliency()],
-        "saliency": [FeatureSaliency()],
-        "regions": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0)],
-        "region_descriptors": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0),
-                               RegionMaxPooler()],
-        "region_saliency": [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0),
-                            RegionMaxPooler()],
-    }[field]
+    chain = [FeatureSaliency(), EGMRegionDetector(tau=0.2, rho=1.0), RegionMaxPooler(),
+             CentralityGraph(n_neighbors=3)]
+    # the first stages of the chain that write the field ("graph" is not a field but a
+    # context entry: a fitted CentralityGraph)
+    return chain[:{"feature_saliency": 1, "saliency": 1, "regions": 2, "region_descriptors": 3,
+                   "region_saliency": 3, "graph": 4}[field]]
 
 
 def make_input(estimator, maps):
@@ -120,10 +114,16 @@ def _assert_same(a, b, what):
                                    err_msg=what)
 
 
-def _fit_transform(estimator, X):
+def _fitted(estimator, X):
+    """A fitted clone of ``estimator`` and its transform of ``X`` (warnings silenced)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return clone(estimator).fit(X).transform(X)
+        est = clone(estimator).fit(X)
+        return est, est.transform(X)
+
+
+def _fit_transform(estimator, X):
+    return _fitted(estimator, X)[1]
 
 
 def check_not_fitted(name, estimator):
@@ -153,16 +153,12 @@ def check_variable_sizes(name, estimator):
 def check_pickle_roundtrip(name, estimator):
     """A fitted estimator survives pickle and joblib with identical output."""
     X = make_input(estimator, make_maps())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = clone(estimator).fit(X)
-        expected = est.transform(X)
-        restored = pickle.loads(pickle.dumps(est))
-        _assert_same(expected, restored.transform(X), f"{name} after pickle")
-        with tempfile.TemporaryDirectory() as folder:
-            joblib.dump(est, f"{folder}/model.joblib")
-            _assert_same(expected, joblib.load(f"{folder}/model.joblib").transform(X),
-                         f"{name} after joblib")
+    est, expected = _fitted(estimator, X)
+    _assert_same(expected, pickle.loads(pickle.dumps(est)).transform(X), f"{name} after pickle")
+    with tempfile.TemporaryDirectory() as folder:
+        joblib.dump(est, f"{folder}/model.joblib")
+        _assert_same(expected, joblib.load(f"{folder}/model.joblib").transform(X),
+                     f"{name} after joblib")
 
 
 def check_n_jobs_invariance(name, estimator):
@@ -197,11 +193,10 @@ def check_container_invariance(name, estimator):
 def check_subset_invariance(name, estimator):
     """Transforming a subset gives the rows of the full transform (no cross-talk)."""
     X = make_input(estimator, make_maps(n_maps=8))
+    est, full = _fitted(estimator, X)
+    idx = np.array([5, 1, 2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = clone(estimator).fit(X)
-        full = est.transform(X)
-        idx = np.array([5, 1, 2])
         part = est.transform(X[idx])
     _assert_same(full[idx] if isinstance(full, MapCollection) else np.asarray(full)[idx], part,
                  f"{name} on a subset")
