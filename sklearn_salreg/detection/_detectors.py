@@ -46,6 +46,14 @@ def add_subregions(boxes, levels=2):
     ndarray of shape (m', 4)
         Each box followed by its sub-regions, exact duplicates removed (a square
         box's first-level sub-region is the box itself).
+
+    Examples
+    --------
+    >>> from sklearn_salreg import add_subregions
+    >>> add_subregions([[0, 0, 4, 6]], levels=2)[:4].tolist()
+    [[0, 0, 4, 6], [0, 0, 4, 4], [0, 2, 4, 6], [0, 0, 2, 2]]
+    >>> len(add_subregions([[0, 0, 4, 6]], levels=2))
+    9
     """
     check_params({"levels": [PositiveInt]}, "add_subregions", levels=levels)
     return _add_subregions(check_boxes(boxes, (np.inf, np.inf), name="box"), levels)

@@ -206,6 +206,16 @@ def neighbor_saliency(similarities, neighbors, region_saliency, centrality, *, b
     Returns
     -------
     ndarray of shape (n,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.saliency import neighbor_saliency
+    >>> similarities = np.array([[0.5, -0.2], [1.0, 0.5]])
+    >>> neighbors = np.array([[0, 1], [1, 0]])
+    >>> f, g = np.array([1.0, 0.5]), np.array([2.0, 1.0])
+    >>> neighbor_saliency(similarities, neighbors, f, g, beta=1.0, region_exponent=1.0).tolist()
+    [1.0, 1.5]
     """
     return _weighted_similarities(similarities, neighbors,
                                   _region_weights(region_saliency, centrality, region_exponent),
