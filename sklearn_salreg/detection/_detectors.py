@@ -29,7 +29,20 @@ __all__ = [
 
 
 class EmptySaliencyWarning(UserWarning):
-    """Some images had no salient position: their region is the whole map."""
+    """Some images had no salient position: their region is the whole map.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn_salreg import EGMRegionDetector, EmptySaliencyWarning, FeatureSaliency
+    >>> X = FeatureSaliency().fit_transform([np.zeros((4, 5, 3), np.float32)])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     regions = EGMRegionDetector().fit_transform(X).field("regions")
+    >>> [w.category is EmptySaliencyWarning for w in caught], regions[0].tolist()
+    ([True], [[0, 0, 4, 5]])
+    """
 
 
 def add_subregions(boxes, levels=2):

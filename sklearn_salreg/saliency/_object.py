@@ -487,6 +487,22 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     See Also
     --------
     object_saliency : the map of one image, by exact search.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import Pipeline
+    >>> from sklearn_salreg import (CentralityGraph, EGMRegionDetector, FeatureSaliency,
+    ...                             ObjectSaliency, RegionMaxPooler)
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> maps = make_maps(6, n_channels=16)
+    >>> X = Pipeline([("fs", FeatureSaliency()), ("egm", EGMRegionDetector()),
+    ...               ("pool", RegionMaxPooler()),
+    ...               ("graph", CentralityGraph(n_neighbors=3))]).fit_transform(maps)
+    >>> S = ObjectSaliency(n_neighbors=4).fit_transform(X).field("saliency")
+    >>> len(S), S[0].shape, S[0].dtype
+    (6, (12, 11), dtype('float32'))
+    >>> bool(((S[0] > 0) <= (X.field("feature_saliency")[0] > 0)).all())
+    True
     """
 
     _required_fields = ("feature_saliency", "graph")
