@@ -107,7 +107,6 @@ EXAMPLES_EXEMPT = {
     "sklearn_salreg.experiments.report.tune_os_egm",
     "sklearn_salreg.experiments.report.with_trained_whitening",
     "sklearn_salreg.experiments.table1.evaluate_configurations",
-    "sklearn_salreg.experiments.table1.format_table",
 }
 
 
