@@ -178,7 +178,14 @@ def make_os_egm(*, fs_egm=None, egm=None, region_whitening=None, graph=None,
 
 
 def make_os_egm4(**kwargs):
-    """OS.EGM-4: OS.EGM with uniform sub-regions at 2 scales inside each detected region."""
+    """OS.EGM-4: OS.EGM with uniform sub-regions at 2 scales inside each detected region.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.pipelines import make_os_egm4
+    >>> make_os_egm4().named_steps["egm"].sub_levels
+    2
+    """
     return make_os_egm(sub_levels=2, **kwargs)
 
 
@@ -202,12 +209,27 @@ def make_os_egm_tuned(**kwargs):
     """OS.EGM with the levers chosen by the quality report (see :data:`TUNED_OS_EGM`).
 
     Keyword arguments override the tuned values (they are passed to :func:`make_os_egm`).
+
+    Examples
+    --------
+    >>> from sklearn_salreg.pipelines import make_os_egm_tuned
+    >>> egm = make_os_egm_tuned().named_steps["egm"]
+    >>> egm.rho, egm.tau
+    (10.0, 0.3)
     """
     return _shipped_os_egm(TUNED_OS_EGM, kwargs)
 
 
 def make_os_egm4_tuned(**kwargs):
-    """OS.EGM-4 with the levers chosen by the quality report."""
+    """OS.EGM-4 with the levers chosen by the quality report.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.pipelines import make_os_egm4_tuned
+    >>> egm = make_os_egm4_tuned().named_steps["egm"]
+    >>> egm.rho, egm.tau, egm.sub_levels
+    (10.0, 0.3, 2)
+    """
     return make_os_egm_tuned(sub_levels=2, **kwargs)
 
 
@@ -227,6 +249,12 @@ def make_os_egm_box(**kwargs):
 
     The whole-image protocol's configuration is :func:`make_os_egm_tuned`. Keyword
     arguments override the tuned values (they are passed to :func:`make_os_egm`).
+
+    Examples
+    --------
+    >>> from sklearn_salreg.pipelines import make_os_egm_box
+    >>> make_os_egm_box().named_steps["egm"].query_regions
+    'box+detect'
     """
     return _shipped_os_egm(BOX_OS_EGM, kwargs)
 
@@ -282,6 +310,13 @@ def on_device(pipeline, device):
     -------
     Pipeline
         ``pipeline`` itself, its steps' parameters changed.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.pipelines import make_os_egm, on_device
+    >>> pipeline = on_device(make_os_egm(), "cpu")
+    >>> {pipeline.get_params()[f"{name}__device"] for name in ("fs", "graph", "os", "agg")}
+    {'cpu'}
     """
     names = [name for name, step in pipeline.steps
              if hasattr(step, "get_params") and "device" in step.get_params(deep=False)]
@@ -312,6 +347,22 @@ def add_images(pipeline, X):
     -------
     Pipeline
         ``pipeline`` itself, its graph grown.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.datasets import make_object_maps
+    >>> from sklearn_salreg.pipelines import add_images, make_os_egm
+    >>> from sklearn_salreg.whitening import LearnedWhitening
+    >>> maps = make_object_maps(n_objects=3, n_views=3, n_distractors=2, n_channels=16,
+    ...                         random_state=0)[0]
+    >>> os_egm = make_os_egm(region_whitening=LearnedWhitening(n_components=8), random_state=0)
+    >>> os_egm = os_egm.fit(maps[:8])
+    >>> len(os_egm.named_steps["graph"].centrality_)
+    21
+    >>> len(add_images(os_egm, maps[8:]).named_steps["graph"].centrality_)
+    27
+    >>> os_egm.transform(maps).shape
+    (11, 16)
     """
     positions = [i for i, (_, step) in enumerate(pipeline.steps)
                  if isinstance(step, CentralityGraph)]

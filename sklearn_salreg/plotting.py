@@ -111,6 +111,18 @@ def plot_saliency_examples(images, fs_maps, fs_regions, os_maps, os_regions, pat
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_salreg.plotting import plot_saliency_examples
+    >>> image = np.zeros((64, 96, 3), np.uint8)
+    >>> S = np.zeros((8, 12)); S[2:5, 3:7] = 1.0
+    >>> fig = plot_saliency_examples([image], [S], [[[2, 3, 5, 7]]], [S], [[[2, 3, 5, 7]]])
+    >>> len(fig.axes), fig.axes[-1].get_ylabel()  # three panels and the colour bar
+    (4, 'saliency / its maximum')
     """
     import matplotlib.pyplot as plt
 
@@ -148,6 +160,18 @@ def plot_egm_iterations(image, saliency, path=None, max_panels=8, true_box=None,
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_salreg.plotting import plot_egm_iterations
+    >>> image = np.zeros((64, 96, 3), np.uint8)
+    >>> S = np.zeros((8, 12)); S[2:5, 3:7] = 1.0
+    >>> fig = plot_egm_iterations(image, S, rho=1.0, tau=0.0, sigma=1.0)
+    >>> fig.axes[-1].get_ylabel()
+    'saliency / its maximum'
     """
     import matplotlib.pyplot as plt
 
@@ -208,6 +232,18 @@ def plot_retrieval_results(query_image, images, ranking, *, scores=None, regions
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_salreg.plotting import plot_retrieval_results
+    >>> image = np.zeros((64, 96, 3), np.uint8)
+    >>> fig = plot_retrieval_results(image, [image] * 3, [2, 0], scores=[0.5, 0.4, 0.9],
+    ...                              relevant=[False, True, True], top=2)
+    >>> [ax.get_title().splitlines() for ax in fig.axes]
+    [['query'], ['rank 1: image 2', 'score 0.900'], ['rank 2: image 0', 'score 0.500']]
     """
     import matplotlib.pyplot as plt
 
@@ -279,6 +315,23 @@ def plot_match_explanation(query_image, database_image, explanation, *, top=5,
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_salreg import MapCollection, RegionAggregator
+    >>> from sklearn_salreg.plotting import plot_match_explanation
+    >>> A = np.full((8, 12, 4), 0.01, np.float32); A[1:3, 1:3, 0] = 1.0
+    >>> B = np.full((8, 12, 4), 0.01, np.float32); B[4:6, 4:6, 0] = 1.0
+    >>> XA = MapCollection([A]).with_fields(regions=[[[1, 1, 3, 3]]])
+    >>> XB = MapCollection([B]).with_fields(regions=[[[4, 4, 6, 6], [0, 0, 2, 2]]])
+    >>> explanation = RegionAggregator().fit(XA).explain_match(XA, XB)
+    >>> image = np.zeros((64, 96, 3), np.uint8)
+    >>> fig = plot_match_explanation(image, image, explanation, top=1)
+    >>> fig.axes[0].get_title().startswith("similarity 0.870 = sum of 2 region-pair terms")
+    True
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize

@@ -106,6 +106,18 @@ class MapFile:
     other maps since then raises :class:`~sklearn_salreg.StaleStoreError` instead of
     being read.
     Maps committed later by a writer that appends to the same folder are fine.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sklearn_salreg import MapFile, write_maps
+    >>> maps = [np.ones((2, 3, 4), np.float32), np.zeros((5, 6, 4), np.float32)]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = write_maps(f"{folder}/maps", maps, dtype="float16")
+    ...     stored = MapFile(f"{folder}/maps")
+    ...     print(stored.index.tolist(), stored.dtype, stored.shape_of(1))
+    [[0, 2, 3, 4], [24, 5, 6, 4]] float16 (5, 6, 4)
     """
 
     def __init__(self, path):

@@ -42,15 +42,63 @@ LEGACY_FILES = (LEGACY_INDEX, LEGACY_BOXES, LEGACY_NAMES)
 
 
 class CorruptStoreError(ValueError):
-    """A map folder's files are damaged or disagree; the message names the file."""
+    """A map folder's files are damaged or disagree; the message names the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sklearn_salreg import CorruptStoreError, MapFile, write_maps
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = write_maps(f"{folder}/maps", [np.ones((2, 3, 4), np.float32)])
+    ...     with open(f"{folder}/maps/manifest.json", "w") as f:
+    ...         _ = f.write("{")  # a truncated record
+    ...     try:
+    ...         MapFile(f"{folder}/maps")
+    ...     except CorruptStoreError as exc:
+    ...         print("manifest.json: not valid JSON" in str(exc))
+    True
+    """
 
 
 class StoreLockedError(RuntimeError):
-    """Another :class:`~sklearn_salreg.MapWriter` holds the map folder."""
+    """Another :class:`~sklearn_salreg.MapWriter` holds the map folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sklearn_salreg import MapWriter, StoreLockedError
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with MapWriter(folder) as writer:
+    ...         writer.append(np.ones((2, 3, 4), np.float32))
+    ...         try:
+    ...             MapWriter(folder).__enter__()  # a second writer
+    ...         except StoreLockedError:
+    ...             print("locked")
+    locked
+    """
 
 
 class StaleStoreError(ValueError):
-    """A map folder changed since a collection over it was opened or pickled."""
+    """A map folder changed since a collection over it was opened or pickled.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> import numpy as np
+    >>> from sklearn_salreg import MapFile, StaleStoreError, write_maps
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = write_maps(f"{folder}/maps", [np.ones((2, 3, 4), np.float32)])
+    ...     stored = MapFile(f"{folder}/maps")
+    ...     shutil.rmtree(f"{folder}/maps")  # replaced by other maps
+    ...     _ = write_maps(f"{folder}/maps", [np.zeros((2, 3, 4), np.float32)])
+    ...     try:
+    ...         stored.verify()
+    ...     except StaleStoreError:
+    ...         print("stale")
+    stale
+    """
 
 
 def _fail(path, what):

@@ -28,7 +28,20 @@ __all__ = [
 
 
 class EmptySaliencyWarning(UserWarning):
-    """Some images had no salient position: their region is the whole map."""
+    """Some images had no salient position: their region is the whole map.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn_salreg import EGMRegionDetector, EmptySaliencyWarning, FeatureSaliency
+    >>> X = FeatureSaliency().fit_transform([np.zeros((4, 5, 3), np.float32)])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     regions = EGMRegionDetector().fit_transform(X).field("regions")
+    >>> [w.category is EmptySaliencyWarning for w in caught], regions[0].tolist()
+    ([True], [[0, 0, 4, 5]])
+    """
 
 
 def add_subregions(boxes, levels=2):
@@ -45,6 +58,14 @@ def add_subregions(boxes, levels=2):
     ndarray of shape (m', 4)
         Each box followed by its sub-regions, exact duplicates removed (a square
         box's first-level sub-region is the box itself).
+
+    Examples
+    --------
+    >>> from sklearn_salreg import add_subregions
+    >>> add_subregions([[0, 0, 4, 6]], levels=2)[:4].tolist()
+    [[0, 0, 4, 6], [0, 0, 4, 4], [0, 2, 4, 6], [0, 0, 2, 2]]
+    >>> len(add_subregions([[0, 0, 4, 6]], levels=2))
+    9
     """
     check_params({"levels": [PositiveInt]}, "add_subregions", levels=levels)
     return _add_subregions(check_boxes(boxes, (np.inf, np.inf), name="box"), levels)

@@ -78,6 +78,13 @@ def prepare_saliency(S, rho=1.0, tau=0.0):
     Returns
     -------
     ndarray of shape (h, w), float64, maximum 1 (all zero for an all-zero map).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.detection import prepare_saliency
+    >>> prepare_saliency(np.array([[0.0, 1.0], [2.0, 4.0]]), rho=2.0, tau=0.3).tolist()
+    [[0.0, 0.0], [0.25, 1.0]]
     """
     check_params(EGM_PARAMETERS, "prepare_saliency", rho=rho, tau=tau)
     return _prepare_saliency(check_saliency_map(S), rho, tau)
@@ -111,6 +118,13 @@ def mixture_boxes(means, covariances, shape, scale=np.sqrt(3.0)):
     Returns
     -------
     ndarray of shape (m, 4), dtype int64, every box non-empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.detection import mixture_boxes
+    >>> mixture_boxes(np.array([[2.0, 3.0]]), np.array([[1.0, 4.0]]), (6, 8)).tolist()
+    [[1, 0, 4, 7]]
     """
     means = np.asarray(means, dtype=np.float64).reshape(-1, 2)
     # The scatter of cell centres plus the variance 1/12 within a cell is the variance

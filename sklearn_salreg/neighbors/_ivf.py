@@ -93,6 +93,18 @@ def spherical_kmeans(X, n_clusters, *, n_iter=10, random_state=None):
     Returns
     -------
     ndarray of shape (n_clusters, d), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.neighbors import spherical_kmeans
+    >>> X = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32)
+    >>> C = spherical_kmeans(X, 2, random_state=0)
+    >>> C.shape, np.linalg.norm(C, axis=1).round(3).tolist()
+    ((2, 2), [1.0, 1.0])
+    >>> labels = np.argmax(X @ C.T, axis=1)
+    >>> bool(labels[0] == labels[1] != labels[2] == labels[3])
+    True
     """
     rng = check_random_state(random_state)
     X = np.ascontiguousarray(X, dtype=np.float32)

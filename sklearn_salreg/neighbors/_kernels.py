@@ -136,7 +136,18 @@ def select_and_rescore(S, Q, D, k, c, bound, out_ids, out_sims):
 @njit(cache=True, nogil=True)
 def top_k_rows_float32(S, k, out_ids, out_vals):
     """The ``k`` largest entries of each row of ``S`` by ``(-value, index)`` (among
-    values tied at the cut, which are kept is arbitrary)."""
+    values tied at the cut, which are kept is arbitrary).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.neighbors import top_k_rows_float32
+    >>> S = np.array([[0.1, 0.9, 0.5, 0.3], [3, 1, 2, 0]], np.float32)
+    >>> ids, vals = np.empty((2, 2), np.int64), np.empty((2, 2), np.float32)
+    >>> top_k_rows_float32(S, 2, ids, vals)
+    >>> ids.tolist(), vals.astype(float).round(3).tolist()
+    ([[1, 2], [0, 2]], [[0.9, 0.5], [3.0, 2.0]])
+    """
     m, n = S.shape
     values = np.empty(k, dtype=S.dtype)
     items = np.empty(k, dtype=np.int64)

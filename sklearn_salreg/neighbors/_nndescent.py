@@ -34,6 +34,18 @@ class NNDescentIndex:
     ----------
     nnd : pynndescent.NNDescent
         The index.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.neighbors import NNDescentIndex
+    >>> rng = np.random.default_rng(0)
+    >>> V = rng.normal(size=(60, 8)).astype(np.float32)
+    >>> V /= np.linalg.norm(V, axis=1, keepdims=True)
+    >>> # numba compiles pynndescent on first use (about 30 s per process)
+    >>> sims, indices = NNDescentIndex(V, 10, random_state=0).query(V[:3], 2)  # doctest: +SKIP
+    >>> indices[:, 0].tolist(), sims.shape, sims.dtype  # doctest: +SKIP
+    ([0, 1, 2], (3, 2), dtype('float32'))
     """
 
     def __init__(self, V, n_neighbors, *, epsilon=0.1, random_state=None, n_jobs=None,

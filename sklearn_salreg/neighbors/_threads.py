@@ -9,7 +9,14 @@ __all__ = ["blas_threads", "on_threads"]
 
 def blas_threads():
     """Threads of the BLAS library (set with threadpoolctl): the selections that
-    follow a product use as many."""
+    follow a product use as many.
+
+    Examples
+    --------
+    >>> from sklearn_salreg.neighbors import blas_threads
+    >>> blas_threads() >= 1
+    True
+    """
     from threadpoolctl import threadpool_info
 
     counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
@@ -19,7 +26,19 @@ def blas_threads():
 def on_threads(func, n_rows, n_threads=None, min_rows=8):
     """``func(lo, hi)`` over contiguous slices of ``range(n_rows)``, one per thread
     (the kernels above release the GIL); fewer threads when slices would be under
-    ``min_rows`` rows. ``n_threads=None``: :func:`blas_threads`."""
+    ``min_rows`` rows. ``n_threads=None``: :func:`blas_threads`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.neighbors import on_threads
+    >>> out = np.zeros(10, dtype=int)
+    >>> def square(lo, hi):
+    ...     out[lo:hi] = np.arange(lo, hi) ** 2
+    >>> on_threads(square, 10, n_threads=2, min_rows=2)
+    >>> out.tolist()
+    [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
+    """
     if n_rows < 2 * min_rows:
         func(0, n_rows)
         return

@@ -21,6 +21,15 @@ def top_k_rows(S, k):
     torch's top-k selection is used: on rows of many thousands of similarities it is
     faster than :func:`numpy.argpartition`. ``S`` may be
     a torch tensor on any device (the selection runs there); the result is on the CPU.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.neighbors import top_k_rows
+    >>> S = np.array([[0.1, 0.9, 0.5, 0.9], [3, 1, 2, 0]], np.float32)
+    >>> values, indices = top_k_rows(S, 2)
+    >>> values.tolist(), indices.tolist()  # the tie at 0.9: smaller index first
+    ([[0.8999999761581421, 0.8999999761581421], [3.0, 2.0]], [[1, 3], [0, 2]])
     """
     n = S.shape[1]
     S_t = S if isinstance(S, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(S))

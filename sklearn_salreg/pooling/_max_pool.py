@@ -148,6 +148,14 @@ def region_mean(S, boxes):
     Returns
     -------
     ndarray of shape (m,), dtype float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg import region_mean
+    >>> S = np.arange(12, dtype=np.float32).reshape(3, 4)
+    >>> region_mean(S, [[0, 0, 3, 4], [0, 0, 1, 2]]).tolist()
+    [5.5, 0.5]
     """
     S = np.asarray(S)
     if S.ndim != 2:

@@ -42,6 +42,14 @@ def channel_weights(A, eps=1e-6):
     Returns
     -------
     b : ndarray of shape (c,), dtype float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.saliency import channel_weights
+    >>> A = np.zeros((2, 2, 3), np.float32); A[0, 0] = 1.0; A[:, :, 1] = 1.0
+    >>> channel_weights(A).astype(float).round(3).tolist()  # channel 1 fires everywhere
+    [1.792, 0.405, 1.792]
     """
     h, w, c = A.shape
     a = _positive_counts(A.reshape(h * w, c)) / float(h * w)
@@ -87,6 +95,16 @@ def normalize_saliency(F, method="crow"):
     Returns
     -------
     ndarray of shape (h, w), dtype float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.saliency import normalize_saliency
+    >>> F = np.array([[3.0, 0.0], [0.0, 4.0]])
+    >>> normalize_saliency(F).astype(float).round(3).tolist()
+    [[0.775, 0.0], [0.0, 0.894]]
+    >>> normalize_saliency(F, method="max").tolist()
+    [[0.75, 0.0], [0.0, 1.0]]
     """
     F = np.asarray(F, dtype=np.float32)
     if method is None:

@@ -204,6 +204,16 @@ def neighbor_saliency(similarities, neighbors, region_saliency, centrality, *, b
     Returns
     -------
     ndarray of shape (n,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_salreg.saliency import neighbor_saliency
+    >>> similarities = np.array([[0.5, -0.2], [1.0, 0.5]])
+    >>> neighbors = np.array([[0, 1], [1, 0]])
+    >>> f, g = np.array([1.0, 0.5]), np.array([2.0, 1.0])
+    >>> neighbor_saliency(similarities, neighbors, f, g, beta=1.0, region_exponent=1.0).tolist()
+    [1.0, 1.5]
     """
     return _weighted_similarities(similarities, neighbors,
                                   _region_weights(region_saliency, centrality, region_exponent),
@@ -514,6 +524,22 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
     See Also
     --------
     object_saliency : the map of one image, by exact search.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import Pipeline
+    >>> from sklearn_salreg import (CentralityGraph, EGMRegionDetector, FeatureSaliency,
+    ...                             ObjectSaliency, RegionMaxPooler)
+    >>> from sklearn_salreg.datasets import make_maps
+    >>> maps = make_maps(6, n_channels=16)
+    >>> X = Pipeline([("fs", FeatureSaliency()), ("egm", EGMRegionDetector()),
+    ...               ("pool", RegionMaxPooler()),
+    ...               ("graph", CentralityGraph(n_neighbors=3))]).fit_transform(maps)
+    >>> S = ObjectSaliency(n_neighbors=4).fit_transform(X).field("saliency")
+    >>> len(S), S[0].shape, S[0].dtype
+    (6, (12, 11), dtype('float32'))
+    >>> bool(((S[0] > 0) <= (X.field("feature_saliency")[0] > 0)).all())
+    True
     """
 
     _required_fields = ("feature_saliency", "graph")

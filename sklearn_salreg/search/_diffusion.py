@@ -50,6 +50,17 @@ def item_diffusions(graph, subsets, *, alpha=0.99, tol=1e-6, max_iter=20, n_jobs
     -------
     F : scipy.sparse.csr_array of shape (m, n), float32
         Row ``i``: the diffusion from item ``i`` (its nonzero entries only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.sparse import csr_array
+    >>> from sklearn_salreg.neighbors import normalize_graph
+    >>> from sklearn_salreg.search import item_diffusions
+    >>> W = normalize_graph(csr_array(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)))
+    >>> F = item_diffusions(W, np.array([[0, 1], [1, 2]]), alpha=0.5)
+    >>> F.shape, F.toarray().astype(float).round(3).tolist()
+    ((2, 3), [[1.143, 0.404, 0.0], [0.0, 1.143, 0.404]])
     """
     from ._diffusion_kernels import diffuse_subsets  # numba: compiled (or loaded) on first use
 

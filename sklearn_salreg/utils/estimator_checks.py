@@ -319,6 +319,12 @@ def check_estimator(estimator):
     ----------
     estimator : estimator
         A map-based stage (each check runs on a clone).
+
+    Examples
+    --------
+    >>> from sklearn_salreg import WholeMapDetector
+    >>> from sklearn_salreg.utils.estimator_checks import check_estimator
+    >>> check_estimator(WholeMapDetector())  # raises AssertionError on a failure
     """
     for check in yield_map_checks(estimator):
         check(clone(estimator))
@@ -342,6 +348,17 @@ def parametrize_with_checks(estimators):
     decorator
         ``pytest.mark.parametrize("estimator, check", ...)``: the test calls
         ``check(estimator)``.
+
+    Examples
+    --------
+    >>> from sklearn_salreg import WholeMapDetector
+    >>> from sklearn_salreg.utils.estimator_checks import parametrize_with_checks
+    >>> decorator = parametrize_with_checks([WholeMapDetector()])
+    >>> decorator.mark.name, decorator.mark.args[0]
+    ('parametrize', 'estimator, check')
+    >>> @decorator
+    ... def test_map_checks(estimator, check):
+    ...     check(estimator)
     """
     import pytest
 
