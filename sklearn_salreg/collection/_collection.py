@@ -171,23 +171,20 @@ class MapCollection:
     @property
     def boxes(self):
         """Per-image box ``[y0, x0, y1, x1)`` or None; a list of length n."""
+        return [self._stored_box(i) for i in range(len(self))]
+
+    def _stored_box(self, i):
         if self._boxes is not None:
-            return list(self._boxes)
+            return self._boxes[i]
         if isinstance(self._source, MapFile):
-            return [self._source.box(r) for r in self._rows]
-        return [None] * len(self)
+            return self._source.box(int(self._rows[i]))
+        return None
 
     def box(self, i):
         """Validated box of image ``i`` as an int array (4,), or None."""
-        if self._boxes is not None:
-            b = self._boxes[i]
-        elif isinstance(self._source, MapFile):
-            b = self._source.box(int(self._rows[i]))
-        else:
-            return None
-        if b is None:
-            return None
-        return check_boxes(b, self.map_shape(i)[:2], index=i, name="query box")[0]
+        b = self._stored_box(i)
+        return None if b is None else check_boxes(b, self.map_shape(i)[:2], index=i,
+                                                  name="query box")[0]
 
     # -- fields and context -------------------------------------------------------------
     def has_field(self, name):
