@@ -34,6 +34,57 @@ def test_matches_a_lexicographic_sort(seed, n_rows, n_cols, k):
         np.testing.assert_array_equal(sims[row], S[row, expected])
 
 
+@pytest.mark.parametrize("kind", ["uniform", "ascending", "few values", "one value",
+                                  "largest where sampled"])
+def test_candidates_of_a_long_row_are_its_largest_entries(kind):
+    # A long row with many candidates takes the sampled-threshold shortcut, or falls
+    # back to the plain heap when too few or too many entries reach the threshold.
+    from sklearn_salreg.neighbors._kernels import _top_candidates
+
+    c, n = 200, 200 * 70
+    rng = np.random.default_rng(0)
+    row = {"uniform": rng.random(n), "ascending": np.linspace(0, 1, n),
+           "few values": rng.integers(0, 50, n), "one value": np.ones(n),
+           "largest where sampled": (np.arange(n) % 16 == 0) + rng.random(n)}[kind]
+    row = row.astype(np.float32)
+    values, items = np.empty(c, np.float32), np.empty(c, np.int64)
+    _top_candidates(row, c, values, items)
+    assert len(set(items.tolist())) == c
+    np.testing.assert_array_equal(row[items], values)
+    np.testing.assert_array_equal(np.sort(values), np.sort(row)[-c:])
+
+
+@pytest.mark.parametrize("d", [1, 7, 8, 13, 64])
+def test_four_row_float64_products_equal_one_row_at_a_time(d):
+    from sklearn_salreg.neighbors._kernels import dot64, dots64
+
+    rng = np.random.default_rng(d)
+    D = rng.standard_normal((50, d)).astype(np.float32)
+    q = rng.standard_normal(d).astype(np.float32)
+    for n in (0, 1, 4, 9):
+        ids = rng.choice(50, n, replace=False)
+        out = np.empty(n)
+        dots64(q, D, ids, out)
+        assert [float(x) for x in out] == [dot64(q, D[j]) for j in ids]
+
+
+def test_exact_top_k_deep_ranking_is_the_float64_one_alone_or_in_a_batch():
+    # k = 150 of 12,000 rows: the candidates come through the sampled threshold.
+    from sklearn_salreg.neighbors import exact_top_k
+
+    rng = np.random.default_rng(3)
+    D = _unit(rng.normal(size=(40, 16))[rng.integers(0, 40, 12_000)]
+              + 0.05 * rng.normal(size=(12_000, 16)))
+    Q = _unit(D[:6] + 0.01)
+    sims, idx = exact_top_k(Q, D, 150)
+    S = Q.astype(np.float64) @ D.T.astype(np.float64)
+    expected = np.argsort(-S, axis=1, kind="stable")[:, :150]
+    np.testing.assert_array_equal(idx, expected)
+    np.testing.assert_array_equal(sims, np.take_along_axis(S, expected, 1).astype(np.float32))
+    alone = np.concatenate([exact_top_k(q[None], D, 150)[1] for q in Q])
+    np.testing.assert_array_equal(alone, idx)
+
+
 # -- the k-NN graphs ----------------------------------------------------------------
 
 
