@@ -18,7 +18,8 @@ from ..utils._param_validation import Interval, StrOptions, fit_context
 from ..collection import MapCollection, MapFile, MapWriter
 from ._backbones import DEFAULT_LAYERS, EMBEDDED, build_backbone, check_loaded
 from ._images import box_to_activation, image_name, load_image, resize_image
-from ._loader import PRECISIONS, forward_to, inference_network, prefetch, shape_batches
+from ._loader import (PRECISIONS, forward_in_streams, forward_to, inference_network, prefetch,
+                      shape_batches)
 
 __all__ = ["ActivationExtractor"]
 
@@ -76,10 +77,15 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         (x - 127) / 128 for EfficientNet-Lite, ImageNet statistics otherwise (or
         those stored in a cnnimageretrieval checkpoint).
     batch_size : int, default=1
-        Number of images per forward pass. Only images of the same resized shape
-        share a batch (images are grouped by shape as they arrive), so results
-        never depend on padding. On the CPU a batch runs in passes of at most
-        512 x 512 input pixels: larger images gain nothing from sharing a pass.
+        Number of images per forward pass. On a GPU, only images of the same
+        resized shape share a batch (images are grouped by shape as they arrive),
+        so results never depend on padding. On the CPU, ``batch_size=1`` runs each
+        image on every torch thread (in passes of at most 512 x 512 input pixels);
+        ``batch_size > 1`` takes that many images at a time, of any shapes, and runs
+        them as one stream per torch thread, one image on one thread each (more
+        images per second: see the benchmarks page of the documentation). Maps
+        computed on one thread differ from those of ``batch_size=1`` in their last
+        bits only; they never depend on an image's batch-mates.
     precision : {"float32", "bfloat16"}, default="float32"
         "bfloat16" runs the network under torch's bfloat16 autocast: faster on
         CPUs and GPUs with bfloat16 arithmetic (see
@@ -103,7 +109,9 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         that results do not depend on ``output``; values beyond +-65504 are refused.
     n_jobs : int or None, default=None
         Threads that read, resize and normalise images ahead of the network, while
-        it runs; None means 1, 0 reads each image when its turn comes.
+        it runs; 0 reads each image when its turn comes. None means 0 on the CPU
+        (the network already uses every core, and a thread beside it slowed the
+        whole run down) and 1 on a GPU.
     verbose : int, default=0
         Progress messages on stderr when >= 1.
 
@@ -213,6 +221,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         self.weights_digest_ = _weights_digest(model)
         self.model_ = model.to(device)
         self.device_ = device
+        self._network = None
         return self
 
     def _check_normalization(self, default):
@@ -316,12 +325,9 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         todo = [i for i in range(len(images)) if names[i] not in done]
         results = {}
         start = time.perf_counter()
-        # The network that runs (see ._loader): channels-last, batch norms folded in
-        # float32 (in bfloat16, folded weights lose the batch norm's precision: on real
-        # photos the maps' cosine to float32 fell from 0.994 to 0.991 at worst).
-        network = inference_network(self.model_, fold=self.precision == "float32")
+        network = self._inference_network()
         prepared = prefetch(lambda i: self._prepare(images[i], i, names[i]), todo,
-                            n_threads=1 if self.n_jobs is None else self.n_jobs)
+                            n_threads=self._loader_threads())
         count = 0
         # Batches group images by shape, so they finish out of order; the folder gets
         # them in the order of X (a reorder buffer of the few maps that finished early),
@@ -329,7 +335,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         written = 0
         try:
             for batch in shape_batches(self._readable(prepared), self.batch_size,
-                                       lambda item: item[1].shape):
+                                       self._batch_key):
                 self._run_batch(batch, boxes, names, results, network)
                 if writer is not None:
                     written = self._write_in_order(writer, todo, written, results, names)
@@ -353,6 +359,41 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         stored = MapFile(self.output)
         row_of = {name: row for row, name in enumerate(stored.names)}
         return MapCollection(stored)[np.array([row_of[names[i]] for i in kept], dtype=np.int64)]
+
+    def _batch_key(self, item):
+        """What images of one batch share: their shape, except in the CPU's streams
+        (one image per stream at a time), where consecutive images form a batch."""
+        return None if self.device_.type == "cpu" and self.batch_size > 1 else item[1].shape
+
+    def _loader_threads(self):
+        if self.n_jobs is not None:
+            return self.n_jobs
+        return 0 if self.device_.type == "cpu" else 1
+
+    def _inference_network(self):
+        """The network that runs (see ``._loader``): channels-last, batch norms folded
+        in float32 (in bfloat16, folded weights lose the batch norm's precision: on
+        real photos the maps' cosine to float32 fell from 0.994 to 0.991 at worst).
+        Made once per fitted model and precision, not per call (the copy and the
+        folding cost about as much as the network on one image)."""
+        streams = 1
+        if self.device_.type == "cpu" and self.batch_size > 1:
+            streams = min(self.batch_size, torch.get_num_threads())
+        key = (id(self.model_), self.precision, streams)
+        cached = getattr(self, "_network", None)
+        if cached is None or cached[0] != key:
+            model, channels_last = inference_network(self.model_,
+                                                     fold=self.precision == "float32")
+            # one copy per stream of forward_in_streams (a hook is per module)
+            models = [model] + [copy.deepcopy(model) for _ in range(streams - 1)]
+            cached = key, (models, channels_last)
+            self._network = cached
+        return cached[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_network", None)  # a copy of model_, made again when needed
+        return state
 
     def fit_transform(self, X, y=None, boxes=None, names=None):
         """``fit`` then ``transform``; see :meth:`transform` for ``boxes`` and ``names``."""
@@ -474,11 +515,18 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         return written
 
     def _run_batch(self, batch, boxes, names, results, network):
-        x = torch.stack([item[1] for item in batch]).to(self.device_)
-        model, channels_last = network
-        max_pixels = _CPU_PASS_PIXELS if self.device_.type == "cpu" else None
-        out = forward_to(lambda b: self._forward(model, b), x, self.precision, channels_last,
-                         max_pixels).cpu().numpy()
+        models, channels_last = network
+        if self.device_.type != "cpu" or self.batch_size == 1:
+            # one batch of one shape; on the CPU, one image on every thread
+            x = torch.stack([item[1] for item in batch]).to(self.device_)
+            max_pixels = _CPU_PASS_PIXELS if self.device_.type == "cpu" else None
+            out = forward_to(lambda b: self._forward(models[0], b), x, self.precision,
+                             channels_last, max_pixels)
+        else:  # images of any shapes, one per stream at a time
+            forwards = [lambda b, m=m: self._forward(m, b) for m in models]
+            out = forward_in_streams(forwards, [item[1] for item in batch], self.precision,
+                                     channels_last)
+        out = [A.cpu().numpy() for A in out]
         if self.dtype == "float16":
             # the precision of a float16 folder, in memory too (values > 65504 become inf:
             # refused below, with the image named)
