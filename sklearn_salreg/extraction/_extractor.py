@@ -530,7 +530,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         if self.dtype == "float16":
             # the precision of a float16 folder, in memory too (values > 65504 become inf:
             # refused below, with the image named)
-            out = torch.from_numpy(out).half().float().numpy()
+            out = [torch.from_numpy(A).half().float().numpy() for A in out]
         for (i, _, image_shape), A in zip(batch, out):
             A = np.ascontiguousarray(A)
             if self.dtype == "float16" and not np.isfinite(A).all():
