@@ -21,10 +21,8 @@ from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
 from ._grid import GRID_PARAMETERS, _uniform_regions, whole_map_region
 
-__all__ = [
-    "EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector", "WholeMapDetector",
-    "add_subregions",
-]
+__all__ = ["EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector", "WholeMapDetector",
+           "add_subregions"]
 
 
 class EmptySaliencyWarning(UserWarning):

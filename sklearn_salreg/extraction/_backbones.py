@@ -18,11 +18,8 @@ import torch
 import torchvision
 from torch import nn
 
-from ._efficientnet_lite import (
-    NORMALIZATION as _LITE_NORMALIZATION,
-    EfficientNetLite0,
-    efficientnet_lite0_weights_path,
-)
+from ._efficientnet_lite import (NORMALIZATION as _LITE_NORMALIZATION, EfficientNetLite0,
+                                 efficientnet_lite0_weights_path)
 
 __all__ = ["build_backbone", "check_loaded", "DEFAULT_LAYERS", "IMAGENET_NORMALIZATION"]
 

@@ -21,15 +21,8 @@ import numpy as np
 
 from ..utils import rows_per_batch
 
-__all__ = [
-    "average_precision",
-    "check_query_indices",
-    "is_distractor",
-    "label_average_precisions",
-    "label_gnd",
-    "mean_average_precision",
-    "revisited_map",
-]
+__all__ = ["average_precision", "check_query_indices", "is_distractor", "label_average_precisions",
+           "label_gnd", "mean_average_precision", "revisited_map"]
 
 
 def _ap_from_masks(is_pos, is_junk, n_pos, kappas=()):

@@ -13,8 +13,7 @@ from ._nndescent import build_index
 from ._topk import sort_rows
 
 __all__ = ["GRAPH_PARAMETERS", "SOLVER_PARAMETERS", "check_graph", "extend_neighbor_graph",
-           "merge_neighbors", "mutual_graph_from_neighbors", "mutual_knn_graph",
-           "normalize_graph"]
+           "merge_neighbors", "mutual_graph_from_neighbors", "mutual_knn_graph", "normalize_graph"]
 
 #: Constraints of the parameters of the linear solves ``(I - alpha Wn) x = b`` (Katz
 #: centrality and diffusion): ``alpha = 1`` is refused, ``I - Wn`` being singular.

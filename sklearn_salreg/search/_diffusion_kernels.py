@@ -19,8 +19,7 @@ never depends on the other rows of its block.
 import numpy as np
 from numba import njit
 
-__all__ = ["diffuse_subsets", "diffuse_truncated", "fill_rows_in_knn_order",
-           "sum_rows_and_rank"]
+__all__ = ["diffuse_subsets", "diffuse_truncated", "fill_rows_in_knn_order", "sum_rows_and_rank"]
 
 
 @njit(cache=True, nogil=True)

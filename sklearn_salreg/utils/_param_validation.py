@@ -25,11 +25,9 @@ from sklearn.base import _fit_context as fit_context
 from sklearn.utils._param_validation import (HasMethods, Interval, InvalidParameterError,
                                              StrOptions, validate_parameter_constraints)
 
-__all__ = [
-    "HasMethods", "Interval", "InvalidParameterError", "StrOptions", "check_params",
-    "check_finite", "fit_context", "PositiveInt", "NonNegativeInt", "PositiveReal", "NonNegativeReal",
-    "UnitInterval",
-]
+__all__ = ["HasMethods", "Interval", "InvalidParameterError", "StrOptions", "check_params",
+           "check_finite", "fit_context", "PositiveInt", "NonNegativeInt", "PositiveReal",
+           "NonNegativeReal", "UnitInterval"]
 
 #: Frequent constraints, written once.
 PositiveInt = Interval(Integral, 1, None, closed="left")

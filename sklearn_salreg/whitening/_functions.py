@@ -13,8 +13,7 @@ import numpy as np
 from ..utils import l2_normalize
 from ..utils._param_validation import Interval, PositiveInt, check_finite, check_params
 
-__all__ = ["learn_whitening", "pca_whitening", "apply_whitening",
-           "WHITENING_PARAMETERS"]
+__all__ = ["learn_whitening", "pca_whitening", "apply_whitening", "WHITENING_PARAMETERS"]
 
 #: Constraints of the parameters of the whitening functions, shared with
 #: :class:`LearnedWhitening`.
