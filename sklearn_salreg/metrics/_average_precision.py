@@ -284,9 +284,7 @@ def _check_gnd(gnd, keys, hint):
             raise ValueError(f"gnd[{i}] must be a dict; got {type(g).__name__}.")
         missing = [k for k in keys if k not in g]
         if missing:
-            raise ValueError(
-                f"gnd[{i}] has no {missing} key (it has {sorted(g)}); {hint}"
-            )
+            raise ValueError(f"gnd[{i}] has no {missing} key (it has {sorted(g)}); {hint}")
 
 
 def average_precision(ranked_ids, positives, junk=()):

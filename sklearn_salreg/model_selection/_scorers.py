@@ -472,5 +472,4 @@ def make_gnd_scorer(gnd, *, queries=None, query_indices=None, protocol=None, dif
     elif hasattr(queries, "__len__") and len(queries) != len(gnd):
         raise ValueError(f"queries holds {len(queries)} inputs for {len(gnd)} ground-truth "
                          "entries.")
-    return _GndMapScorer(list(gnd), queries, query_indices, protocol,
-                         _check_retriever(diffusion))
+    return _GndMapScorer(list(gnd), queries, query_indices, protocol, _check_retriever(diffusion))

@@ -247,8 +247,7 @@ def merge_neighbors(sims, indices, new_sims, new_indices, k):
     """
     indices = np.concatenate([np.asarray(indices, np.int64), np.asarray(new_indices, np.int64)],
                              axis=1)
-    sims = np.concatenate([np.asarray(sims, np.float32), np.asarray(new_sims, np.float32)],
-                          axis=1)
+    sims = np.concatenate([np.asarray(sims, np.float32), np.asarray(new_sims, np.float32)], axis=1)
     if not 1 <= k <= indices.shape[1]:
         raise ValueError(f"k={k} must be in [1, {indices.shape[1]}] (the merged list length).")
     return sort_rows(np.where(indices >= 0, sims, -np.inf).astype(np.float32), indices, k)

@@ -417,8 +417,7 @@ def _batch_saliency(X, first, *, n_channels, **kwargs):
     on_cpu = kwargs.get("device") is None
     for i in range(len(X)):
         A = check_map(X[i], index=first + i, n_channels=n_channels)
-        F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
-                               shape=A.shape[:2])
+        F = check_saliency_map(X.field("feature_saliency")[i], index=first + i, shape=A.shape[:2])
         features.append(F)
         if on_cpu:
             # Keep the image's whitened patch rows, not its map: the maps of a batch
@@ -671,8 +670,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         whitening = X.context.get("whitening")
         beta = graph.beta if self.beta is None else self.beta
         k = min(self.n_neighbors, len(graph.descriptors_))
-        weight = _region_weights(graph.region_saliency_, graph.centrality_,
-                                 self.region_exponent)
+        weight = _region_weights(graph.region_saliency_, graph.centrality_, self.region_exponent)
         kwargs = dict(search=self._search(graph), whitening=whitening, device=self._device(),
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,

@@ -65,8 +65,7 @@ def check_params(constraints, caller, **params):
     ...
     sklearn.utils._param_validation.InvalidParameterError: The 'sigma' parameter of f must be a float in the range (0.0, inf). Got 0.0 instead.
     """
-    validate_parameter_constraints({k: constraints[k] for k in params}, params,
-                                   caller_name=caller)
+    validate_parameter_constraints({k: constraints[k] for k in params}, params, caller_name=caller)
 
 
 def check_finite(X, name, caller, *, non_negative=False, ndim=None, allow_empty=True):

@@ -105,8 +105,7 @@ def _assert_same(a, b, what):
                 np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6,
                                            err_msg=f"{what}: field {name!r}, image {i}")
     else:
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6,
-                                   err_msg=what)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=what)
 
 
 def _fitted(estimator, X):

@@ -268,8 +268,7 @@ def apply_whitening(X, mean, projection, n_components=None):
         # The result is L2-normalised, so the projection's scale does not matter; an
         # extreme one would overflow or underflow the float32 product.
         projection = projection / top
-    return _apply_whitening(check_finite(X, "X", "apply_whitening"), mean, projection,
-                            n_components)
+    return _apply_whitening(check_finite(X, "X", "apply_whitening"), mean, projection, n_components)
 
 
 def _apply_whitening(X, mean, projection, n_components):
