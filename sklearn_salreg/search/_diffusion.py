@@ -12,8 +12,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import rows_per_batch
-from ..neighbors import (SOLVER_PARAMETERS, exact_top_k, mutual_graph_from_neighbors,
-                         normalize_graph, similarities)
+from ..neighbors import (SOLVER_PARAMETERS, mutual_graph_from_neighbors, normalize_graph,
+                         similarities)
 from ..neighbors import top_k_rows as _top_k
 from ..utils._param_validation import Interval, StrOptions, fit_context
 from ._base import RetrieverMixin
@@ -396,12 +396,6 @@ class Diffusion(RetrieverMixin, BaseEstimator):
             scores[lo:hi] = np.take_along_axis(f, order, axis=1)
         return scores, idx
 
-    def _query_neighbours(self, Q, k):
-        """``knn_.kneighbors(Q, k)`` for validated queries."""
-        if self.knn_.algorithm_ == "brute" and k < self.n_samples_fit_:
-            return exact_top_k(Q, self.knn_._fit_X, k, max_norm=self.knn_._max_norm)
-        return self.knn_.kneighbors(Q, k)
-
     def _rank_decoupled(self, Q, n_res):
         from ..neighbors import on_threads
         from ._diffusion_kernels import fill_rows_in_knn_order, sum_rows_and_rank
@@ -415,7 +409,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         # for those rankings. The choice depends on the fitted data only, not on the
         # batch; the rankings are the same either way.
         deep = kq * F.nnz < n_res * n_db
-        sims, near = self._query_neighbours(Q, max(kq, n_res) if deep else kq)
+        sims, near = self.knn_._search(Q, max(kq, n_res) if deep else kq)
         weights = self._query_vectors(sims[:, :kq])
         seeds = np.ascontiguousarray(near[:, :kq])
         knn = near if deep else np.empty((n_q, 0), dtype=near.dtype)
@@ -433,7 +427,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         short = np.flatnonzero(reached < n_res) if not deep else np.empty(0, dtype=np.intp)
         for lo in range(0, len(short), 256):
             rows = short[lo : lo + 256]
-            _, ranking = self._query_neighbours(Q[rows], n_res)
+            _, ranking = self.knn_._search(Q[rows], n_res)
             fill_rows_in_knn_order(rows, idx, reached, ranking, n_db)
         return scores, idx.astype(np.intp, copy=False)
 
@@ -453,7 +447,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         step = rows_per_batch(12 * depth + 8 * T, n_q)
         for lo in range(0, n_q, step):
             hi = min(n_q, lo + step)
-            sims, near = self._query_neighbours(Q[lo:hi], depth)
+            sims, near = self.knn_._search(Q[lo:hi], depth)
             subsets = near[:, :T]
             rhs = np.zeros((hi - lo, T))
             rhs[:, :kq] = self._query_vectors(sims[:, :kq])

@@ -173,8 +173,7 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
             raise ValueError(f"n_neighbors must be a positive integer or None; got {k!r}.")
         available = self.n_samples_fit_ - int(itself)
         k = available if k is None else min(int(k), available)
-        exact = self.algorithm_ == "brute" or k >= available
-        sims, idx = (self._brute(Q, k, itself) if exact else self._approximate(Q, k, itself))
+        sims, idx = self._search(Q, k, itself)
         return (sims, idx) if return_similarity else idx
 
     def rank(self, X, n_results=None, return_scores=False):
@@ -199,6 +198,14 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         sims, idx = self.kneighbors(X, n_results)
         return (sims, idx) if return_scores else idx
 
+    def _search(self, Q, k, itself=False):
+        """The ``k`` nearest database items of validated queries ``Q`` (``k`` at most
+        the items available), or of every database item with ``itself``."""
+        if self.algorithm_ == "brute" or k >= self.n_samples_fit_ - int(itself):
+            return self._brute(Q, k, itself)
+        # Exact similarities of the candidates; missing candidates (-1) go last.
+        return self.index_.neighbor_graph(k) if itself else self.index_.query(Q, k)
+
     def _brute(self, Q, k, itself):
         if not itself and k < self.n_samples_fit_:
             return exact_top_k(Q, self._fit_X, k, max_norm=getattr(self, "_max_norm", None))
@@ -206,7 +213,3 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         # follows scikit-learn's working_memory, and the shared row-wise top-k.
         index = build_index(self._fit_X, "brute", k)
         return index.neighbor_graph(k) if itself else index.query(Q, k)
-
-    def _approximate(self, Q, k, itself):
-        # Exact similarities of the candidates; missing candidates (-1) go last.
-        return self.index_.neighbor_graph(k) if itself else self.index_.query(Q, k)
