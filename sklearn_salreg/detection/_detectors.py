@@ -230,8 +230,7 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
                 f"{len(empty)} image(s) have an all-zero saliency map after thresholding "
                 f"(tau={self.tau}); their region is the whole map: images {empty[:10]}"
                 + (" ..." if len(empty) > 10 else "."),
-                EmptySaliencyWarning, stacklevel=2,
-            )
+                EmptySaliencyWarning, stacklevel=2)
             for i in empty:
                 h, w = X.map_shape(i)[:2]
                 regions[i] = whole_map_region(h, w)

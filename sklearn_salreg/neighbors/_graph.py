@@ -195,8 +195,7 @@ def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=Non
     if not 1 <= n_neighbors <= len(V) - 1:
         raise ValueError(
             f"n_neighbors={n_neighbors} must be in [1, n - 1] = [1, {len(V) - 1}] for the "
-            f"{len(V)} rows of V (shape {V.shape})."
-        )
+            f"{len(V)} rows of V (shape {V.shape}).")
     if index is None:
         params = {"device": device} if algorithm == "brute" else {}
         index = build_index(V, algorithm, n_neighbors, random_state=random_state,

@@ -325,8 +325,7 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
         if values.shape != (len(V),):
             raise ValueError(
                 f"{name} of object_saliency has shape {values.shape}; expected one value per "
-                f"database region, ({len(V)},)."
-            )
+                f"database region, ({len(V)},).")
     if search is None:
         search = ExactIndex(np.ascontiguousarray(V, dtype=np.float32))
     elif len(search.V) != len(V):
@@ -358,8 +357,7 @@ def _check_dims(U, n_dims):
         raise ValueError(
             f"patch descriptors have dimension {U.shape[1]} (after whitening) but the "
             f"database's region descriptors have {n_dims}: the same whitening "
-            "must map both (is a LearnedWhitening missing before the graph?)."
-        )
+            "must map both (is a LearnedWhitening missing before the graph?).")
 
 
 def _patch_rows(maps, masks, patch_size, whitening, device):
@@ -646,8 +644,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         if graph is None:
             raise ValueError(
                 "ObjectSaliency needs a fitted CentralityGraph: put one before it in the "
-                "pipeline (its transform adds it to the collection's context) or pass graph=."
-            )
+                "pipeline (its transform adds it to the collection's context) or pass graph=.")
         check_is_fitted(graph)
         return graph
 

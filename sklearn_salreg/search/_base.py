@@ -72,14 +72,12 @@ class RetrieverMixin:
             raise ValueError(
                 f"{type(self).__name__}.score got query labels, but the database labels are "
                 "unknown: fit with fit(X, y) where y holds the label of each database item, "
-                "or pass a ground truth (list of dicts) instead."
-            )
+                "or pass a ground truth (list of dicts) instead.")
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != ranks.shape[0]:
             raise ValueError(
                 f"y must hold one label per query: expected shape ({ranks.shape[0]},), got "
-                f"{y.shape}."
-            )
+                f"{y.shape}.")
         aps = label_average_precisions(ranks, labels, y)
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
@@ -91,6 +89,5 @@ class RetrieverMixin:
         if y.ndim != 1 or y.shape[0] != n_samples:
             raise ValueError(
                 f"y must hold one label per database item: expected shape ({n_samples},), "
-                f"got {y.shape}."
-            )
+                f"got {y.shape}.")
         self.database_labels_ = y.copy()

@@ -261,8 +261,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         if self.truncate is not None and self.truncate < self.n_query_neighbors:
             raise ValueError(
                 f"truncate={self.truncate} must be at least n_query_neighbors="
-                f"{self.n_query_neighbors}: the query's neighbours start the diffusion."
-            )
+                f"{self.n_query_neighbors}: the query's neighbours start the diffusion.")
         X = validate_data(self, X, dtype=np.float32, order="C")
         self._store_labels(y, X.shape[0])
         n = X.shape[0]
