@@ -219,10 +219,8 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_collection(X, reset=False)
         X.field(self.source)  # a clear error now rather than in a worker
-        params = dict(rho=self.rho, tau=self.tau, sigma=self.sigma, purge=self.purge,
-                      scale=self.scale, max_iter=self.max_iter)
         regions = self._map_on_device(_egm_image, _egm_batch, X, source=self.source,
-                                      use_boxes=self.use_boxes, params=params,
+                                      use_boxes=self.use_boxes, params=self._egm_params(),
                                       sub_levels=self.sub_levels)
         empty = [i for i, r in enumerate(regions) if r is None]
         if empty:
@@ -235,6 +233,10 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
                 h, w = X.map_shape(i)[:2]
                 regions[i] = whole_map_region(h, w)
         return X.with_fields(regions=regions)
+
+    def _egm_params(self):
+        """The EGM parameters (those of :func:`egm_regions`) as keyword arguments."""
+        return {name: getattr(self, name) for name in EGM_PARAMETERS}
 
 
 def _grid_image(X, i, index, *, use_boxes, levels, overlap, include_whole):
