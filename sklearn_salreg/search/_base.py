@@ -1,4 +1,7 @@
-"""What the retrievers share: ``predict`` and ``score`` on top of ``rank``."""
+"""What the retrievers share: ``predict`` and ``score`` on top of ``rank``, and the check
+of a number of results."""
+
+from numbers import Integral
 
 import numpy as np
 
@@ -6,6 +9,15 @@ from ..metrics import mean_average_precision, revisited_map
 from ..metrics import label_average_precisions
 
 __all__ = ["RetrieverMixin"]
+
+
+def _result_count(value, default, name, available):
+    """The number of results asked: ``value``, else ``default`` (an estimator's
+    parameter), ``None`` meaning all ``available``; capped at ``available``."""
+    value = default if value is None else value
+    if value is not None and (not isinstance(value, Integral) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None; got {value!r}.")
+    return available if value is None else min(int(value), available)
 
 
 def _is_gnd(y):

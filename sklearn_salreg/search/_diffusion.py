@@ -16,7 +16,7 @@ from ..neighbors import (SOLVER_PARAMETERS, mutual_graph_from_neighbors, normali
                          similarities)
 from ..neighbors import top_k_rows as _top_k
 from ..utils._param_validation import Interval, StrOptions, fit_context
-from ._base import RetrieverMixin
+from ._base import RetrieverMixin, _result_count
 from ._graph import _diffuse
 from ._knn import KNNRetriever
 
@@ -355,10 +355,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         check_is_fitted(self)
         Q = validate_data(self, X, dtype=np.float32, reset=False)
         n_db = self.n_samples_fit_
-        n_res = n_results if n_results is not None else self.n_results
-        if n_res is not None and (not isinstance(n_res, Integral) or n_res < 1):
-            raise ValueError(f"n_results must be a positive integer or None; got {n_res!r}.")
-        n_res = n_db if n_res is None else min(int(n_res), n_db)
+        n_res = _result_count(n_results, self.n_results, "n_results", n_db)
         if self.method == "decoupled":
             scores, idx = self._rank_decoupled(Q, n_res)
         elif self.truncate is None or self.truncate >= n_db:

@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..neighbors import NNDescentIndex, build_index, exact_top_k
 from ..utils._param_validation import Interval, StrOptions, fit_context
-from ._base import RetrieverMixin
+from ._base import RetrieverMixin, _result_count
 
 __all__ = ["KNNRetriever"]
 
@@ -168,11 +168,8 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         check_is_fitted(self)
         itself = X is None
         Q = self._fit_X if itself else validate_data(self, X, dtype=np.float32, reset=False)
-        k = n_neighbors if n_neighbors is not None else self.n_neighbors
-        if k is not None and (not isinstance(k, Integral) or k < 1):
-            raise ValueError(f"n_neighbors must be a positive integer or None; got {k!r}.")
         available = self.n_samples_fit_ - int(itself)
-        k = available if k is None else min(int(k), available)
+        k = _result_count(n_neighbors, self.n_neighbors, "n_neighbors", available)
         sims, idx = self._search(Q, k, itself)
         return (sims, idx) if return_similarity else idx
 
