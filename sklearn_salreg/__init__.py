@@ -23,44 +23,21 @@ from .whitening import LearnedWhitening, apply_whitening, learn_whitening, pca_w
 
 __all__ = [
     # data model
-    "FIELDS",
-    "MapCollection",
-    "MapFile",
-    "MapWriter",
-    "write_maps",
-    "CorruptStoreError",
-    "StaleStoreError",
-    "StoreLockedError",
+    "FIELDS", "MapCollection", "MapFile", "MapWriter", "write_maps", "CorruptStoreError",
+    "StaleStoreError", "StoreLockedError",
     # stage 1: feature saliency
-    "FeatureSaliency",
-    "feature_saliency",
+    "FeatureSaliency", "feature_saliency",
     # stage 2: region detection
-    "EGMRegionDetector",
-    "EmptySaliencyWarning",
-    "UniformRegionDetector",
-    "WholeMapDetector",
-    "add_subregions",
-    "egm_regions",
-    "uniform_regions",
+    "EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector", "WholeMapDetector",
+    "add_subregions", "egm_regions", "uniform_regions",
     # stage 3 and the last stage: pooling and aggregation
-    "RegionAggregator",
-    "RegionMaxPooler",
-    "aggregate_regions",
-    "region_max_pool",
-    "region_mean",
+    "RegionAggregator", "RegionMaxPooler", "aggregate_regions", "region_max_pool", "region_mean",
     # stage 4: whitening
-    "LearnedWhitening",
-    "apply_whitening",
-    "learn_whitening",
-    "pca_whitening",
+    "LearnedWhitening", "apply_whitening", "learn_whitening", "pca_whitening",
     # stage 5: the region graph and its centrality
-    "CentralityGraph",
-    "katz_centrality",
-    "mutual_knn_graph",
-    "normalize_graph",
+    "CentralityGraph", "katz_centrality", "mutual_knn_graph", "normalize_graph",
     # stage 6: object saliency
-    "ObjectSaliency",
-    "object_saliency",
+    "ObjectSaliency", "object_saliency",
 ]
 
 # Heavier subpackages stay behind their own names (imported on first use):

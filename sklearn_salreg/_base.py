@@ -96,8 +96,7 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
         if len(X) == 0:
             raise ValueError(
                 f"{type(self).__name__} got an empty collection: at least one activation "
-                "map is required."
-            )
+                "map is required.")
         if reset:
             shape = X.map_shape(0)
             self.n_channels_ = shape[2] if len(shape) == 3 else None
@@ -106,8 +105,7 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
     def _map_images(self, func, X, desc=None, **kwargs):
         return map_images(
             func, X, n_jobs=getattr(self, "n_jobs", None), verbose=getattr(self, "verbose", 0),
-            desc=desc or type(self).__name__, **kwargs,
-        )
+            desc=desc or type(self).__name__, **kwargs)
 
     def _device(self):
         """The checked ``device`` (a :class:`torch.device`), or None: the CPU path."""
@@ -124,6 +122,5 @@ class MapTransformerMixin(TransformerMixin, auto_wrap_output_keys=None):
     def _map_batches(self, func, X, desc=None, **kwargs):
         return map_batches(
             func, X, batch_size=self.batch_size, n_jobs=getattr(self, "n_jobs", None),
-            verbose=getattr(self, "verbose", 0), desc=desc or type(self).__name__, **kwargs,
-        )
+            verbose=getattr(self, "verbose", 0), desc=desc or type(self).__name__, **kwargs)
 

@@ -128,14 +128,12 @@ def plot_saliency_examples(images, fs_maps, fs_regions, os_maps, os_regions, pat
 
     n = len(images)
     true_boxes = [None] * n if true_boxes is None else list(true_boxes)
-    fig, axes = plt.subplots(n, 3, figsize=(9.6, 2.4 * n), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(n, 3, figsize=(9.6, 2.4 * n), squeeze=False, layout="constrained")
     shown = None
     for row, (img, F, rf, S, ro, tb) in enumerate(zip(images, fs_maps, fs_regions, os_maps,
                                                        os_regions, true_boxes)):
         _overlay(axes[row, 0], img, None, None, "image" if row == 0 else "", tb)
-        shown = _overlay(axes[row, 1], img, F, rf, "FS map, FS.EGM regions" if row == 0 else "",
-                         tb)
+        shown = _overlay(axes[row, 1], img, F, rf, "FS map, FS.EGM regions" if row == 0 else "", tb)
         _overlay(axes[row, 2], img, S, ro, "OS map, OS.EGM regions" if row == 0 else "", tb)
     _legend(fig, [axes[0, 1], axes[0, 0]], ncols=2)
     _colorbar(fig, shown, axes[:, 1:])

@@ -6,18 +6,6 @@ from ._manifest import CorruptStoreError, StaleStoreError, StoreLockedError
 from ._regions import stack_regions
 from ._validation import check_boxes, check_map, check_saliency_map
 
-__all__ = [
-    "CorruptStoreError",
-    "FIELDS",
-    "MapCollection",
-    "MapFile",
-    "MapWriter",
-    "StaleStoreError",
-    "StoreLockedError",
-    "as_collection",
-    "check_boxes",
-    "check_map",
-    "check_saliency_map",
-    "stack_regions",
-    "write_maps",
-]
+__all__ = ["CorruptStoreError", "FIELDS", "MapCollection", "MapFile", "MapWriter",
+           "StaleStoreError", "StoreLockedError", "as_collection", "check_boxes", "check_map",
+           "check_saliency_map", "stack_regions", "write_maps"]

@@ -90,8 +90,7 @@ class MapCollection:
             raise TypeError(
                 "maps must be a sequence of (h, w, c) arrays, a 4-D stack or a MapFile; "
                 f"got {type(maps).__name__}"
-                + (f" of shape {maps.shape}." if hasattr(maps, "shape") else ".")
-            )
+                + (f" of shape {maps.shape}." if hasattr(maps, "shape") else "."))
         self._source = maps
         self._rows = np.arange(len(maps))
         if boxes is None:
@@ -244,8 +243,7 @@ def _one_box(box, index):
     if box.size != 4:
         raise ValueError(
             f"image {index}: a query box must be 4 numbers [y0, x0, y1, x1) (one box per "
-            f"image); got an array of shape {box.shape}."
-        )
+            f"image); got an array of shape {box.shape}.")
     return box.reshape(4)
 
 
@@ -271,16 +269,14 @@ def as_collection(X):
     if isinstance(X, np.ndarray) and X.ndim != 4 and X.dtype != object:
         raise ValueError(
             "X must be a collection of 3-D activation maps (h, w, c), one per image; "
-            f"got an array of shape {X.shape}. Wrap a single map as [A]."
-        )
+            f"got an array of shape {X.shape}. Wrap a single map as [A].")
     if isinstance(X, (str, bytes)):
         raise ValueError("X is a string; open a map folder with MapCollection.open(path).")
     if isinstance(X, Iterator):
         raise TypeError(
             f"X is an iterator ({type(X).__name__}), which can be read only once: fit would "
             "consume it and transform would then see no image. Pass a list (list(X)) or a "
-            "MapCollection."
-        )
+            "MapCollection.")
     if isinstance(X, np.ndarray) and X.ndim == 4:
         return MapCollection(X)
     return MapCollection(X if isinstance(X, (list, tuple)) else list(X))

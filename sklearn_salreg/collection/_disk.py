@@ -29,8 +29,7 @@ import zlib
 import numpy as np
 
 from ._manifest import (DTYPES, LEGACY_FILES, LEGACY_INDEX, MANIFEST, CorruptStoreError,
-                        StaleStoreError, StoreLockedError, commit_record, read_legacy,
-                        read_record)
+                        StaleStoreError, StoreLockedError, commit_record, read_legacy, read_record)
 from ._validation import as_numpy
 
 __all__ = ["MapFile", "MapWriter", "write_maps"]

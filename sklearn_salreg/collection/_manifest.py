@@ -120,8 +120,7 @@ def _int_rows(value, n, width, path, key, allow_none):
     for i, row in enumerate(value):
         if row is None and allow_none:
             continue
-        if (not isinstance(row, list) or len(row) != width
-                or not all(type(v) is int for v in row)):
+        if not isinstance(row, list) or len(row) != width or not all(type(v) is int for v in row):
             _fail(path, f"{key!r}[{i}] must be a list of {width} integers; got {row!r}.")
         rows[i] = row
     return rows

@@ -49,13 +49,11 @@ def stack_regions(X, saliency=False):
         if Z.ndim != 2 or Z.shape[1] != per_image[0].shape[1]:
             raise ValueError(
                 f"image {i}: region descriptors must be (m_i, {per_image[0].shape[1]}) like "
-                f"those of image 0; got shape {Z.shape}."
-            )
+                f"those of image 0; got shape {Z.shape}.")
         if saliency and f[i].shape != (len(Z),):
             raise ValueError(
                 f"image {i}: region descriptors of shape {Z.shape} and region saliency of "
-                f"shape {f[i].shape} do not match: expected (m, {Z.shape[1]}) and (m,)."
-            )
+                f"shape {f[i].shape} do not match: expected (m, {Z.shape[1]}) and (m,).")
     counts = np.array([len(Z) for Z in per_image], dtype=np.int64)
     image_index = np.repeat(np.arange(len(per_image)), counts)
     Z = np.concatenate(per_image).astype(np.float32, copy=False)

@@ -68,16 +68,14 @@ def _check_map(A, index=None, n_channels=None):
     where = _where(index)
     if A.ndim != 3:
         raise ValueError(
-            f"{where}an activation map must be 3-D (h, w, c); got an array of shape {A.shape}."
-        )
+            f"{where}an activation map must be 3-D (h, w, c); got an array of shape {A.shape}.")
     h, w, c = A.shape
     if h == 0 or w == 0 or c == 0:
         raise ValueError(f"{where}the activation map of shape {A.shape} is empty.")
     if n_channels is not None and c != n_channels:
         raise ValueError(
             f"{where}the activation map of shape {A.shape} has {c} channels, "
-            f"expected {n_channels} (as in the maps seen before)."
-        )
+            f"expected {n_channels} (as in the maps seen before).")
     if A.dtype != np.float32:
         if not np.issubdtype(A.dtype, np.number) or np.iscomplexobj(A):
             raise ValueError(f"{where}activation maps must be real numbers; got dtype {A.dtype}.")
@@ -91,8 +89,7 @@ def _check_map(A, index=None, n_channels=None):
     if lo < 0:
         raise ValueError(
             f"{where}the activation map of shape {A.shape} has negative values (min {lo:.4g}); "
-            "activations must be non-negative (take them after a ReLU)."
-        )
+            "activations must be non-negative (take them after a ReLU).")
     return A, hi
 
 
@@ -103,8 +100,7 @@ def check_same_shape(arrays, what="map"):
         if A.shape != arrays[0].shape:
             raise ValueError(
                 f"image {i}: {what} shape {A.shape} differs from the batch's first {what} "
-                f"{arrays[0].shape}; batch the arrays of one shape together."
-            )
+                f"{arrays[0].shape}; batch the arrays of one shape together.")
 
 
 def check_saliency_map(S, index=None, shape=None):
@@ -128,8 +124,7 @@ def check_saliency_map(S, index=None, shape=None):
     if shape is not None and S.shape != tuple(shape):
         raise ValueError(
             f"{where}the saliency map of shape {S.shape} does not match its activation map "
-            f"of spatial shape {tuple(shape)}."
-        )
+            f"of spatial shape {tuple(shape)}.")
     if not np.issubdtype(S.dtype, np.floating):
         if S.dtype.kind not in "iub":
             raise ValueError(f"{where}saliency maps must be real numbers; got dtype {S.dtype}.")
@@ -193,6 +188,5 @@ def check_boxes(boxes, shape, index=None, name="box"):
         first = as_int[np.flatnonzero(bad)[0]].tolist()
         raise ValueError(
             f"{where}{name} {first} [y0, x0, y1, x1) is empty or outside the map of spatial "
-            f"shape {(h, w)}."
-        )
+            f"shape {(h, w)}.")
     return as_int

@@ -337,8 +337,7 @@ def _draw_clutter(canvas, rng, count):
     image = Image.fromarray(np.round(np.clip(canvas, 0, 1) * 255).astype(np.uint8))
     draw = ImageDraw.Draw(image, "RGBA")
     for _ in range(count):
-        colour = tuple(int(c) for c in rng.integers(0, 256, size=3)) + (
-            int(rng.integers(90, 256)),)
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3)) + (int(rng.integers(90, 256)),)
         cy, cx = rng.uniform(0, H), rng.uniform(0, W)
         r = side * rng.uniform(0.02, 0.12)
         kind = rng.integers(6)

@@ -40,8 +40,7 @@ def _dataset_folder(name, root):
     raise FileNotFoundError(
         f"no ground truth for {name!r}: expected {os.path.join(root, name, f'gnd_{name}.pkl')!r} "
         f"(or gnd_{name}.pkl directly in {root!r}). Get it with the images from the "
-        "dataset's page, in the cnnimageretrieval-pytorch / revisitop layout."
-    )
+        "dataset's page, in the cnnimageretrieval-pytorch / revisitop layout.")
 
 
 def load_retrieval_dataset(name, root, *, missing="raise"):
@@ -122,14 +121,12 @@ def load_retrieval_dataset(name, root, *, missing="raise"):
         if absent and missing == "raise":
             raise FileNotFoundError(
                 f"{len(absent)} image files of {name!r} are missing from {images_dir!r}, e.g. "
-                f"{absent[:3]}. Pass missing='drop' to load only the images present."
-            )
+                f"{absent[:3]}. Pass missing='drop' to load only the images present.")
         if absent:
             warnings.warn(
                 f"{name}: {len(absent)} missing images dropped; kept {keep_db.sum()} of "
                 f"{len(images)} database images and {keep_q.sum()} of {len(queries)} queries.",
-                UserWarning, stacklevel=2,
-            )
+                UserWarning, stacklevel=2)
     # Renumber database indices to the images kept; labels of dropped images go.
     new_index = np.cumsum(keep_db) - 1
     new_index[~keep_db] = -1

@@ -133,8 +133,7 @@ def make_object_maps(n_objects=8, n_views=6, n_distractors=16, shape=(24, 32), n
     h, w = shape
     objects = [_pattern(rng, int(rng.integers(*object_size)), n_channels, 0.15)
                for _ in range(n_objects)]
-    labels = np.concatenate([np.repeat(np.arange(n_objects), n_views),
-                             np.full(n_distractors, -1)])
+    labels = np.concatenate([np.repeat(np.arange(n_objects), n_views), np.full(n_distractors, -1)])
     rng.shuffle(labels)
     maps, boxes = [], []
     for label in labels:

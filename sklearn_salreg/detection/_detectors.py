@@ -21,10 +21,8 @@ from ._egm import EGM_PARAMETERS, _egm_regions
 from ._egm_batch import egm_regions_batch
 from ._grid import GRID_PARAMETERS, _uniform_regions, whole_map_region
 
-__all__ = [
-    "EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector", "WholeMapDetector",
-    "add_subregions",
-]
+__all__ = ["EGMRegionDetector", "EmptySaliencyWarning", "UniformRegionDetector", "WholeMapDetector",
+           "add_subregions"]
 
 
 class EmptySaliencyWarning(UserWarning):
@@ -221,10 +219,8 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_collection(X, reset=False)
         X.field(self.source)  # a clear error now rather than in a worker
-        params = dict(rho=self.rho, tau=self.tau, sigma=self.sigma, purge=self.purge,
-                      scale=self.scale, max_iter=self.max_iter)
         regions = self._map_on_device(_egm_image, _egm_batch, X, source=self.source,
-                                      use_boxes=self.use_boxes, params=params,
+                                      use_boxes=self.use_boxes, params=self._egm_params(),
                                       sub_levels=self.sub_levels)
         empty = [i for i, r in enumerate(regions) if r is None]
         if empty:
@@ -232,12 +228,15 @@ class EGMRegionDetector(MapTransformerMixin, BaseEstimator):
                 f"{len(empty)} image(s) have an all-zero saliency map after thresholding "
                 f"(tau={self.tau}); their region is the whole map: images {empty[:10]}"
                 + (" ..." if len(empty) > 10 else "."),
-                EmptySaliencyWarning, stacklevel=2,
-            )
+                EmptySaliencyWarning, stacklevel=2)
             for i in empty:
                 h, w = X.map_shape(i)[:2]
                 regions[i] = whole_map_region(h, w)
         return X.with_fields(regions=regions)
+
+    def _egm_params(self):
+        """The EGM parameters (those of :func:`egm_regions`) as keyword arguments."""
+        return {name: getattr(self, name) for name in EGM_PARAMETERS}
 
 
 def _grid_image(X, i, index, *, use_boxes, levels, overlap, include_whole):

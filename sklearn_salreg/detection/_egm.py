@@ -231,8 +231,7 @@ def _purge(pi, means, covs, threshold):
         overlap += np.exp(
             log_pi + log_pi[k]
             + _gaussian_log_overlap(means, covs, means[k], covs[k])
-            - log_self.max()
-        )
+            - log_self.max())
         start = k + 1
     # Back to the incoming order, so that iterations can be compared component-wise.
     return np.sort(order[np.asarray(kept, dtype=np.int64)])

@@ -153,8 +153,7 @@ def _purge(pi, means, covs, valid, threshold):
         overlap[rows] += torch.exp(
             log_pi[rows] + log_pi[rows, k, None]
             + _log_overlap(s_means[rows], s_covs[rows], s_means[rows, k, None], s_covs[rows, k, None])
-            - top[rows]
-        )
+            - top[rows])
         pointer[rows] = k + 1
     return torch.zeros_like(kept).scatter_(1, order, kept)
 

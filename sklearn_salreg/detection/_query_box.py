@@ -143,8 +143,7 @@ class BoxQueryEGMDetector(EGMRegionDetector):
         Xt = super().transform(X)
         if self.query_regions == "box" or not self.use_boxes:
             return Xt
-        params = dict(rho=self.rho, tau=self.tau, sigma=self.sigma, purge=self.purge,
-                      scale=self.scale, max_iter=self.max_iter)
+        params = self._egm_params()
         regions = list(Xt.field("regions"))
         for i in range(len(Xt)):
             box = Xt.box(i)

@@ -6,8 +6,4 @@ The neighbour search and the graph itself come from :mod:`sklearn_salreg.neighbo
 from ._centrality import BRUTE_MAX_REGIONS, CentralityGraph
 from ._graph import katz_centrality
 
-__all__ = [
-    "BRUTE_MAX_REGIONS",
-    "CentralityGraph",
-    "katz_centrality",
-]
+__all__ = ["BRUTE_MAX_REGIONS", "CentralityGraph", "katz_centrality"]

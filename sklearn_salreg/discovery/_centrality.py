@@ -181,8 +181,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         if k < self.n_neighbors:
             warnings.warn(
                 f"n_neighbors={self.n_neighbors} is more than the {n} - 1 other regions; "
-                f"using n_neighbors={k}.", UserWarning,
-            )
+                f"using n_neighbors={k}.", UserWarning)
         self.algorithm_ = self.algorithm
         if self.algorithm == "auto":
             self.algorithm_ = _auto_algorithm(n, V.shape[1])
@@ -241,15 +240,13 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
 
         start = time.perf_counter()
         g, info = katz_centrality(
-            self.graph_, alpha=self.alpha, tol=self.tol, max_iter=self.max_iter, x0=x0
-        )
+            self.graph_, alpha=self.alpha, tol=self.tol, max_iter=self.max_iter, x0=x0)
         self._log(f"CG ({info['n_iter']} iterations)", start)
         if not info["converged"]:
             warnings.warn(
                 f"conjugate gradients stopped after max_iter={self.max_iter} iterations with "
                 f"relative residual {info['residual']:.2g} > tol={self.tol}; raise max_iter.",
-                ConvergenceWarning,
-            )
+                ConvergenceWarning)
         self.descriptors_, self.region_saliency_, self.image_index_ = V, f, image_index
         self.centrality_, self.n_iter_, self.residual_ = g, info["n_iter"], info["residual"]
         self.neighbors_, self.neighbor_similarities_ = indices, sims
@@ -318,8 +315,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         if not isinstance(X, MapCollection):
             raise TypeError(
                 "CentralityGraph.transform passes a MapCollection on with the graph in its "
-                f"context; got {type(X).__name__}. For descriptors, use query()."
-            )
+                f"context; got {type(X).__name__}. For descriptors, use query().")
         return X.with_context(graph=self)
 
     def query(self, U, k):
@@ -345,8 +341,7 @@ class CentralityGraph(TransformerMixin, BaseEstimator):
         if U.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"query descriptors of shape {U.shape} have {U.shape[1]} features; the graph "
-                f"was fitted on descriptors of dimension {self.n_features_in_}."
-            )
+                f"was fitted on descriptors of dimension {self.n_features_in_}.")
         n = len(self.descriptors_)
         if not isinstance(k, numbers.Integral) or not 1 <= k <= n:
             raise ValueError(f"k={k!r} must be an integer in [1, {n}] (the number of regions).")

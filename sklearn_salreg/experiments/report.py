@@ -449,8 +449,7 @@ def quality_report(maps, labels, boxes, query_indices, *, train_objects, test_ob
                       file=sys.stderr)
         # the ceiling: pooling over the true object boxes, in the database and the queries
         oracle = make_mac()
-        oracle_train = MapCollection([maps[int(i)] for i in train],
-                                     boxes=[boxes[i] for i in train])
+        oracle_train = MapCollection([maps[int(i)] for i in train], boxes=[boxes[i] for i in train])
         diffusion["Oracle (true boxes)"] = choose_diffusion(
             oracle, with_query_boxes(oracle_train, [boxes[i] for i in train]), labels[train],
             verbose=verbose, name="Oracle")

@@ -101,8 +101,7 @@ def evaluate_configurations(database, queries, gnd, configurations=None, *, diff
     """
     database, queries = as_collection(database), as_collection(queries)
     if configurations is None:
-        configurations = {name: {} for name in ("MAC", "Uniform", "FS.EGM", "OS.EGM",
-                                                "OS.EGM-4")}
+        configurations = {name: {} for name in ("MAC", "Uniform", "FS.EGM", "OS.EGM", "OS.EGM-4")}
     if diffusion is None:
         diffusion = diffusion_for(len(database))
     results = {}

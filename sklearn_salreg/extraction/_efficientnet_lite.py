@@ -54,8 +54,7 @@ class _SameConv2d(nn.Conv2d):
         if any(extra):  # the odd cell, bottom or right: the one pad that needs a copy
             x = F.pad(x, [0, extra[1], 0, extra[0]])
         # the even part as the convolution's own zero padding, without a padded copy
-        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
-                        self.groups)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class _MBConv(nn.Module):

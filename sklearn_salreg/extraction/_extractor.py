@@ -234,8 +234,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         if mean.shape != (3,) or std.shape != (3,) or not (std > 0).all():
             raise ValueError(
                 "normalization must be 'auto' or (mean, std), each 3 numbers in [0, 1] "
-                f"units with std > 0; got {self.normalization!r}."
-            )
+                f"units with std > 0; got {self.normalization!r}.")
         return tuple(mean.tolist()), tuple(std.tolist())
 
     def _resolve_layer(self, model):
@@ -245,8 +244,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
             if name is None:
                 raise ValueError(
                     f"no default layer for backbone {self.backbone!r}: name one with layer=, "
-                    f"e.g. one of {[n for n, _ in model.named_children()]}."
-                )
+                    f"e.g. one of {[n for n, _ in model.named_children()]}.")
         try:
             model.get_submodule(name)
         except AttributeError:
@@ -288,8 +286,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"layer {self.layer_!r} of {self.backbone!r} gives no 4-D map (n, c, h, w)"
                 + ("" if not captured else f"; got {type(captured[0]).__name__}")
-                + ": choose a convolutional layer."
-            )
+                + ": choose a convolutional layer.")
         return captured[0]
 
     # -- transform: images to maps ----------------------------------------------------
@@ -458,8 +455,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
             if b is not None and np.size(b) != 4:
                 raise ValueError(
                     f"image {i}: a box must be 4 numbers [x1, y1, x2, y2] (one box per image); "
-                    f"got an array of shape {np.shape(b)}."
-                )
+                    f"got an array of shape {np.shape(b)}.")
         return out
 
     def _check_names(self, images, names):
@@ -486,8 +482,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
             if min(shape[:2]) < self.stride_:
                 raise ValueError(
                     f"image {i} ({name}): the {what} of shape {shape} has a side shorter than "
-                    f"the network's stride ({self.stride_} pixels); it gives no activation map."
-                )
+                    f"the network's stride ({self.stride_} pixels); it gives no activation map.")
         mean, std = (torch.tensor(v).float().view(3, 1, 1) for v in self.normalization_)
         # torch.tensor copies: arrays from PIL are read-only.
         x = torch.tensor(resized).permute(2, 0, 1).float().div_(255)

@@ -59,8 +59,7 @@ def load_image(image):
         return _pil_to_rgb(image, "the PIL image")
     if isinstance(image, (bytes, dict)) or image is None:
         raise TypeError(
-            f"an image must be a path, a PIL image or an array; got {type(image).__name__}."
-        )
+            f"an image must be a path, a PIL image or an array; got {type(image).__name__}.")
     return _array_to_rgb(np.asarray(image))
 
 
@@ -74,8 +73,7 @@ def _pil_to_rgb(pil, what):
         if a.size and (a.min() < 0 or a.max() > 65535):
             raise ValueError(
                 f"{what} of mode 'I' holds values in [{a.min()}, {a.max()}]; expected 16-bit "
-                "values in 0..65535."
-            )
+                "values in 0..65535.")
         return _array_to_rgb(a.astype(np.uint16))
     if pil.mode == "F":
         return _array_to_rgb(np.asarray(pil))
@@ -89,8 +87,7 @@ def _array_to_rgb(a):
         a = np.repeat(a[:, :, None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (3, 4):
         raise ValueError(
-            f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}."
-        )
+            f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}.")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"the image array of shape {a.shape} is empty.")
     a = a[:, :, :3]
@@ -105,8 +102,7 @@ def _array_to_rgb(a):
         if a.size and (not np.isfinite(a).all() or a.min() < 0 or a.max() > 1):
             raise ValueError(
                 f"a float image must hold finite values in [0, 1]; got range "
-                f"[{np.nanmin(a):.4g}, {np.nanmax(a):.4g}] for shape {a.shape}."
-            )
+                f"[{np.nanmin(a):.4g}, {np.nanmax(a):.4g}] for shape {a.shape}.")
         return np.round(a * 255).astype(np.uint8)
     if np.issubdtype(a.dtype, np.integer):
         if a.size and (a.min() < 0 or a.max() > 255):
@@ -184,8 +180,7 @@ def box_to_activation(box, image_shape, map_shape):
     if box.size != 4:
         raise ValueError(
             f"a box must be 4 numbers [x1, y1, x2, y2] (one box per image); got an array of "
-            f"shape {box.shape}."
-        )
+            f"shape {box.shape}.")
     box = box.reshape(-1)
     if not np.isfinite(box).all():
         raise ValueError(f"a box must be 4 finite numbers [x1, y1, x2, y2]; got {box.tolist()}.")
@@ -196,8 +191,7 @@ def box_to_activation(box, image_shape, map_shape):
     if x1 >= W or y1 >= H or x2 <= 0 or y2 <= 0:
         raise ValueError(
             f"box {box.tolist()} [x1, y1, x2, y2] lies entirely outside the image of "
-            f"(H, W) = {(H, W)} pixels."
-        )
+            f"(H, W) = {(H, W)} pixels.")
     h, w = map_shape[:2]
     sy, sx = h / H, w / W
 

@@ -21,15 +21,8 @@ import numpy as np
 
 from ..utils import rows_per_batch
 
-__all__ = [
-    "average_precision",
-    "check_query_indices",
-    "is_distractor",
-    "label_average_precisions",
-    "label_gnd",
-    "mean_average_precision",
-    "revisited_map",
-]
+__all__ = ["average_precision", "check_query_indices", "is_distractor", "label_average_precisions",
+           "label_gnd", "mean_average_precision", "revisited_map"]
 
 
 def _ap_from_masks(is_pos, is_junk, n_pos, kappas=()):
@@ -61,8 +54,7 @@ def _ap_from_masks(is_pos, is_junk, n_pos, kappas=()):
         bad = int(np.flatnonzero(found > n_pos)[0])
         raise ValueError(
             f"ranking {bad} holds {found[bad]} positives but the query has only "
-            f"{int(n_pos[bad])}: a database index is repeated in that ranking."
-        )
+            f"{int(n_pos[bad])}: a database index is repeated in that ranking.")
     precision_0 = np.where(r == 0, 1.0, j / np.maximum(r, 1.0))
     precision_1 = (j + 1.0) / (r + 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -90,14 +82,12 @@ def _check_ranks(ranks):
     if ranks.ndim != 2:
         raise ValueError(
             "ranks must be a 2-D array (n_queries, n_ranked) of database indices sorted by "
-            f"decreasing similarity; got an array of shape {ranks.shape}."
-        )
+            f"decreasing similarity; got an array of shape {ranks.shape}.")
     if ranks.size and not np.issubdtype(ranks.dtype, np.integer):
         if ranks.dtype.kind not in "fb" or not np.isfinite(ranks).all():
             raise ValueError(
                 f"ranks must hold integer database indices; got dtype {ranks.dtype}"
-                + (" with NaN or inf." if ranks.dtype.kind == "f" else ".")
-            )
+                + (" with NaN or inf." if ranks.dtype.kind == "f" else "."))
         as_int = ranks.astype(np.int64)
         if not np.array_equal(as_int, ranks):
             raise ValueError(f"ranks must hold integer database indices; got dtype {ranks.dtype}.")
@@ -118,8 +108,7 @@ def _check_no_repeats(ranks):
             q, j = np.argwhere(repeats)[0]
             raise ValueError(
                 f"ranks: database index {block[q, j]} is repeated in ranking {lo + q}; each "
-                "row must rank every database item at most once."
-            )
+                "row must rank every database item at most once.")
 
 
 def _check_kappas(kappas):
@@ -150,8 +139,7 @@ def _map_over_lists(ranks, positives, junk, kappas):
     if len(positives) != n_q:
         raise ValueError(
             f"ranks has {n_q} rows (queries) but the ground truth describes {len(positives)} "
-            "queries."
-        )
+            "queries.")
     _check_no_repeats(ranks)
     top = max([int(ranks.max()) + 1 if ranks.size else 0]
               + [int(p.max()) + 1 for p in positives if p.size]
@@ -252,8 +240,7 @@ def label_average_precisions(ranks, db_labels, query_labels, query_indices=None)
     if ranks.size and ranks.max() >= db_labels.size:
         raise ValueError(
             f"ranks holds database index {ranks.max()} but only {db_labels.size} database "
-            "labels were given."
-        )
+            "labels were given.")
     _, codes = np.unique(np.concatenate([db_labels, query_labels]), return_inverse=True)
     codes = codes.ravel()
     db_codes, query_codes = codes[: db_labels.size], codes[db_labels.size :]
@@ -284,16 +271,13 @@ def _check_gnd(gnd, keys, hint):
     if isinstance(gnd, dict) or not hasattr(gnd, "__len__"):
         raise ValueError(
             "gnd must be a list with one dict per query (the 'gnd' entry of the community "
-            f"pickles); got {type(gnd).__name__}."
-        )
+            f"pickles); got {type(gnd).__name__}.")
     for i, g in enumerate(gnd):
         if not isinstance(g, dict):
             raise ValueError(f"gnd[{i}] must be a dict; got {type(g).__name__}.")
         missing = [k for k in keys if k not in g]
         if missing:
-            raise ValueError(
-                f"gnd[{i}] has no {missing} key (it has {sorted(g)}); {hint}"
-            )
+            raise ValueError(f"gnd[{i}] has no {missing} key (it has {sorted(g)}); {hint}")
 
 
 def average_precision(ranked_ids, positives, junk=()):
@@ -529,11 +513,9 @@ def check_query_indices(query_indices, n_images):
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(
             f"query_indices must be a 1-D array of integers; got shape {arr.shape}, "
-            f"dtype {arr.dtype}."
-        )
+            f"dtype {arr.dtype}.")
     if arr.size and (arr.min() < 0 or arr.max() >= n_images):
         raise ValueError(
             f"query_indices must lie in [0, {n_images}); got values from {arr.min()} to "
-            f"{arr.max()}."
-        )
+            f"{arr.max()}.")
     return arr.astype(np.intp)

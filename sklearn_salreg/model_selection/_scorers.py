@@ -30,8 +30,7 @@ def _check_retriever(diffusion):
     if not (hasattr(diffusion, "fit") and hasattr(diffusion, "rank")):
         raise ValueError(
             "diffusion must be None or an unfitted retriever with fit and rank methods "
-            f"(e.g. sklearn_salreg.search.Diffusion()); got {diffusion!r}."
-        )
+            f"(e.g. sklearn_salreg.search.Diffusion()); got {diffusion!r}.")
     return diffusion
 
 
@@ -39,14 +38,12 @@ def _descriptors(estimator, X, what):
     if not hasattr(estimator, "transform"):
         raise ValueError(
             f"the scored estimator {type(estimator).__name__} has no transform method: the "
-            "mAP scorers need a pipeline that outputs descriptors."
-        )
+            "mAP scorers need a pipeline that outputs descriptors.")
     D = np.asarray(estimator.transform(X))
     if D.ndim != 2:
         raise ValueError(
             f"the estimator's transform of the {what} must return 2-D descriptors "
-            f"(n_images, n_features); got shape {D.shape}."
-        )
+            f"(n_images, n_features); got shape {D.shape}.")
     return D.astype(np.float32, copy=False)
 
 
@@ -132,8 +129,7 @@ class _LabelMapScorer:
         if y.ndim != 1 or y.shape[0] != D.shape[0]:
             raise ValueError(
                 f"the scorer got {D.shape[0]} descriptors but labels of shape {y.shape}: one "
-                "label per image is needed."
-            )
+                "label per image is needed.")
         return D
 
     @staticmethod
@@ -297,8 +293,7 @@ class _BoxMapScorer(_LabelMapScorer):
         if not (hasattr(X, "has_field") and X.has_field(QUERY_BOX_FIELD)):
             raise ValueError(
                 "the box mAP scorer needs images that carry their query box: pass "
-                "with_query_boxes(X, boxes) to the search."
-            )
+                "with_query_boxes(X, boxes) to the search.")
         index, queries = box_queries(X)
         if not len(index):
             return float("nan")
@@ -368,15 +363,13 @@ class _GndMapScorer:
             raise ValueError(
                 f"the ground truth refers to database image {self._largest_index} but the "
                 f"scored split holds {n_db} images: this scorer needs the whole database in "
-                "the scored split, e.g. cv=[(train_indices, np.arange(n_database))]."
-            )
+                "the scored split, e.g. cv=[(train_indices, np.arange(n_database))].")
         if self.queries is not None:
             Q = _descriptors(estimator, self.queries, "queries")
             if Q.shape[0] != len(self.gnd):
                 raise ValueError(
                     f"the estimator gave {Q.shape[0]} query descriptors for {len(self.gnd)} "
-                    "ground-truth entries."
-                )
+                    "ground-truth entries.")
         else:
             Q = D[self.query_indices]
         ranks = _rank(D, Q, self.diffusion)
@@ -472,5 +465,4 @@ def make_gnd_scorer(gnd, *, queries=None, query_indices=None, protocol=None, dif
     elif hasattr(queries, "__len__") and len(queries) != len(gnd):
         raise ValueError(f"queries holds {len(queries)} inputs for {len(gnd)} ground-truth "
                          "entries.")
-    return _GndMapScorer(list(gnd), queries, query_indices, protocol,
-                         _check_retriever(diffusion))
+    return _GndMapScorer(list(gnd), queries, query_indices, protocol, _check_retriever(diffusion))

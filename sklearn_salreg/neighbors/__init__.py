@@ -31,27 +31,8 @@ def __getattr__(name):
         return top_k_rows_float32
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = [
-    "ExactIndex",
-    "GRAPH_PARAMETERS",
-    "IVFIndex",
-    "NNDescentIndex",
-    "SOLVER_PARAMETERS",
-    "blas_threads",
-    "build_index",
-    "check_graph",
-    "exact_top_k",
-    "extend_neighbor_graph",
-    "merge_neighbors",
-    "mutual_graph_from_neighbors",
-    "mutual_knn_graph",
-    "nndescent_degree",
-    "normalize_graph",
-    "on_threads",
-    "row_similarities",
-    "similarities",
-    "solve_graph_system",
-    "spherical_kmeans",
-    "top_k_rows",
-    "top_k_rows_float32",
-]
+__all__ = ["ExactIndex", "GRAPH_PARAMETERS", "IVFIndex", "NNDescentIndex", "SOLVER_PARAMETERS",
+           "blas_threads", "build_index", "check_graph", "exact_top_k", "extend_neighbor_graph",
+           "merge_neighbors", "mutual_graph_from_neighbors", "mutual_knn_graph", "nndescent_degree",
+           "normalize_graph", "on_threads", "row_similarities", "similarities",
+           "solve_graph_system", "spherical_kmeans", "top_k_rows", "top_k_rows_float32"]

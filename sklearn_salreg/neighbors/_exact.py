@@ -190,8 +190,7 @@ class _BF16Screen:
         exact = torch.bmm(rows.view(q, -1, U.shape[1]), U[:, :, None])[:, :, 0]
         exact.masked_fill_(padded, -torch.inf)
         sims, top = top_k_rows(exact, k)
-        return (sims, np.take_along_axis(ids.cpu().numpy(), top, axis=1),
-                certified.cpu().numpy())
+        return (sims, np.take_along_axis(ids.cpu().numpy(), top, axis=1), certified.cpu().numpy())
 
 
 class ExactIndex:
@@ -363,8 +362,7 @@ class ExactIndex:
         parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
             delayed(self._search)(self.V[lo:hi], k, offset=lo, device=device)
             for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo)
-        return (np.concatenate([p[0] for p in parts]),
-                np.concatenate([p[1] for p in parts]))
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
 def similarities(Q, D):

@@ -13,8 +13,7 @@ from ._nndescent import build_index
 from ._topk import sort_rows
 
 __all__ = ["GRAPH_PARAMETERS", "SOLVER_PARAMETERS", "check_graph", "extend_neighbor_graph",
-           "merge_neighbors", "mutual_graph_from_neighbors", "mutual_knn_graph",
-           "normalize_graph"]
+           "merge_neighbors", "mutual_graph_from_neighbors", "mutual_knn_graph", "normalize_graph"]
 
 #: Constraints of the parameters of the linear solves ``(I - alpha Wn) x = b`` (Katz
 #: centrality and diffusion): ``alpha = 1`` is refused, ``I - Wn`` being singular.
@@ -196,8 +195,7 @@ def mutual_knn_graph(V, n_neighbors, beta=3, algorithm="brute", random_state=Non
     if not 1 <= n_neighbors <= len(V) - 1:
         raise ValueError(
             f"n_neighbors={n_neighbors} must be in [1, n - 1] = [1, {len(V) - 1}] for the "
-            f"{len(V)} rows of V (shape {V.shape})."
-        )
+            f"{len(V)} rows of V (shape {V.shape}).")
     if index is None:
         params = {"device": device} if algorithm == "brute" else {}
         index = build_index(V, algorithm, n_neighbors, random_state=random_state,
@@ -248,8 +246,7 @@ def merge_neighbors(sims, indices, new_sims, new_indices, k):
     """
     indices = np.concatenate([np.asarray(indices, np.int64), np.asarray(new_indices, np.int64)],
                              axis=1)
-    sims = np.concatenate([np.asarray(sims, np.float32), np.asarray(new_sims, np.float32)],
-                          axis=1)
+    sims = np.concatenate([np.asarray(sims, np.float32), np.asarray(new_sims, np.float32)], axis=1)
     if not 1 <= k <= indices.shape[1]:
         raise ValueError(f"k={k} must be in [1, {indices.shape[1]}] (the merged list length).")
     return sort_rows(np.where(indices >= 0, sims, -np.inf).astype(np.float32), indices, k)

@@ -165,8 +165,7 @@ class IVFIndex:
         V = np.ascontiguousarray(V, dtype=np.float32)
         if V.ndim != 2 or len(V) == 0:
             raise ValueError(f"IVFIndex needs a non-empty 2-D array V; got shape {V.shape}.")
-        for name, value in (("n_probe", n_probe), ("n_iter", n_iter),
-                            ("sample_size", sample_size)):
+        for name, value in (("n_probe", n_probe), ("n_iter", n_iter), ("sample_size", sample_size)):
             if not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"IVFIndex: {name} must be an integer >= 1; got {value!r}.")
         n = len(V)

@@ -114,8 +114,7 @@ def nndescent_degree(n_samples, n_neighbors):
     return min(n_samples - 1, max(2 * n_neighbors, 30))
 
 
-def build_index(V, algorithm, n_neighbors, *, random_state=None, n_jobs=None, verbose=0,
-                **params):
+def build_index(V, algorithm, n_neighbors, *, random_state=None, n_jobs=None, verbose=0, **params):
     """The index of ``V`` for ``algorithm``: the one place that dispatches on it.
 
     Parameters

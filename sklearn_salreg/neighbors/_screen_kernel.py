@@ -78,8 +78,7 @@ def _dot(a, b):
 
 
 @njit(cache=True, nogil=True)
-def screen_rows(keys, U, V, v_norm, k, m, n, b_input, b_output, out_ids, out_sims,
-                out_certified):
+def screen_rows(keys, U, V, v_norm, k, m, n, b_input, b_output, out_ids, out_sims, out_certified):
     """Every row of the screen, written into the three outputs.
 
     Per row: the block maxima; ``t``, the ``k``-th largest of them, which is at most

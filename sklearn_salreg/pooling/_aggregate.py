@@ -94,8 +94,7 @@ def aggregate_regions(Z, weights=None):
         if weights.shape != (len(Z),):
             raise ValueError(
                 f"weights of aggregate_regions: got {weights.shape} weights for {len(Z)} "
-                "regions; expected one weight per region."
-            )
+                "regions; expected one weight per region.")
     return _aggregate_regions(Z, weights)
 
 
@@ -313,8 +312,7 @@ class RegionAggregator(MapTransformerMixin, BaseEstimator):
             if self.whitening_ is None:
                 raise ValueError(
                     'whitening="region" needs a fitted region whitening in the pipeline '
-                    "(a LearnedWhitening before this step); there is none."
-                )
+                    "(a LearnedWhitening before this step); there is none.")
         else:
             self.whitening_ = clone(self.whitening).fit(G, y)
         return self._finish(G)

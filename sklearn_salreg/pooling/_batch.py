@@ -39,8 +39,7 @@ def _box_masks(regions, h, w, device):
     return masks.reshape(len(regions), m, h * w), counts
 
 
-def region_pool_batch(maps, regions, *, pooling="max", saliency=None, exponent=0.0,
-                      device="cpu"):
+def region_pool_batch(maps, regions, *, pooling="max", saliency=None, exponent=0.0, device="cpu"):
     """Pool the regions of many activation maps of one shape at once, in torch.
 
     For each map ``A_i`` with boxes ``regions[i]``: :func:`region_max_pool` or

@@ -56,8 +56,7 @@ def _affine_whitening(whitening):
     raise TypeError(
         f"cannot split a similarity through a whitening of type {type(whitening).__name__}: "
         "explain_match knows the linear whitenings LearnedWhitening (also inside a "
-        "FrozenEstimator) and sklearn.decomposition.PCA."
-    )
+        "FrozenEstimator) and sklearn.decomposition.PCA.")
 
 
 def _whitened_descriptor(Z, weights, whitening):

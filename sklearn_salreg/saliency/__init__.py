@@ -6,6 +6,5 @@ from ._object import (ObjectSaliency, neighbor_saliency, object_saliency, patch_
                       patch_descriptors_batch)
 
 __all__ = ["FeatureSaliency", "ObjectSaliency", "channel_weights", "feature_saliency",
-           "feature_saliency_batch",
-           "neighbor_saliency", "normalize_saliency", "object_saliency", "patch_descriptors",
-           "patch_descriptors_batch"]
+           "feature_saliency_batch", "neighbor_saliency", "normalize_saliency", "object_saliency",
+           "patch_descriptors", "patch_descriptors_batch"]

@@ -325,8 +325,7 @@ def object_saliency(A, F, descriptors, region_saliency, centrality, *, whitening
         if values.shape != (len(V),):
             raise ValueError(
                 f"{name} of object_saliency has shape {values.shape}; expected one value per "
-                f"database region, ({len(V)},)."
-            )
+                f"database region, ({len(V)},).")
     if search is None:
         search = ExactIndex(np.ascontiguousarray(V, dtype=np.float32))
     elif len(search.V) != len(V):
@@ -358,8 +357,7 @@ def _check_dims(U, n_dims):
         raise ValueError(
             f"patch descriptors have dimension {U.shape[1]} (after whitening) but the "
             f"database's region descriptors have {n_dims}: the same whitening "
-            "must map both (is a LearnedWhitening missing before the graph?)."
-        )
+            "must map both (is a LearnedWhitening missing before the graph?).")
 
 
 def _patch_rows(maps, masks, patch_size, whitening, device):
@@ -417,8 +415,7 @@ def _batch_saliency(X, first, *, n_channels, **kwargs):
     on_cpu = kwargs.get("device") is None
     for i in range(len(X)):
         A = check_map(X[i], index=first + i, n_channels=n_channels)
-        F = check_saliency_map(X.field("feature_saliency")[i], index=first + i,
-                               shape=A.shape[:2])
+        F = check_saliency_map(X.field("feature_saliency")[i], index=first + i, shape=A.shape[:2])
         features.append(F)
         if on_cpu:
             # Keep the image's whitened patch rows, not its map: the maps of a batch
@@ -647,8 +644,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         if graph is None:
             raise ValueError(
                 "ObjectSaliency needs a fitted CentralityGraph: put one before it in the "
-                "pipeline (its transform adds it to the collection's context) or pass graph=."
-            )
+                "pipeline (its transform adds it to the collection's context) or pass graph=.")
         check_is_fitted(graph)
         return graph
 
@@ -671,8 +667,7 @@ class ObjectSaliency(MapTransformerMixin, BaseEstimator):
         whitening = X.context.get("whitening")
         beta = graph.beta if self.beta is None else self.beta
         k = min(self.n_neighbors, len(graph.descriptors_))
-        weight = _region_weights(graph.region_saliency_, graph.centrality_,
-                                 self.region_exponent)
+        weight = _region_weights(graph.region_saliency_, graph.centrality_, self.region_exponent)
         kwargs = dict(search=self._search(graph), whitening=whitening, device=self._device(),
                       n_dims=graph.descriptors_.shape[1], k=k, n_channels=self.n_channels_,
                       patch_size=self.patch_size, weight=weight, beta=beta,

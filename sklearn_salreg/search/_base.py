@@ -1,4 +1,7 @@
-"""What the retrievers share: ``predict`` and ``score`` on top of ``rank``."""
+"""What the retrievers share: ``predict`` and ``score`` on top of ``rank``, and the check
+of a number of results."""
+
+from numbers import Integral
 
 import numpy as np
 
@@ -6,6 +9,15 @@ from ..metrics import mean_average_precision, revisited_map
 from ..metrics import label_average_precisions
 
 __all__ = ["RetrieverMixin"]
+
+
+def _result_count(value, default, name, available):
+    """The number of results asked: ``value``, else ``default`` (an estimator's
+    parameter), ``None`` meaning all ``available``; capped at ``available``."""
+    value = default if value is None else value
+    if value is not None and (not isinstance(value, Integral) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None; got {value!r}.")
+    return available if value is None else min(int(value), available)
 
 
 def _is_gnd(y):
@@ -72,14 +84,12 @@ class RetrieverMixin:
             raise ValueError(
                 f"{type(self).__name__}.score got query labels, but the database labels are "
                 "unknown: fit with fit(X, y) where y holds the label of each database item, "
-                "or pass a ground truth (list of dicts) instead."
-            )
+                "or pass a ground truth (list of dicts) instead.")
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != ranks.shape[0]:
             raise ValueError(
                 f"y must hold one label per query: expected shape ({ranks.shape[0]},), got "
-                f"{y.shape}."
-            )
+                f"{y.shape}.")
         aps = label_average_precisions(ranks, labels, y)
         return float(np.nanmean(aps)) if not np.isnan(aps).all() else float("nan")
 
@@ -91,6 +101,5 @@ class RetrieverMixin:
         if y.ndim != 1 or y.shape[0] != n_samples:
             raise ValueError(
                 f"y must hold one label per database item: expected shape ({n_samples},), "
-                f"got {y.shape}."
-            )
+                f"got {y.shape}.")
         self.database_labels_ = y.copy()

@@ -12,11 +12,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import rows_per_batch
-from ..neighbors import (SOLVER_PARAMETERS, exact_top_k, mutual_graph_from_neighbors,
-                         normalize_graph, similarities)
+from ..neighbors import (SOLVER_PARAMETERS, mutual_graph_from_neighbors, normalize_graph,
+                         similarities)
 from ..neighbors import top_k_rows as _top_k
 from ..utils._param_validation import Interval, StrOptions, fit_context
-from ._base import RetrieverMixin
+from ._base import RetrieverMixin, _result_count
 from ._graph import _diffuse
 from ._knn import KNNRetriever
 
@@ -261,8 +261,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         if self.truncate is not None and self.truncate < self.n_query_neighbors:
             raise ValueError(
                 f"truncate={self.truncate} must be at least n_query_neighbors="
-                f"{self.n_query_neighbors}: the query's neighbours start the diffusion."
-            )
+                f"{self.n_query_neighbors}: the query's neighbours start the diffusion.")
         X = validate_data(self, X, dtype=np.float32, order="C")
         self._store_labels(y, X.shape[0])
         n = X.shape[0]
@@ -356,10 +355,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         check_is_fitted(self)
         Q = validate_data(self, X, dtype=np.float32, reset=False)
         n_db = self.n_samples_fit_
-        n_res = n_results if n_results is not None else self.n_results
-        if n_res is not None and (not isinstance(n_res, Integral) or n_res < 1):
-            raise ValueError(f"n_results must be a positive integer or None; got {n_res!r}.")
-        n_res = n_db if n_res is None else min(int(n_res), n_db)
+        n_res = _result_count(n_results, self.n_results, "n_results", n_db)
         if self.method == "decoupled":
             scores, idx = self._rank_decoupled(Q, n_res)
         elif self.truncate is None or self.truncate >= n_db:
@@ -396,12 +392,6 @@ class Diffusion(RetrieverMixin, BaseEstimator):
             scores[lo:hi] = np.take_along_axis(f, order, axis=1)
         return scores, idx
 
-    def _query_neighbours(self, Q, k):
-        """``knn_.kneighbors(Q, k)`` for validated queries."""
-        if self.knn_.algorithm_ == "brute" and k < self.n_samples_fit_:
-            return exact_top_k(Q, self.knn_._fit_X, k, max_norm=self.knn_._max_norm)
-        return self.knn_.kneighbors(Q, k)
-
     def _rank_decoupled(self, Q, n_res):
         from ..neighbors import on_threads
         from ._diffusion_kernels import fill_rows_in_knn_order, sum_rows_and_rank
@@ -415,7 +405,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         # for those rankings. The choice depends on the fitted data only, not on the
         # batch; the rankings are the same either way.
         deep = kq * F.nnz < n_res * n_db
-        sims, near = self._query_neighbours(Q, max(kq, n_res) if deep else kq)
+        sims, near = self.knn_._search(Q, max(kq, n_res) if deep else kq)
         weights = self._query_vectors(sims[:, :kq])
         seeds = np.ascontiguousarray(near[:, :kq])
         knn = near if deep else np.empty((n_q, 0), dtype=near.dtype)
@@ -433,7 +423,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         short = np.flatnonzero(reached < n_res) if not deep else np.empty(0, dtype=np.intp)
         for lo in range(0, len(short), 256):
             rows = short[lo : lo + 256]
-            _, ranking = self._query_neighbours(Q[rows], n_res)
+            _, ranking = self.knn_._search(Q[rows], n_res)
             fill_rows_in_knn_order(rows, idx, reached, ranking, n_db)
         return scores, idx.astype(np.intp, copy=False)
 
@@ -453,7 +443,7 @@ class Diffusion(RetrieverMixin, BaseEstimator):
         step = rows_per_batch(12 * depth + 8 * T, n_q)
         for lo in range(0, n_q, step):
             hi = min(n_q, lo + step)
-            sims, near = self._query_neighbours(Q[lo:hi], depth)
+            sims, near = self.knn_._search(Q[lo:hi], depth)
             subsets = near[:, :T]
             rhs = np.zeros((hi - lo, T))
             rhs[:, :kq] = self._query_vectors(sims[:, :kq])

@@ -19,13 +19,11 @@ never depends on the other rows of its block.
 import numpy as np
 from numba import njit
 
-__all__ = ["diffuse_subsets", "diffuse_truncated", "fill_rows_in_knn_order",
-           "sum_rows_and_rank"]
+__all__ = ["diffuse_subsets", "diffuse_truncated", "fill_rows_in_knn_order", "sum_rows_and_rank"]
 
 
 @njit(cache=True, nogil=True)
-def _subgraph(indptr, indices, data, subset, renormalise, pos, sub_ptr, sub_idx, sub_w,
-              degree):
+def _subgraph(indptr, indices, data, subset, renormalise, pos, sub_ptr, sub_idx, sub_w, degree):
     """``W[s, s]`` in CSR form (``sub_ptr``, ``sub_idx``, ``sub_w``), edges in the order
     of ``W``'s rows, positive weights only; with ``renormalise``, scaled by the
     sub-graph's own degrees, ``D_s^-1/2 W[s, s] D_s^-1/2`` (0/0 = 0). ``pos`` (length
@@ -102,8 +100,7 @@ def _cg(sub_ptr, sub_idx, sub_w, b, alpha, tol, max_iter, r, p, ap, x):
 
 
 @njit(cache=True, nogil=True)
-def diffuse_subsets(indptr, indices, data, n, subsets, rhs, alpha, tol, max_iter,
-                    max_degree, out):
+def diffuse_subsets(indptr, indices, data, n, subsets, rhs, alpha, tol, max_iter, max_degree, out):
     """``out[i] ~ (I - alpha W[s, s])^-1 rhs[i]`` with ``s = subsets[i]``
     (``max_iter`` conjugate-gradient iterations at most), for every row ``i``;
     ``W`` is given by its CSR arrays (``n`` vertices, at most ``max_degree`` entries
@@ -116,8 +113,7 @@ def diffuse_subsets(indptr, indices, data, n, subsets, rhs, alpha, tol, max_iter
     degree = np.empty(T)
     r, p, ap = np.empty(T), np.empty(T), np.empty(T)
     for i in range(m):
-        _subgraph(indptr, indices, data, subsets[i], False, pos, sub_ptr, sub_idx, sub_w,
-                  degree)
+        _subgraph(indptr, indices, data, subsets[i], False, pos, sub_ptr, sub_idx, sub_w, degree)
         _cg(sub_ptr, sub_idx, sub_w, rhs[i], alpha, tol, max_iter, r, p, ap, out[i])
 
 

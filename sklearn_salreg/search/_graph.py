@@ -69,8 +69,7 @@ def _diffuse(graph, Y, *, alpha, tol, max_iter, return_info=False):
     if B.ndim != 2 or graph.shape != (B.shape[0], B.shape[0]):
         raise ValueError(
             f"Y must have shape (n,) or (n, m) with n = {graph.shape[0]} (the graph is "
-            f"{graph.shape}); got {Y.shape}."
-        )
+            f"{graph.shape}); got {Y.shape}.")
 
     F, info = solve_graph_system(graph, np.ascontiguousarray(B), alpha=alpha, tol=tol,
                                  max_iter=max_iter)

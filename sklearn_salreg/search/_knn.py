@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..neighbors import NNDescentIndex, build_index, exact_top_k
 from ..utils._param_validation import Interval, StrOptions, fit_context
-from ._base import RetrieverMixin
+from ._base import RetrieverMixin, _result_count
 
 __all__ = ["KNNRetriever"]
 
@@ -168,13 +168,9 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         check_is_fitted(self)
         itself = X is None
         Q = self._fit_X if itself else validate_data(self, X, dtype=np.float32, reset=False)
-        k = n_neighbors if n_neighbors is not None else self.n_neighbors
-        if k is not None and (not isinstance(k, Integral) or k < 1):
-            raise ValueError(f"n_neighbors must be a positive integer or None; got {k!r}.")
         available = self.n_samples_fit_ - int(itself)
-        k = available if k is None else min(int(k), available)
-        exact = self.algorithm_ == "brute" or k >= available
-        sims, idx = (self._brute(Q, k, itself) if exact else self._approximate(Q, k, itself))
+        k = _result_count(n_neighbors, self.n_neighbors, "n_neighbors", available)
+        sims, idx = self._search(Q, k, itself)
         return (sims, idx) if return_similarity else idx
 
     def rank(self, X, n_results=None, return_scores=False):
@@ -199,6 +195,14 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         sims, idx = self.kneighbors(X, n_results)
         return (sims, idx) if return_scores else idx
 
+    def _search(self, Q, k, itself=False):
+        """The ``k`` nearest database items of validated queries ``Q`` (``k`` at most
+        the items available), or of every database item with ``itself``."""
+        if self.algorithm_ == "brute" or k >= self.n_samples_fit_ - int(itself):
+            return self._brute(Q, k, itself)
+        # Exact similarities of the candidates; missing candidates (-1) go last.
+        return self.index_.neighbor_graph(k) if itself else self.index_.query(Q, k)
+
     def _brute(self, Q, k, itself):
         if not itself and k < self.n_samples_fit_:
             return exact_top_k(Q, self._fit_X, k, max_norm=getattr(self, "_max_norm", None))
@@ -206,7 +210,3 @@ class KNNRetriever(RetrieverMixin, BaseEstimator):
         # follows scikit-learn's working_memory, and the shared row-wise top-k.
         index = build_index(self._fit_X, "brute", k)
         return index.neighbor_graph(k) if itself else index.query(Q, k)
-
-    def _approximate(self, Q, k, itself):
-        # Exact similarities of the candidates; missing candidates (-1) go last.
-        return self.index_.neighbor_graph(k) if itself else self.index_.query(Q, k)

@@ -75,8 +75,7 @@ def _rescaled_norms(X, norms, unsafe, axis):
     scale = np.max(np.abs(X), axis=axis, keepdims=True) if X.size else np.zeros_like(norms)
     if not np.isfinite(scale).all():
         raise ValueError(
-            f"cannot L2-normalise an array of shape {X.shape} that contains NaN or inf."
-        )
+            f"cannot L2-normalise an array of shape {X.shape} that contains NaN or inf.")
     safe_scale = np.where(unsafe & (scale > 0), scale, 1).astype(X.dtype)
     fixed = safe_scale * np.linalg.norm(X / safe_scale, axis=axis, keepdims=True)
     return np.where(unsafe, fixed, norms).astype(norms.dtype)

@@ -63,8 +63,7 @@ def map_images(func, X, *, n_jobs=None, verbose=0, desc="images", **kwargs):
     n_chunks = min(n, 4 * workers)
     bounds = np.linspace(0, n, n_chunks + 1).astype(int)
     chunks = Parallel(n_jobs=n_jobs, verbose=max(0, 10 * int(verbose) - 1))(
-        delayed(_run_chunk)(func, X[lo:hi], lo, kwargs) for lo, hi in zip(bounds[:-1], bounds[1:])
-    )
+        delayed(_run_chunk)(func, X[lo:hi], lo, kwargs) for lo, hi in zip(bounds[:-1], bounds[1:]))
     return [r for chunk in chunks for r in chunk]
 
 
@@ -179,6 +178,5 @@ def map_batches(func, X, *, batch_size, n_jobs=None, verbose=0, desc="images", p
                 print(f"[{desc}] {hi}/{n} ({rate:.0f}/s)", file=sys.stderr, flush=True)
         return out
     batches = Parallel(n_jobs=n_jobs, prefer=prefer, verbose=max(0, 10 * int(verbose) - 1))(
-        delayed(_run_batch)(func, X[lo:hi], lo, kwargs) for lo, hi in pairs
-    )
+        delayed(_run_batch)(func, X[lo:hi], lo, kwargs) for lo, hi in pairs)
     return [r for batch in batches for r in batch]

@@ -25,11 +25,9 @@ from sklearn.base import _fit_context as fit_context
 from sklearn.utils._param_validation import (HasMethods, Interval, InvalidParameterError,
                                              StrOptions, validate_parameter_constraints)
 
-__all__ = [
-    "HasMethods", "Interval", "InvalidParameterError", "StrOptions", "check_params",
-    "check_finite", "fit_context", "PositiveInt", "NonNegativeInt", "PositiveReal", "NonNegativeReal",
-    "UnitInterval",
-]
+__all__ = ["HasMethods", "Interval", "InvalidParameterError", "StrOptions", "check_params",
+           "check_finite", "fit_context", "PositiveInt", "NonNegativeInt", "PositiveReal",
+           "NonNegativeReal", "UnitInterval"]
 
 #: Frequent constraints, written once.
 PositiveInt = Interval(Integral, 1, None, closed="left")
@@ -67,8 +65,7 @@ def check_params(constraints, caller, **params):
     ...
     sklearn.utils._param_validation.InvalidParameterError: The 'sigma' parameter of f must be a float in the range (0.0, inf). Got 0.0 instead.
     """
-    validate_parameter_constraints({k: constraints[k] for k in params}, params,
-                                   caller_name=caller)
+    validate_parameter_constraints({k: constraints[k] for k in params}, params, caller_name=caller)
 
 
 def check_finite(X, name, caller, *, non_negative=False, ndim=None, allow_empty=True):

@@ -29,13 +29,8 @@ from sklearn.utils import estimator_checks as sk_checks
 from ..collection import MapCollection, as_collection
 from ..datasets import make_maps
 
-__all__ = [
-    "DATA_FREE_SKLEARN_CHECKS",
-    "check_estimator",
-    "make_input",
-    "parametrize_with_checks",
-    "yield_map_checks",
-]
+__all__ = ["DATA_FREE_SKLEARN_CHECKS", "check_estimator", "make_input", "parametrize_with_checks",
+           "yield_map_checks"]
 
 #: scikit-learn common checks that need no data; they apply to map estimators as is.
 DATA_FREE_SKLEARN_CHECKS = (
@@ -110,8 +105,7 @@ def _assert_same(a, b, what):
                 np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6,
                                            err_msg=f"{what}: field {name!r}, image {i}")
     else:
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6,
-                                   err_msg=what)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=what)
 
 
 def _fitted(estimator, X):

@@ -154,13 +154,11 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if mean.ndim != 1 or projection.ndim != 2 or projection.shape[1] != mean.shape[0]:
             raise ValueError(
                 f"mean of shape {mean.shape} and projection of shape {projection.shape} "
-                "do not fit: expected (c,) and (d, c)."
-            )
+                "do not fit: expected (c,) and (d, c).")
         if n_components is not None and not 1 <= n_components <= projection.shape[0]:
             raise ValueError(
                 f"n_components={n_components} is not in [1, {projection.shape[0]}] "
-                f"for a projection of shape {projection.shape}."
-            )
+                f"for a projection of shape {projection.shape}.")
         est = cls(n_components=n_components)
         est.mean_, est.projection_ = mean, projection
         est.n_components_ = projection.shape[0] if n_components is None else n_components
@@ -200,8 +198,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     raise ValueError(f"y has {len(y)} labels for {len(X)} images.")
                 pairs = region_pairs_from_labels(
                     l2_normalize(Z), image_index, y, max_pairs=self.max_pairs,
-                    random_state=self.random_state,
-                )
+                    random_state=self.random_state)
         else:
             Z = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
             if pairs is None and y is not None:
@@ -209,8 +206,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 if y.shape != (len(Z),):
                     raise ValueError(f"y of shape {y.shape} does not label the {len(Z)} rows of X.")
                 pairs = pairs_from_labels(
-                    y, max_pairs=self.max_pairs, random_state=self.random_state
-                )
+                    y, max_pairs=self.max_pairs, random_state=self.random_state)
         n, c = Z.shape
         if n < 2:
             raise ValueError(f"whitening needs at least 2 descriptors; got n_samples = {n}.")
@@ -221,8 +217,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             raise ValueError(
                 f"n_components={self.n_components} exceeds min(n_samples - 1, n_features) = "
                 f"min({n - 1}, {c}) = {limit}: the {n} centred training vectors of dimension "
-                f"{c} span at most {limit} directions."
-            )
+                f"{c} span at most {limit} directions.")
         # float32 stays float32: covariances accumulate in float64. The regions of a
         # collection were stacked into a new array: normalised in place (at 50,000
         # images a copy is ~300 MB more at the peak).
@@ -230,8 +225,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if pairs is not None and len(pairs) == 0:
             raise ValueError(
                 "no matching pairs: the labels y share no label between two vectors (or "
-                "two images). Pass y=None for unsupervised whitening."
-            )
+                "two images). Pass y=None for unsupervised whitening.")
         self.n_components_ = limit if self.n_components is None else self.n_components
         self.supervised_ = pairs is not None
         if pairs is None:
@@ -284,8 +278,7 @@ class LearnedWhitening(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if Z.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"region descriptors have {Z.shape[1]} features, but {type(self).__name__} "
-                f"was fitted with {self.n_features_in_}."
-            )
+                f"was fitted with {self.n_features_in_}.")
 
     def _whiten(self, Z, copy=True):
         return _apply_whitening(l2_normalize(Z, copy=copy), self.mean_, self.projection_,

@@ -13,8 +13,7 @@ import numpy as np
 from ..utils import l2_normalize
 from ..utils._param_validation import Interval, PositiveInt, check_finite, check_params
 
-__all__ = ["learn_whitening", "pca_whitening", "apply_whitening",
-           "WHITENING_PARAMETERS"]
+__all__ = ["learn_whitening", "pca_whitening", "apply_whitening", "WHITENING_PARAMETERS"]
 
 #: Constraints of the parameters of the whitening functions, shared with
 #: :class:`LearnedWhitening`.
@@ -64,8 +63,7 @@ def _inverse_cholesky(C, max_tries=40):
         return np.linalg.solve(L, np.eye(c))
     raise np.linalg.LinAlgError(
         f"the ({c}, {c}) covariance of matching-pair differences did not become positive "
-        f"definite with a diagonal of up to {eps:.3g} added."
-    )
+        f"definite with a diagonal of up to {eps:.3g} added.")
 
 
 def _covariance(X, mean, transform=None):
@@ -97,8 +95,7 @@ def _check_vectors(X, name="X", caller="learn_whitening"):
         raise ValueError(
             f"{name} of {caller} must be a 2-D array of at least 2 vectors (n_samples, "
             f"n_features); got shape {X.shape}. Whitening from n_samples = "
-            f"{X.shape[0] if X.ndim else 0} vectors is undefined."
-        )
+            f"{X.shape[0] if X.ndim else 0} vectors is undefined.")
     return X
 
 
@@ -143,14 +140,12 @@ def learn_whitening(X, pairs, *, shrinkage=0.0):
     pairs = np.asarray(pairs)
     if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] == 0:
         raise ValueError(
-            f"pairs must be a non-empty (n_pairs, 2) index array; got shape {pairs.shape}."
-        )
+            f"pairs must be a non-empty (n_pairs, 2) index array; got shape {pairs.shape}.")
     if not np.issubdtype(pairs.dtype, np.integer):
         raise ValueError(f"pairs must hold integer row indices; got dtype {pairs.dtype}.")
     if pairs.min() < 0 or pairs.max() >= n:
         raise ValueError(
-            f"pairs index rows {pairs.min()}..{pairs.max()} outside the {n} rows of X."
-        )
+            f"pairs index rows {pairs.min()}..{pairs.max()} outside the {n} rows of X.")
     mean = X.mean(axis=0, dtype=np.float64)
     # The differences of unordered pairs have no meaningful sign, so their second
     # moment (not a centred covariance) is what whitening must make isotropic.
@@ -216,8 +211,7 @@ def _check_projection(projection, top, caller):
         raise ValueError(
             f"{caller}: the variance of X is too small to whiten in float32 (largest "
             f"eigenvalue {top:.3g}, the projection overflows); rescale X, e.g. "
-            "L2-normalise its rows."
-        )
+            "L2-normalise its rows.")
     return projection
 
 
@@ -257,20 +251,17 @@ def apply_whitening(X, mean, projection, n_components=None):
     if mean.shape[0] != projection.shape[1]:
         raise ValueError(
             f"apply_whitening: mean of shape {mean.shape} does not match the projection of "
-            f"shape {projection.shape}."
-        )
+            f"shape {projection.shape}.")
     if n_components is not None and not n_components <= projection.shape[0]:
         raise ValueError(
             f"n_components={n_components} is not in [1, {projection.shape[0]}], the "
-            f"number of rows of the projection of shape {projection.shape}."
-        )
+            f"number of rows of the projection of shape {projection.shape}.")
     top = np.abs(projection).max()
     if top > 0 and not 1e-10 <= top <= 1e10:
         # The result is L2-normalised, so the projection's scale does not matter; an
         # extreme one would overflow or underflow the float32 product.
         projection = projection / top
-    return _apply_whitening(check_finite(X, "X", "apply_whitening"), mean, projection,
-                            n_components)
+    return _apply_whitening(check_finite(X, "X", "apply_whitening"), mean, projection, n_components)
 
 
 def _apply_whitening(X, mean, projection, n_components):
@@ -282,8 +273,7 @@ def _apply_whitening(X, mean, projection, n_components):
     if X.ndim != 2 or X.shape[1] != projection.shape[1]:
         raise ValueError(
             f"X of shape {X.shape} does not match the projection of shape "
-            f"{projection.shape}: expected (n_samples, {projection.shape[1]})."
-        )
+            f"{projection.shape}: expected (n_samples, {projection.shape[1]}).")
     # Centring first (in float32, a block at a time) keeps precision where x and m
     # nearly cancel, and bounds the temporaries for millions of patch descriptors.
     mean32 = np.asarray(mean, dtype=np.float32)

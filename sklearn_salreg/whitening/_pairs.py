@@ -183,8 +183,7 @@ def mutual_neighbor_pairs(Z, image_index=None, *, max_pairs=None, random_state=N
     Z = np.asarray(Z)
     if Z.ndim != 2:
         raise ValueError(f"Z must be a 2-D array of vectors; got shape {Z.shape}.")
-    image_index = (np.arange(len(Z)) if image_index is None
-                   else np.asarray(image_index).ravel())
+    image_index = np.arange(len(Z)) if image_index is None else np.asarray(image_index).ravel()
     if image_index.shape != (len(Z),):
         raise ValueError(f"image_index has {image_index.size} entries for {len(Z)} vectors.")
     pairs = _mutual_nearest(Z, image_index) if len(Z) > 1 else np.empty((0, 2), np.int64)
