@@ -14,8 +14,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from sklearn_salreg import MapCollection
-from sklearn_salreg.extraction._loader import (forward_in_streams, forward_to, prefetch,
-                                               shape_batches)
+from sklearn_salreg.extraction._loader import forward_to, prefetch, shape_batches
 from sklearn_salreg.extraction import (
     ActivationExtractor,
     EfficientNetLite0,
@@ -140,9 +139,8 @@ def test_bfloat16_is_close_to_float32(lite):
         assert not np.array_equal(a, b)  # it did run in bfloat16
 
 
-def test_cpu_streams_take_images_of_any_shape_in_order(lite):
-    # shapes A, B, A, B, A, C: on the CPU, batch_size=3 takes three images at a time,
-    # whatever their shapes, one per single-threaded stream
+def test_mixed_sizes_are_batched_by_shape(lite):
+    # shapes A, B, A, B, A, C: with batch_size=3, batches {A, A, A}, {B, B}, {C}
     a, b, c = skdata.chelsea(), skdata.coffee()[:, :300], skdata.astronaut()
     images = [a, b, a[:, ::-1], b[::-1], a[::-1], c]
     extractor = ActivationExtractor(max_side=SIDE, batch_size=3).fit()
@@ -150,37 +148,12 @@ def test_cpu_streams_take_images_of_any_shape_in_order(lite):
     original = extractor._run_batch
     extractor._run_batch = lambda batch, *args: (batches.append([i for i, *_ in batch]),
                                                  original(batch, *args))
-    threads = torch.get_num_threads()
     X = extractor.transform(images)
-    assert torch.get_num_threads() == threads  # restored
-    assert batches == [[0, 1, 2], [3, 4, 5]]
-    one = lite.transform(images)  # batch_size=1: every thread on each image
+    assert batches == [[0, 2, 4], [1, 3], [5]]
+    one = lite.transform(images)  # batch_size=1
     assert len(X) == 6
     for x, y in zip(X, one):  # in the order of the images
         np.testing.assert_allclose(x, y, atol=1e-4)
-    # bit for bit the maps of one thread, whatever the batch-mates
-    torch.set_num_threads(1)
-    try:
-        single = lite.transform(images)
-    finally:
-        torch.set_num_threads(threads)
-    other = ActivationExtractor(max_side=SIDE, batch_size=2).fit().transform(images[::-1])
-    for x, y, z in zip(X, single, other[::-1]):
-        np.testing.assert_array_equal(x, y)
-        np.testing.assert_array_equal(x, z)
-
-
-def test_streams_restore_the_threads_after_an_error():
-    def fails(batch):
-        raise RuntimeError("broken network")
-
-    threads = torch.get_num_threads()
-    with pytest.raises(RuntimeError, match="broken network"):
-        forward_in_streams([fails, fails], [torch.zeros(3, 8, 8)] * 3, channels_last=False)
-    assert torch.get_num_threads() == threads
-    out = forward_in_streams([lambda b: b[:, :2] - 0.5] * 2,
-                             [torch.rand(3, 4, 6), torch.rand(3, 5, 2)], channels_last=False)
-    assert [tuple(A.shape) for A in out] == [(4, 6, 2), (5, 2, 2)]
 
 
 def test_no_loader_thread_gives_the_same_maps(lite, photos):

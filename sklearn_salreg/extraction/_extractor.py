@@ -18,8 +18,7 @@ from ..utils._param_validation import Interval, StrOptions, fit_context
 from ..collection import MapCollection, MapFile, MapWriter
 from ._backbones import DEFAULT_LAYERS, EMBEDDED, build_backbone, check_loaded
 from ._images import box_to_activation, image_name, load_image, resize_image
-from ._loader import (PRECISIONS, forward_in_streams, forward_to, inference_network, prefetch,
-                      shape_batches)
+from ._loader import PRECISIONS, forward_to, inference_network, prefetch, shape_batches
 
 __all__ = ["ActivationExtractor"]
 
@@ -77,15 +76,10 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         (x - 127) / 128 for EfficientNet-Lite, ImageNet statistics otherwise (or
         those stored in a cnnimageretrieval checkpoint).
     batch_size : int, default=1
-        Number of images per forward pass. On a GPU, only images of the same
-        resized shape share a batch (images are grouped by shape as they arrive),
-        so results never depend on padding. On the CPU, ``batch_size=1`` runs each
-        image on every torch thread (in passes of at most 512 x 512 input pixels);
-        ``batch_size > 1`` takes that many images at a time, of any shapes, and runs
-        them as one stream per torch thread, one image on one thread each (more
-        images per second: see the benchmarks page of the documentation). Maps
-        computed on one thread differ from those of ``batch_size=1`` in their last
-        bits only; they never depend on an image's batch-mates.
+        Number of images per forward pass. Only images of the same resized shape
+        share a batch (images are grouped by shape as they arrive), so results
+        never depend on padding. On the CPU a batch runs in passes of at most
+        512 x 512 input pixels: larger images gain nothing from sharing a pass.
     precision : {"float32", "bfloat16"}, default="float32"
         "bfloat16" runs the network under torch's bfloat16 autocast: faster on
         CPUs and GPUs with bfloat16 arithmetic (see
@@ -332,7 +326,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         written = 0
         try:
             for batch in shape_batches(self._readable(prepared), self.batch_size,
-                                       self._batch_key):
+                                       lambda item: item[1].shape):
                 self._run_batch(batch, boxes, names, results, network)
                 if writer is not None:
                     written = self._write_in_order(writer, todo, written, results, names)
@@ -357,11 +351,6 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         row_of = {name: row for row, name in enumerate(stored.names)}
         return MapCollection(stored)[np.array([row_of[names[i]] for i in kept], dtype=np.int64)]
 
-    def _batch_key(self, item):
-        """What images of one batch share: their shape, except in the CPU's streams
-        (one image per stream at a time), where consecutive images form a batch."""
-        return None if self.device_.type == "cpu" and self.batch_size > 1 else item[1].shape
-
     def _loader_threads(self):
         if self.n_jobs is not None:
             return self.n_jobs
@@ -373,17 +362,10 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         real photos the maps' cosine to float32 fell from 0.994 to 0.991 at worst).
         Made once per fitted model and precision, not per call (the copy and the
         folding cost about as much as the network on one image)."""
-        streams = 1
-        if self.device_.type == "cpu" and self.batch_size > 1:
-            streams = min(self.batch_size, torch.get_num_threads())
-        key = (id(self.model_), self.precision, streams)
+        key = (id(self.model_), self.precision)
         cached = getattr(self, "_network", None)
         if cached is None or cached[0] != key:
-            model, channels_last = inference_network(self.model_,
-                                                     fold=self.precision == "float32")
-            # one copy per stream of forward_in_streams (a hook is per module)
-            models = [model] + [copy.deepcopy(model) for _ in range(streams - 1)]
-            cached = key, (models, channels_last)
+            cached = key, inference_network(self.model_, fold=self.precision == "float32")
             self._network = cached
         return cached[1]
 
@@ -483,10 +465,11 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"image {i} ({name}): the {what} of shape {shape} has a side shorter than "
                     f"the network's stride ({self.stride_} pixels); it gives no activation map.")
-        mean, std = (torch.tensor(v).float().view(3, 1, 1) for v in self.normalization_)
-        # torch.tensor copies: arrays from PIL are read-only.
-        x = torch.tensor(resized).permute(2, 0, 1).float().div_(255)
-        return i, (x - mean) / std, rgb.shape[:2]
+        mean, std = (torch.tensor(v).float() for v in self.normalization_)
+        # In place on one float copy of the (H, W, 3) pixels; the (3, H, W) view that
+        # goes to the network is then in channels-last memory already.
+        x = torch.from_numpy(resized.astype(np.float32)).div_(255).sub_(mean).div_(std)
+        return i, x.permute(2, 0, 1), rgb.shape[:2]
 
     def _readable(self, prepared):
         """The prepared images, less the unreadable ones (a warning and ``skipped_``)."""
@@ -510,22 +493,15 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         return written
 
     def _run_batch(self, batch, boxes, names, results, network):
-        models, channels_last = network
-        if self.device_.type != "cpu" or self.batch_size == 1:
-            # one batch of one shape; on the CPU, one image on every thread
-            x = torch.stack([item[1] for item in batch]).to(self.device_)
-            max_pixels = _CPU_PASS_PIXELS if self.device_.type == "cpu" else None
-            out = forward_to(lambda b: self._forward(models[0], b), x, self.precision,
-                             channels_last, max_pixels)
-        else:  # images of any shapes, one per stream at a time
-            forwards = [lambda b, m=m: self._forward(m, b) for m in models]
-            out = forward_in_streams(forwards, [item[1] for item in batch], self.precision,
-                                     channels_last)
-        out = [A.cpu().numpy() for A in out]
+        x = torch.stack([item[1] for item in batch]).to(self.device_)
+        model, channels_last = network
+        max_pixels = _CPU_PASS_PIXELS if self.device_.type == "cpu" else None
+        out = forward_to(lambda b: self._forward(model, b), x, self.precision, channels_last,
+                         max_pixels).cpu().numpy()
         if self.dtype == "float16":
             # the precision of a float16 folder, in memory too (values > 65504 become inf:
             # refused below, with the image named)
-            out = [torch.from_numpy(A).half().float().numpy() for A in out]
+            out = torch.from_numpy(out).half().float().numpy()
         for (i, _, image_shape), A in zip(batch, out):
             A = np.ascontiguousarray(A)
             if self.dtype == "float16" and not np.isfinite(A).all():

@@ -15,21 +15,18 @@ of the network for inference.
   bound it).
 
 :func:`forward_to` runs that copy up to the chosen layer, optionally under
-bfloat16 autocast (``precision="bfloat16"``); :func:`forward_in_streams` runs a CPU
-batch as several single-threaded streams, one image each at a time.
+bfloat16 autocast (``precision="bfloat16"``).
 """
 
 import collections
 import copy
-import queue
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["prefetch", "shape_batches", "inference_network", "forward_to", "forward_in_streams",
-           "PRECISIONS"]
+__all__ = ["prefetch", "shape_batches", "inference_network", "forward_to", "PRECISIONS"]
 
 #: The values of ``precision``: the autocast dtype of each (None: no autocast).
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
@@ -200,51 +197,3 @@ def forward_to(forward, batch, precision="float32", channels_last=True, max_pixe
                         enabled=dtype is not None):
         out = forward(batch)
     return out.relu().float().permute(0, 2, 3, 1).contiguous()
-
-
-def forward_in_streams(forwards, images, precision="float32", channels_last=True):
-    """:func:`forward_to` of each image, on CPU threads that run one image each.
-
-    A convolution on one image gains less from a second core than two images do
-    from one core each (on 2 cores, EfficientNet-Lite0 at 512 pixels ran 1.2x more
-    images per second). One stream per function in ``forwards`` (each on its own
-    copy of the network: a forward hook is not safe to share between threads)
-    takes the next image as soon as it is free, whatever its shape, while torch's
-    intra-op threads are set to 1 (restored afterwards). A map is therefore the
-    network's result on one thread, whatever images share its batch and however
-    many streams run (a convolution's result may change in its last bits with the
-    number of threads that compute it).
-
-    Parameters
-    ----------
-    forwards : sequence of callable
-        One forward function per stream (as ``forward`` of :func:`forward_to`),
-        each on its own copy of the network.
-    images : sequence of torch.Tensor of shape (3, H, W), float32, on the CPU
-        Of any sizes.
-    precision, channels_last
-        As in :func:`forward_to`.
-
-    Returns
-    -------
-    list of torch.Tensor, float32, (h, w, c) each, in the order of ``images``.
-    """
-    free = queue.SimpleQueue()
-    for forward in forwards:
-        free.put(forward)
-
-    def run(image):
-        forward = free.get()
-        try:
-            return forward_to(forward, image[None], precision, channels_last)[0]
-        finally:
-            free.put(forward)
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        n_streams = max(1, min(len(forwards), len(images)))
-        with ThreadPoolExecutor(max_workers=n_streams, thread_name_prefix="stream") as pool:
-            return list(pool.map(run, images))
-    finally:
-        torch.set_num_threads(threads)
