@@ -453,7 +453,7 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         return names
 
     def _prepare(self, image, i, name):
-        """Read, check, resize and normalise one image (in a loader thread); the
+        """Read, check, resize and normalise one image (in a loader thread, if any); the
         tensor is None, and the error comes third, if the image is unreadable."""
         try:
             rgb = load_image(image)
