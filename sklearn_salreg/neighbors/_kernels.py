@@ -126,12 +126,12 @@ _SAMPLE_STRIDE = 16
 
 @njit(cache=True, nogil=True)
 def _top_candidates(row, c, values, items):
-    """:func:`_heap_top` of a whole row. Where ``c`` is large and the row long, a heap over every
-    16th entry first finds a value that about 1.5 ``c`` entries reach; the entries
-    that reach it are gathered in one pass and the heap runs over them. Most
-    entries then cost one comparison, where the heap alone inserts about
-    ``c log(n / c)`` of them; if fewer than ``c`` entries (or more than ``4 c``)
-    reach the value, the heap runs over the whole row."""
+    """:func:`_heap_top` of a whole row. Where ``c`` is large and the row long, a
+    heap over every 16th entry first finds a value that about 1.5 ``c`` entries
+    reach; the entries that reach it are gathered in one pass and the heap runs
+    over them. Most entries then cost one comparison, where the heap alone inserts
+    about ``c log(n / c)`` of them; if fewer than ``c`` entries (or more than
+    ``4 c``) reach the value, the heap runs over the whole row."""
     n = row.shape[0]
     if c < 128 or n < 64 * c:  # few insertions: one pass of the heap costs less
         _heap_top(row, c, values, items)
