@@ -361,11 +361,11 @@ class ActivationExtractor(TransformerMixin, BaseEstimator):
         in float32 (in bfloat16, folded weights lose the batch norm's precision: on
         real photos the maps' cosine to float32 fell from 0.994 to 0.991 at worst).
         Made once per fitted model and precision, not per call (the copy and the
-        folding cost about as much as the network on one image)."""
-        key = (id(self.model_), self.precision)
+        folding cost about as much as the network on one image); ``fit`` drops it."""
         cached = getattr(self, "_network", None)
-        if cached is None or cached[0] != key:
-            cached = key, inference_network(self.model_, fold=self.precision == "float32")
+        if cached is None or cached[0] != self.precision:
+            cached = self.precision, inference_network(self.model_,
+                                                       fold=self.precision == "float32")
             self._network = cached
         return cached[1]
 
